@@ -1,0 +1,1 @@
+"""ComfyUI wire protocol: HTTP client, WebSocket events and stream; knows nothing of Discord."""

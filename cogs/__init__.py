@@ -1,0 +1,1 @@
+"""Thin discord.py cogs: parse, defer, call one service, render, send."""

@@ -1,0 +1,1 @@
+"""Protocol-faithful fakes of ComfyUI and Discord for tests."""
