@@ -45,7 +45,7 @@ class PromptRejected(ComfyError):
 
     def __init__(self, error_type: str, message: str, node_errors: tuple[NodeError, ...]) -> None:
         summary = "; ".join(
-            f"node {e.node_id} ({e.class_type}) {e.input_name or ''}: {e.message} {e.details}".strip()
+            f"node {e.node_id} ({e.class_type}) {e.input_name or '-'}: {e.message} {e.details}"
             for e in node_errors
         )
         super().__init__(f"{message}" + (f" [{summary}]" if summary else ""))
