@@ -1,0 +1,74 @@
+"""The `comfycord` console script: argument parsing only, each command lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from dotenv import load_dotenv
+
+from bot import __version__
+from bot.config import ConfigError, Settings
+
+# Command name -> (module, one-line help). Each module has `add_arguments(parser)` and
+# `async def main(args, settings) -> int`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "bot": ("bot.discord_main", "run the Discord bot (the default)"),
+    "run": ("bot.runner", "run one workflow in the terminal with live progress"),
+    "serve": ("bot.http_api", "serve the HTTP middleware (default port 8189)"),
+    "check": ("bot.doctor", "check settings, ComfyUI and every workflow"),
+}
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser with every command's arguments."""
+    parser = argparse.ArgumentParser(
+        prog="comfycord", description="ComfyUI for Discord, the terminal and HTTP."
+    )
+    parser.add_argument("--version", action="version", version=f"comfycord {__version__}")
+    parser.add_argument("--env-file", default=".env", help="settings file to load (default .env)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, summary) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=summary)
+        importlib.import_module(module).add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, load settings once, and run the chosen command; return the exit code."""
+    args = build_parser().parse_args(argv)
+    command = args.command or "bot"
+    if args.command is None:
+        args = build_parser().parse_args([*(argv or sys.argv[1:]), "bot"])
+    load_dotenv(args.env_file)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        _report_config(exc)
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+    )
+    module = importlib.import_module(COMMANDS[command][0])
+    try:
+        code: int = asyncio.run(module.main(args, settings))
+    except ConfigError as exc:
+        _report_config(exc)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _report_config(exc: ConfigError) -> None:
+    print("comfycord: the settings need fixing (in .env or the environment):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    print("See .env.example for every key, its meaning and its default.", file=sys.stderr)

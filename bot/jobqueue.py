@@ -1,0 +1,295 @@
+"""JobQueue: per-user caps, round-robin fairness, bounded prompts in flight per backend, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import replace
+from types import TracebackType
+from typing import Self
+
+from bot.comfy.backend import CancelResult, ComfyBackend, Outcome, PromptResult
+from bot.comfy.errors import ComfyError
+from bot.comfy.events import OutputFile, Status
+from bot.errors import NotAllowed, QueueFull, TooManyJobs, UnknownJob
+from bot.images import ImageFile
+from bot.jobs import MAX_SEED, OUTCOME_STATE, GenerationRequest, Job, JobResult
+from bot.progress import JobState
+from bot.workflows import WorkflowLibrary
+
+log = logging.getLogger(__name__)
+
+
+class JobQueue:
+    """Take requests from every front door and run them fairly on the backends."""
+
+    def __init__(
+        self,
+        backends: Sequence[ComfyBackend],
+        workflows: WorkflowLibrary,
+        *,
+        max_per_user: int = 2,
+        max_in_flight: int = 2,
+        max_waiting: int = 1000,
+    ) -> None:
+        if not backends:
+            raise ValueError("JobQueue needs at least one backend")
+        self.backends = tuple(backends)
+        self.workflows = workflows
+        self.max_per_user = max_per_user
+        self.max_in_flight = max_in_flight
+        self.max_waiting = max_waiting
+        self.jobs: dict[str, Job] = {}
+        self._waiting: OrderedDict[str, deque[Job]] = OrderedDict()
+        self._in_flight: dict[ComfyBackend, set[Job]] = {b: set() for b in self.backends}
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"JobQueue(backends={len(self.backends)}, jobs={len(self.jobs)})"
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        """Start dispatching and watching every backend's queue."""
+        if self._dispatcher is None:
+            self._dispatcher = self._spawn(self._dispatch(), "job dispatcher")
+            for backend in self.backends:
+                self._spawn(self._watch_queue(backend), f"queue watcher {backend.url}")
+
+    async def close(self) -> None:
+        """Cancel every task this queue owns and wait for them."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._dispatcher = None
+
+    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("task %s failed", task.get_name(), exc_info=exc)
+
+    def submit(self, request: GenerationRequest) -> Job:
+        """Accept a request, or refuse it before anything is sent to ComfyUI.
+
+        Raises:
+            UnknownWorkflow, WorkflowInputError: the request does not fit the workflow.
+            TooManyJobs: the requester is at the per-user cap.
+            QueueFull: too many jobs are waiting.
+        """
+        workflow = self.workflows.resolve(request.workflow)
+        if request.seed is None and workflow.has("seed"):
+            request = replace(request, seed=secrets.randbelow(MAX_SEED))
+        placeholders = [f"pending_{i}.png" for i in range(len(request.images))]
+        graph = workflow.with_inputs(
+            request.values(), images=placeholders, overrides=request.overrides
+        )
+        if self.active_count(request.requester) >= self.max_per_user:
+            raise TooManyJobs(self.max_per_user)
+        if self.waiting_count() >= self.max_waiting:
+            raise QueueFull(self.max_waiting)
+        job = Job(request, workflow, graph)
+        self.jobs[job.id] = job
+        self._waiting.setdefault(request.requester, deque()).append(job)
+        log.info("accepted %s from %s (%s)", job.id, request.requester, workflow.name)
+        self._refresh_waiting_positions()
+        self._wake.set()
+        return job
+
+    def get(self, job_id: str) -> Job:
+        """Return a job by id.
+
+        Raises:
+            UnknownJob: no such job.
+        """
+        try:
+            return self.jobs[job_id]
+        except KeyError:
+            raise UnknownJob(job_id) from None
+
+    def active_count(self, requester: str) -> int:
+        """Return how many of this requester's jobs have not ended."""
+        return sum(
+            1
+            for job in self.jobs.values()
+            if job.request.requester == requester and not job.is_done
+        )
+
+    def waiting_count(self) -> int:
+        """Return how many jobs wait for a backend."""
+        return sum(len(jobs) for jobs in self._waiting.values())
+
+    async def cancel(self, job_id: str, *, by: str, is_moderator: bool = False) -> CancelResult:
+        """Cancel one job: drop it if still ours, remove or interrupt it in ComfyUI otherwise.
+
+        Raises:
+            UnknownJob: no such job.
+            NotAllowed: `by` is neither the requester nor a moderator.
+        """
+        job = self.get(job_id)
+        if by != job.request.requester and not is_moderator:
+            raise NotAllowed(
+                "Only the person who asked for this job, or a moderator, can cancel it."
+            )
+        if job.is_done:
+            return CancelResult.NOT_FOUND
+        job.cancelled_by = by
+        queue = self._waiting.get(job.request.requester)
+        if queue is not None and job in queue:
+            queue.remove(job)
+            self._drop_empty(job.request.requester)
+            job.finish(JobResult(job.id, JobState.CANCELLED, cancelled_by=by))
+            self._refresh_waiting_positions()
+            return CancelResult.REMOVED
+        if job.backend is None:  # between dispatch and submit: _execute sees cancelled_by
+            return CancelResult.REMOVED
+        return await job.backend.cancel(job.id)
+
+    def _drop_empty(self, requester: str) -> None:
+        if not self._waiting.get(requester):
+            self._waiting.pop(requester, None)
+
+    def _next_job(self) -> Job | None:
+        """Take the first job of the user whose turn it is, and move that user to the back."""
+        if not self._waiting:
+            return None
+        requester, queue = next(iter(self._waiting.items()))
+        job = queue.popleft()
+        self._waiting.move_to_end(requester)
+        self._drop_empty(requester)
+        return job
+
+    def _free_backend(self) -> ComfyBackend | None:
+        candidates = [
+            b
+            for b in self.backends
+            if b.stream.is_connected and len(self._in_flight[b]) < self.max_in_flight
+        ]
+        return min(candidates, key=lambda b: len(self._in_flight[b]), default=None)
+
+    async def _dispatch(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting and (backend := self._free_backend()) is not None:
+                job = self._next_job()
+                if job is None:
+                    break
+                job.backend = backend
+                self._in_flight[backend].add(job)
+                self._spawn(self._execute(job, backend), f"job {job.id}")
+                self._refresh_waiting_positions()
+
+    def _refresh_waiting_positions(self) -> None:
+        order = _round_robin([list(q) for q in self._waiting.values()])
+        ahead = sum(len(jobs) for jobs in self._in_flight.values())
+        for index, job in enumerate(order):
+            if job.tracker.snapshot.position != ahead + index:
+                job.tracker.update(position=ahead + index)
+                job.publish()
+
+    async def _execute(self, job: Job, backend: ComfyBackend) -> None:
+        try:
+            result = await self._run(job, backend)
+        except ComfyError as exc:
+            log.warning("job %s on %s failed: %s", job.id, backend.url, exc)
+            result = JobResult(job.id, JobState.FAILED, error=exc)
+        finally:
+            self._in_flight[backend].discard(job)
+            self._wake.set()
+        job.finish(result)
+        log.info("finished %s (%s) in %.1fs", job.id, result.state, job.snapshot.elapsed)
+        self._refresh_waiting_positions()
+
+    async def _run(self, job: Job, backend: ComfyBackend) -> JobResult:
+        names = [
+            (await backend.client.upload_image(image.data, image.filename)).reference
+            for image in job.request.images
+        ]
+        request = job.request
+        job.graph = job.workflow.with_inputs(
+            request.values(), images=names, overrides=request.overrides
+        )
+        if job.cancelled_by is not None:
+            return JobResult(job.id, JobState.CANCELLED, cancelled_by=job.cancelled_by)
+        run = await backend.submit(job.graph, prompt_id=job.id)
+        job.tracker.update(state=JobState.QUEUED)
+        job.publish()
+        async for event in run.events():
+            if job.tracker.apply(event):
+                job.publish()
+        outcome = await run.result()
+        return await self._result(job, backend, outcome)
+
+    async def _result(self, job: Job, backend: ComfyBackend, outcome: PromptResult) -> JobResult:
+        state = OUTCOME_STATE[outcome.outcome]
+        if outcome.outcome is not Outcome.SUCCESS:
+            return JobResult(job.id, state, failure=outcome.failure, cancelled_by=job.cancelled_by)
+        files = _downloadable(outcome.files)
+        data = await asyncio.gather(*(backend.client.view(f) for f in files))
+        outputs = tuple(ImageFile(f.filename, d) for f, d in zip(files, data, strict=True))
+        return JobResult(job.id, state, outputs=outputs)
+
+    async def _watch_queue(self, backend: ComfyBackend) -> None:
+        """Refresh ComfyUI queue positions of our queued jobs when ComfyUI's queue changes."""
+        updates = backend.stream.listen()
+        try:
+            async for event in updates:
+                if not isinstance(event, Status):
+                    continue
+                self._wake.set()  # a (re)connected backend may take waiting jobs
+                while (extra := updates.get_nowait()) is not None:  # one refresh per burst
+                    del extra
+                queued = [j for j in self._in_flight[backend] if j.state is JobState.QUEUED]
+                if not queued:
+                    continue
+                try:
+                    snapshot = await backend.client.queue()
+                except ComfyError as exc:
+                    log.debug("queue refresh on %s failed: %s", backend.url, exc)
+                    continue
+                for job in queued:
+                    position = snapshot.position(job.id)
+                    if position is not None and position != job.tracker.snapshot.position:
+                        job.tracker.update(position=position)
+                        job.publish()
+        finally:
+            updates.close()
+
+
+def _downloadable(files: Sequence[OutputFile]) -> list[OutputFile]:
+    saved = [f for f in files if f.type == "output"]
+    return saved or list(files)
+
+
+def _round_robin(queues: list[list[Job]]) -> list[Job]:
+    order: list[Job] = []
+    depth = 0
+    while any(depth < len(q) for q in queues):
+        order.extend(q[depth] for q in queues if depth < len(q))
+        depth += 1
+    return order

@@ -1,0 +1,158 @@
+"""Progress of one job: a pure tracker that turns ComfyUI events into the latest snapshot."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.comfy.events import (
+    Event,
+    Executing,
+    ExecutionCached,
+    ExecutionStart,
+    Preview,
+    Progress,
+    ProgressState,
+)
+
+
+class JobState(enum.StrEnum):
+    """Where a job is in its life."""
+
+    WAITING = "waiting"  # in our own fair queue, not yet sent to ComfyUI
+    QUEUED = "queued"  # in ComfyUI's queue
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+    @property
+    def is_final(self) -> bool:
+        """Tell whether the job has ended."""
+        return self in _FINAL
+
+
+_FINAL = {JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.LOST}
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewImage:
+    """The newest live preview of a running job."""
+
+    data: bytes
+    content_type: str
+
+    def __repr__(self) -> str:
+        return f"PreviewImage({self.content_type}, {len(self.data)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressSnapshot:
+    """Everything a front door shows about a job at one moment; the latest one wins."""
+
+    state: JobState = JobState.WAITING
+    position: int | None = None
+    node_id: str | None = None
+    node_title: str | None = None
+    node_class: str | None = None
+    step: int = 0
+    steps: int = 0
+    nodes_done: int = 0
+    nodes_total: int = 0
+    cached: int = 0
+    elapsed: float = 0.0
+    eta: float | None = None
+    preview: PreviewImage | None = None
+
+    @property
+    def percent(self) -> float:
+        """Return progress in percent: the step bar when a node reports steps, else nodes."""
+        if self.state is JobState.DONE:
+            return 100.0
+        if self.steps > 0:
+            return 100.0 * self.step / self.steps
+        if self.nodes_total > 0:
+            return 100.0 * self.nodes_done / self.nodes_total
+        return 0.0
+
+
+class ProgressTracker:
+    """Fold one prompt's events into ProgressSnapshots; pure apart from the clock it is given."""
+
+    def __init__(
+        self, graph: Mapping[str, Any], *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._graph = graph
+        self._clock = clock
+        self._created = clock()
+        self._started: float | None = None
+        self._step_started: float | None = None
+        self._seen: set[str] = set()
+        self.snapshot = ProgressSnapshot(nodes_total=len(graph))
+
+    def update(self, **changes: Any) -> ProgressSnapshot:
+        """Replace fields of the snapshot (state, position, ...) and refresh the times."""
+        self.snapshot = replace(self.snapshot, **changes)
+        return self.tick()
+
+    def tick(self) -> ProgressSnapshot:
+        """Refresh elapsed time."""
+        self.snapshot = replace(self.snapshot, elapsed=self._clock() - self._created)
+        return self.snapshot
+
+    def apply(self, event: Event) -> bool:
+        """Fold an event in; tell whether what a user sees changed."""
+        snap = self.snapshot
+        match event:
+            case ExecutionStart():
+                self._started = self._clock()
+                snap = replace(snap, state=JobState.RUNNING, position=0)
+            case ExecutionCached(nodes=nodes):
+                snap = replace(snap, cached=len(nodes), nodes_total=len(self._graph) - len(nodes))
+            case Executing(node=str(node)):
+                self._seen.add(node)
+                self._step_started = self._clock()
+                snap = replace(
+                    snap,
+                    state=JobState.RUNNING,
+                    position=0,
+                    node_id=node,
+                    node_title=self._title(node),
+                    node_class=self._class(node),
+                    step=0,
+                    steps=0,
+                    eta=None,
+                    nodes_done=max(len(self._seen) - 1, 0),
+                )
+            case Progress(value=value, max=maximum):
+                snap = replace(snap, step=value, steps=maximum, eta=self._eta(value, maximum))
+            case ProgressState(nodes=nodes):
+                finished = sum(1 for n in nodes if n.state == "finished")
+                snap = replace(snap, nodes_done=max(snap.nodes_done, finished))
+            case Preview(data=data, image_type=image_type):
+                snap = replace(snap, preview=PreviewImage(data, image_type))
+            case _:
+                return False
+        changed = snap != self.snapshot
+        self.snapshot = snap
+        self.tick()
+        return changed
+
+    def _eta(self, step: int, steps: int) -> float | None:
+        if self._step_started is None or step <= 0 or steps <= step:
+            return None
+        per_step = (self._clock() - self._step_started) / step
+        return per_step * (steps - step)
+
+    def _title(self, node: str) -> str | None:
+        meta = self._graph.get(node, {}).get("_meta") or {}
+        title = meta.get("title")
+        return str(title) if title else self._class(node)
+
+    def _class(self, node: str) -> str | None:
+        class_type = self._graph.get(node, {}).get("class_type")
+        return str(class_type) if class_type else None
