@@ -43,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, load settings once, and run the chosen command; return the exit code."""
-    args = build_parser().parse_args(argv)
-    command = args.command or "bot"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command is None:
-        args = build_parser().parse_args([*(argv or sys.argv[1:]), "bot"])
+        args = parser.parse_args([*argv, "bot"])
+    command: str = args.command
     load_dotenv(args.env_file)
     try:
         settings = Settings.from_env(os.environ)
