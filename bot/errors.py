@@ -43,3 +43,29 @@ class NotAllowed(BotError):
 
 class InvalidImage(BotError):
     """An input image was refused before anything was sent to ComfyUI."""
+
+
+def user_message(exc: BaseException) -> str:
+    """Turn any failure into text a user can act on; the one place this happens."""
+    # Imported here so that bot.errors stays importable by bot.comfy's neighbours without cycles.
+    from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, PromptRejected
+
+    match exc:
+        case BotError(user_message=text):
+            return text
+        case PromptRejected(node_errors=errors):
+            lines = [f"ComfyUI refused the workflow: {exc.message}"]
+            lines += [
+                f"- node {e.node_id} ({e.class_type or '?'}), input {e.input_name}: {e.message}"
+                f"{f' ({e.details})' if e.details and e.details != e.input_name else ''}"
+                if e.input_name
+                else f"- {e.message}{f' ({e.details})' if e.details else ''}"
+                for e in errors
+            ]
+            return "\n".join(lines)
+        case ComfyUnavailable():
+            return "ComfyUI is not reachable right now; please try again in a minute."
+        case ComfyHTTPError(status=status):
+            return f"ComfyUI answered with an error (HTTP {status}); please try again."
+        case _:
+            return "Something went wrong on our side; the error was logged."
