@@ -1,0 +1,96 @@
+"""Settings: pure parsing, every problem at once, secrets never shown."""
+
+import logging
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings, env_keys
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB"
+
+
+def test_defaults_without_any_key():
+    settings = Settings.from_env({})
+    assert settings.comfy_url == "http://127.0.0.1:8188"
+    assert settings.backend_urls == ("http://127.0.0.1:8188",)
+    assert settings.progress_interval == 1.5
+    assert settings.http_port == 8189
+    assert not settings.discord_token
+
+
+def test_every_bad_key_is_reported_at_once():
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(
+            {
+                "COMFYUI_URL": "localhost:8188",
+                "MAX_JOBS_PER_USER": "0",
+                "PROGRESS_INTERVAL": "soon",
+                "SHOW_PREVIEWS": "maybe",
+                "ALLOWED_CHANNEL_IDS": "12,abc",
+                "HTTP_PORT": "70000",
+            }
+        )
+    keys = [problem.split(":")[0] for problem in caught.value.problems]
+    assert keys == [
+        "COMFYUI_URL",
+        "MAX_JOBS_PER_USER",
+        "PROGRESS_INTERVAL",
+        "SHOW_PREVIEWS",
+        "ALLOWED_CHANNEL_IDS",
+        "HTTP_PORT",
+    ]
+
+
+def test_lists_and_several_backends():
+    settings = Settings.from_env(
+        {
+            "COMFYUI_URLS": "http://gpu1:8188/, http://gpu2:8188",
+            "ALLOWED_ROLE_IDS": "1, 2,3",
+            "DEV_GUILD_ID": "42",
+        }
+    )
+    assert settings.backend_urls == ("http://gpu1:8188", "http://gpu2:8188")
+    assert settings.allowed_role_ids == frozenset({1, 2, 3})
+    assert settings.dev_guild_id == 42
+
+
+def test_token_never_appears_in_repr_str_or_logs(caplog):
+    settings = Settings.from_env({"DISCORD_TOKEN": TOKEN, "HTTP_API_TOKEN": "hunter2hunter2"})
+    assert settings.discord_token.value == TOKEN
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("test").info("settings: %s %r", settings, settings)
+    for text in (repr(settings), str(settings), caplog.text):
+        assert TOKEN not in text
+        assert "hunter2hunter2" not in text
+
+
+def test_require_discord_explains_a_missing_or_malformed_token():
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN: missing"):
+        Settings.from_env({}).require_discord()
+    with pytest.raises(ConfigError, match="does not look like a bot token"):
+        Settings.from_env({"DISCORD_TOKEN": "not a token"}).require_discord()
+    Settings.from_env({"DISCORD_TOKEN": TOKEN}).require_discord()
+
+
+def test_http_token_required_beyond_loopback():
+    Settings.from_env({}).require_http_token()
+    with pytest.raises(ConfigError, match="HTTP_API_TOKEN"):
+        Settings.from_env({"HTTP_HOST": "0.0.0.0"}).require_http_token()
+    Settings.from_env({"HTTP_HOST": "0.0.0.0", "HTTP_API_TOKEN": "t" * 32}).require_http_token()
+
+
+def test_env_example_lists_exactly_the_keys_settings_read_with_their_defaults():
+    example = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            example[key] = value
+    assert example == env_keys()
+
+
+def test_every_key_maps_to_a_settings_field():
+    assert len(env_keys()) == len(fields(Settings))
+    Settings.from_env(env_keys())
