@@ -1,0 +1,56 @@
+"""The job journal: schema migrations, recording, reading back across a reopen."""
+
+import sqlite3
+
+from bot.images import ImageFile
+from bot.store import MIGRATIONS, JobStore, migrate
+
+
+async def test_records_a_job_and_reads_it_back_after_reopen(tmp_path):
+    path = tmp_path / "journal.db"
+    ticks = iter(range(100))
+    async with JobStore(path, clock=lambda: float(next(ticks))) as store:
+        await store.add(
+            "job-1",
+            requester="42",
+            workflow="demo",
+            params={"prompt": "a cat", "seed": 7},
+            origin={"channel_id": 5, "token_expires": 900.0},
+            images=[ImageFile("in.png", b"\x89PNG data")],
+        )
+        await store.update("job-1", state="queued", backend="http://gpu1:8188")
+        await store.update("job-1", state="running")
+        client_id = await store.client_id("http://gpu1:8188")
+    async with JobStore(path) as store:
+        entry = await store.get("job-1")
+        assert entry is not None
+        assert entry.params == {"prompt": "a cat", "seed": 7}
+        assert entry.origin == {"channel_id": 5, "token_expires": 900.0}
+        assert (entry.backend, entry.state) == ("http://gpu1:8188", "running")
+        assert [s for s, _ in await store.states("job-1")] == ["waiting", "queued", "running"]
+        assert await store.images("job-1") == (ImageFile("in.png", b"\x89PNG data"),)
+        assert [e.id for e in await store.unfinished()] == ["job-1"]
+        assert await store.client_id("http://gpu1:8188") == client_id
+        assert await store.client_id("http://gpu2:8188") != client_id
+        await store.update("job-1", state="done", outputs=["out_00001_.png"])
+        assert await store.unfinished() == []
+        assert (await store.get("job-1")).outputs == ("out_00001_.png",)
+        assert await store.get("nope") is None
+
+
+async def test_recent_jobs_of_one_requester_newest_first(tmp_path):
+    ticks = iter(range(100))
+    async with JobStore(tmp_path / "j.db", clock=lambda: float(next(ticks))) as store:
+        for n, who in enumerate(["a", "b", "a", "a"]):
+            await store.add(f"j{n}", requester=who, workflow="demo", params={}, origin={})
+        assert [e.id for e in await store.recent("a", limit=2)] == ["j3", "j2"]
+        assert [e.id for e in await store.recent(limit=10)] == ["j3", "j2", "j1", "j0"]
+
+
+def test_migrations_bring_any_version_up_to_date(tmp_path):
+    db = sqlite3.connect(tmp_path / "m.db")
+    assert migrate(db) == len(MIGRATIONS)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert migrate(db) == len(MIGRATIONS)  # idempotent
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"jobs", "job_states", "job_images", "client_ids"} <= tables
