@@ -45,6 +45,10 @@ class InvalidImage(BotError):
     """An input image was refused before anything was sent to ComfyUI."""
 
 
+class ImageTooLarge(InvalidImage):
+    """An input image is over the size limit (front doors may answer differently, e.g. 413)."""
+
+
 def user_message(exc: BaseException) -> str:
     """Turn any failure into text a user can act on; the one place this happens."""
     # Imported here so that bot.errors stays importable by bot.comfy's neighbours without cycles.

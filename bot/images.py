@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from bot.errors import InvalidImage
+from bot.errors import ImageTooLarge, InvalidImage
 
 # Pillow refuses images above this many pixels as decompression bombs; stay well below it.
 MAX_PIXELS = 64 * 1024 * 1024
@@ -39,7 +39,7 @@ def check_input_image(data: bytes, filename: str, *, max_bytes: int) -> ImageFil
     if not data:
         raise InvalidImage(f"{filename} is empty.")
     if len(data) > max_bytes:
-        raise InvalidImage(
+        raise ImageTooLarge(
             f"{filename} is {_mib(len(data))}; the limit is {_mib(max_bytes)} per image."
         )
     try:
