@@ -49,6 +49,10 @@ class ImageTooLarge(InvalidImage):
     """An input image is over the size limit (front doors may answer differently, e.g. 413)."""
 
 
+UNEXPECTED = "Something went wrong on our side; the error was logged."
+"""What `user_message` says about a failure it does not know; callers log those."""
+
+
 def user_message(exc: BaseException) -> str:
     """Turn any failure into text a user can act on; the one place this happens."""
     # Imported here so that bot.errors stays importable by bot.comfy's neighbours without cycles.
@@ -72,4 +76,32 @@ def user_message(exc: BaseException) -> str:
         case ComfyHTTPError(status=status):
             return f"ComfyUI answered with an error (HTTP {status}); please try again."
         case _:
-            return "Something went wrong on our side; the error was logged."
+            return _discord_message(exc) or UNEXPECTED
+
+
+def _discord_message(exc: BaseException) -> str | None:
+    """Describe discord.py's app-command check failures; None for anything else."""
+    from discord import app_commands
+
+    def names(permissions: list[str]) -> str:
+        return ", ".join(
+            p.replace("_", " ").replace("guild", "server").title() for p in permissions
+        )
+
+    match exc:
+        case app_commands.MissingPermissions(missing_permissions=missing):
+            return f"You need the {names(missing)} permission to do that."
+        case app_commands.BotMissingPermissions(missing_permissions=missing):
+            return f"I need the {names(missing)} permission in this channel to do that."
+        case app_commands.CommandOnCooldown(retry_after=retry_after):
+            return f"Slow down: try again in {retry_after:.0f} s."
+        case app_commands.NoPrivateMessage():
+            return "This only works in a server, not in direct messages."
+        case app_commands.MissingRole() | app_commands.MissingAnyRole():
+            return "You don't have the role needed to do that."
+        case app_commands.CheckFailure():
+            return "You can't use that here."
+        case app_commands.TransformerError(value=value):
+            return f"{value!r} is not a valid value for that option."
+        case _:
+            return None
