@@ -67,7 +67,7 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Plan:
     request = GenerationRequest(
         requester=REQUESTER,
         workflow=workflow.name,
-        prompt=args.prompt or "",
+        prompt=_exported_prompt(workflow) if args.prompt is None else args.prompt,
         negative=args.negative,
         seed=seed,
         steps=args.steps,
@@ -104,6 +104,15 @@ def parse_override(text: str, graph: Mapping[str, Any]) -> tuple[tuple[str, str]
     except ValueError:
         value = raw
     return (node_id, input_name), value
+
+
+def _exported_prompt(workflow: Workflow) -> str:
+    """Return the prompt text as exported, so that running without --prompt keeps it."""
+    for point in workflow.points.get("prompt", ()):
+        text = workflow.graph[point.node_id]["inputs"].get(point.input_name)
+        if isinstance(text, str):
+            return text
+    return ""
 
 
 def _server(url: str) -> str:
@@ -167,7 +176,7 @@ def summary_lines(plan: Plan, server: str) -> list[str]:
     patches = [
         f"{key} = {_shown(value)} -> {_where(workflow, key)}"
         for key, value in {**workflow.defaults, **request.values()}.items()
-        if key != "seed"
+        if key != "seed" and (value or key != "prompt")
     ]
     patches += [f"{n}.{i} = {_shown(v)} (--set)" for (n, i), v in request.overrides.items()]
     points = workflow.points.get("image", ())
