@@ -1,0 +1,92 @@
+"""ComfyBot: the discord.py client, composed from services it is given; loads the cogs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.comfy.backend import ComfyBackend
+from bot.config import Settings
+from bot.discord_errors import ErrorTree
+from bot.jobqueue import JobQueue
+from bot.workflows import WorkflowLibrary
+from cogs._delivery import Delivery
+from cogs.jobs import CancelButton, RerollButton, job_view
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin")
+
+
+def intents() -> discord.Intents:
+    """Return the gateway intents: the defaults plus Message Content, for mention-with-image."""
+    chosen = discord.Intents.default()
+    chosen.message_content = True
+    return chosen
+
+
+class ComfyBot(commands.Bot):
+    """The Discord bot; it owns only its message deliveries, not the queue or the backends."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        jobs: JobQueue,
+        backends: Sequence[ComfyBackend],
+        workflows: WorkflowLibrary | None = None,
+        **options: Any,
+    ) -> None:
+        options.setdefault("intents", intents())
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        super().__init__(
+            command_prefix=commands.when_mentioned, tree_cls=ErrorTree, help_command=None, **options
+        )
+        self.settings = settings
+        self.jobs = jobs
+        self.backends = tuple(backends)
+        if workflows is not None:
+            jobs.workflows = workflows
+        self.delivery = Delivery(settings, job_view)
+
+    def __repr__(self) -> str:
+        return f"ComfyBot(backends={len(self.backends)}, jobs={self.jobs!r})"
+
+    @property
+    def workflows(self) -> WorkflowLibrary:
+        """Return the current workflow library (the queue's; /comfy reload replaces it)."""
+        return self.jobs.workflows
+
+    async def setup_hook(self) -> None:
+        """Register the persistent buttons, load the cogs, and sync the dev guild's commands."""
+        self.add_dynamic_items(CancelButton, RerollButton)
+        for extension in EXTENSIONS:
+            try:
+                await self.load_extension(extension)
+            except Exception:
+                log.exception("could not load %s; the other extensions go on", extension)
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            try:
+                synced = await self.tree.sync(guild=guild)
+            except discord.HTTPException:
+                log.exception("syncing commands to guild %s failed", guild.id)
+            else:
+                log.info("synced %d commands to guild %s", len(synced), guild.id)
+
+    async def on_ready(self) -> None:
+        """Log who we are."""
+        log.info("logged in as %s (%s)", self.user, getattr(self.user, "id", "?"))
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """Ignore prefix commands; chat requests are the Generate cog's listener."""
+
+    async def close(self) -> None:
+        """Stop following jobs before discord.py closes its connections."""
+        await self.delivery.close()
+        await super().close()

@@ -1,0 +1,70 @@
+"""`comfycord bot`: compose the session, backends, workflows, queue and Discord bot, and run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+
+import aiohttp
+import discord
+
+from bot.bot import ComfyBot
+from bot.comfy.backend import ComfyBackend
+from bot.comfy.client import ComfyClient
+from bot.config import ConfigError, Settings
+from bot.jobqueue import JobQueue
+from bot.workflows import WorkflowError, WorkflowLibrary
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the bot's arguments (it has none beyond the settings)."""
+
+
+async def main(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the Discord bot until it is stopped; return the exit code.
+
+    Raises:
+        ConfigError: DISCORD_TOKEN is missing, malformed or rejected; workflows cannot load.
+    """
+    settings.require_discord()
+    try:
+        workflows = await asyncio.to_thread(WorkflowLibrary.load, settings.workflows_dir)
+    except WorkflowError as exc:
+        raise ConfigError([f"WORKFLOWS_DIR: {exc.user_message}"]) from None
+    for name, error in workflows.errors.items():
+        log.warning("workflow %s is unusable: %s", name, error.user_message)
+    async with aiohttp.ClientSession() as session, AsyncExitStack() as stack:
+        backends = [
+            await stack.enter_async_context(
+                ComfyBackend(ComfyClient(url, session=session, timeout=settings.request_timeout))
+            )
+            for url in settings.backend_urls
+        ]
+        jobs = JobQueue(
+            backends,
+            workflows,
+            max_per_user=settings.max_jobs_per_user,
+            max_in_flight=settings.max_in_flight_per_backend,
+        )
+        async with jobs, ComfyBot(settings=settings, jobs=jobs, backends=backends) as bot:
+            try:
+                await bot.start(settings.discord_token.value)
+            except discord.LoginFailure:
+                raise ConfigError(
+                    [
+                        "DISCORD_TOKEN was rejected by Discord: copy a fresh token from the"
+                        " Developer Portal (Bot > Reset Token)."
+                    ]
+                ) from None
+            except discord.PrivilegedIntentsRequired:
+                raise ConfigError(
+                    [
+                        "DISCORD_TOKEN: the bot needs the Message Content intent; enable it in the"
+                        " Developer Portal (Bot > Privileged Gateway Intents)."
+                    ]
+                ) from None
+    return 0

@@ -1,0 +1,159 @@
+"""Delivery: keep one Discord message per job up to date, from waiting in line to the images.
+
+Every entry point (slash command, mention, context menu, reroll) hands a job and a `Sink` to
+`Delivery.follow`; the flow of edits is written once, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import mimetypes
+from collections.abc import Callable
+from dataclasses import replace
+
+import discord
+
+from bot import render
+from bot.config import Settings
+from bot.images import ImageFile
+from bot.jobs import Job, JobResult
+from bot.progress import JobState, ProgressSnapshot
+from cogs._sinks import Sink
+
+log = logging.getLogger(__name__)
+
+Controls = Callable[[Job, bool], discord.ui.View | None]
+"""Build the buttons of a job's message: (job, has_ended) -> view or None."""
+
+
+def to_file(image: ImageFile) -> discord.File:
+    """Wrap an image as a Discord upload."""
+    return discord.File(io.BytesIO(image.data), filename=image.filename)
+
+
+def to_embed(data: render.EmbedData) -> discord.Embed:
+    """Turn rendered embed data into a Discord embed."""
+    embed = discord.Embed(title=data.title, description=data.description or None, color=data.color)
+    for field in data.fields:
+        embed.add_field(name=field.name, value=field.value, inline=field.inline)
+    if data.footer:
+        embed.set_footer(text=data.footer)
+    return embed
+
+
+def _preview_file(snapshot: ProgressSnapshot) -> discord.File | None:
+    preview = snapshot.preview
+    if preview is None:
+        return None
+    extension = mimetypes.guess_extension(preview.content_type) or ".jpg"
+    return discord.File(io.BytesIO(preview.data), filename=f"preview{extension}")
+
+
+class Delivery:
+    """Follow jobs and keep their messages current; owns one task per followed job."""
+
+    def __init__(self, settings: Settings, controls: Controls) -> None:
+        self.interval = settings.progress_interval
+        self.show_previews = settings.show_previews
+        self._controls = controls
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def __repr__(self) -> str:
+        return f"Delivery(following={len(self._tasks)})"
+
+    def is_following(self, job_id: str) -> bool:
+        """Tell whether a message of this job is being kept up to date."""
+        return job_id in self._tasks
+
+    def follow(self, job: Job, sink: Sink) -> asyncio.Task[None]:
+        """Start keeping `sink` up to date with `job` until it ends and its images are posted."""
+        task = asyncio.create_task(self._follow(job, sink), name=f"deliver {job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda done: self._task_done(job.id, done))
+        return task
+
+    def _task_done(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("delivery of %s failed", job_id, exc_info=exc)
+
+    async def close(self) -> None:
+        """Stop following every job (the jobs themselves go on)."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow(self, job: Job, sink: Sink) -> None:
+        await self._show_progress(job, sink)
+        result = await job.result()
+        await self._show_result(job, sink, result)
+
+    async def _show_progress(self, job: Job, sink: Sink) -> None:
+        """Edit at most once per interval; after a wait, show the newest snapshot."""
+        loop = asyncio.get_running_loop()
+        next_edit = 0.0
+        shown: ProgressSnapshot | None = None
+        async for snapshot in job.updates():
+            if snapshot.state.is_final:
+                return
+            if (wait := next_edit - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await job.result()
+                snapshot = job.snapshot
+                if snapshot.state.is_final:
+                    return
+            if shown is not None and _same(shown, snapshot):
+                continue
+            preview = None
+            if self.show_previews and snapshot.preview is not (shown.preview if shown else None):
+                preview = _preview_file(snapshot)
+            text = render.progress_text(job.request, job.workflow.display_name, snapshot)
+            try:
+                await sink.edit(
+                    content=text,
+                    files=None if preview is None else [preview],
+                    view=self._controls(job, False),
+                )
+            except discord.HTTPException as exc:
+                log.warning("progress edit of %s failed: %s", job.id, exc)
+            shown = snapshot
+            next_edit = loop.time() + self.interval
+
+    async def _show_result(self, job: Job, sink: Sink, result: JobResult) -> None:
+        workflow = job.workflow.display_name
+        groups: list[list[ImageFile]] = []
+        notes: list[str] = []
+        if result.state is JobState.DONE and result.outputs:
+            files, notes = await asyncio.to_thread(
+                render.fit_outputs, result.outputs, sink.filesize_limit
+            )
+            groups = render.batches(files)
+        content = render.final_text(job.request, workflow, result, notes)
+        embed = None
+        if result.state is JobState.DONE:
+            embed = to_embed(render.result_embed(job.request, workflow, result, job.seed))
+        first = [to_file(image) for image in groups[0]] if groups else []
+        view = self._controls(job, True)
+        try:
+            await sink.edit(content=content, embed=embed, files=first, view=view)
+        except discord.HTTPException as exc:
+            log.warning("result edit of %s failed: %s", job.id, exc)
+            failed = f"{content}\n-# The images could not be posted ({exc.status})."
+            await sink.edit(content=render.truncate(failed, render.CONTENT_LIMIT), files=[])
+            return
+        for number, group in enumerate(groups[1:], start=2):
+            await sink.send(content=f"-# {number}/{len(groups)}", files=[to_file(i) for i in group])
+        log.info("delivered %s (%s, %d files)", job.id, result.state, len(result.outputs))
+
+
+def _same(shown: ProgressSnapshot, snapshot: ProgressSnapshot) -> bool:
+    """Tell whether nothing but the clock changed."""
+    return replace(shown, elapsed=0.0) == replace(snapshot, elapsed=0.0)

@@ -1,0 +1,161 @@
+"""Where a job's message lives: an interaction's response, or a message sent with the bot token."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import discord
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+# Webhook errors meaning the interaction token can no longer be used: Invalid Webhook Token,
+# Unknown Webhook, Unknown Message (of @original).
+EXPIRED_CODES = frozenset({50027, 10015, 10008})
+# Switch to a channel message a little before Discord's 15 minutes are up.
+TOKEN_MARGIN = datetime.timedelta(minutes=1)
+
+
+class Sink(Protocol):
+    """Where one job's message lives: an interaction response or a plain message."""
+
+    @property
+    def filesize_limit(self) -> int:
+        """Return the largest file this destination accepts."""
+
+    async def edit(
+        self,
+        *,
+        content: str,
+        embed: discord.Embed | None = None,
+        files: Sequence[discord.File] | None = None,
+        view: discord.ui.View | None = None,
+    ) -> None:
+        """Replace the message; `files=None` keeps its attachments, `[]` removes them."""
+
+    async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
+        """Post an extra message beside it (more images than fit in one message)."""
+
+
+def is_token_gone(exc: discord.HTTPException) -> bool:
+    """Tell whether an error means the interaction token expired or became invalid."""
+    return exc.status in (401, 404) and exc.code in EXPIRED_CODES
+
+
+def _edit_kwargs(
+    content: str,
+    embed: discord.Embed | None,
+    files: Sequence[discord.File] | None,
+    view: discord.ui.View | None,
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "content": content,
+        "embed": embed,
+        "view": view,
+        "allowed_mentions": NO_MENTIONS,
+    }
+    if files is not None:
+        kwargs["attachments"] = list(files)
+    return kwargs
+
+
+class MessageSink:
+    """A message the bot sent itself (a reply to a mention), edited with the bot token."""
+
+    def __init__(self, message: discord.Message) -> None:
+        self.message = message
+
+    @property
+    def filesize_limit(self) -> int:
+        """Return the guild's upload limit (Discord's default outside guilds)."""
+        guild = self.message.guild
+        return guild.filesize_limit if guild else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+
+    async def edit(
+        self,
+        *,
+        content: str,
+        embed: discord.Embed | None = None,
+        files: Sequence[discord.File] | None = None,
+        view: discord.ui.View | None = None,
+    ) -> None:
+        """Edit the message."""
+        self.message = await self.message.edit(**_edit_kwargs(content, embed, files, view))
+
+    async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
+        """Post more files in the same channel."""
+        await self.message.channel.send(content, files=list(files), allowed_mentions=NO_MENTIONS)
+
+
+class InteractionSink:
+    """An interaction's @original response; a channel message once the token is gone."""
+
+    def __init__(self, interaction: discord.Interaction[Any]) -> None:
+        self.interaction = interaction
+        self.fallback: MessageSink | None = None
+
+    @property
+    def filesize_limit(self) -> int:
+        """Return the interaction's attachment size limit."""
+        return self.interaction.filesize_limit
+
+    def _is_token_usable(self) -> bool:
+        return discord.utils.utcnow() < self.interaction.expires_at - TOKEN_MARGIN
+
+    async def edit(
+        self,
+        *,
+        content: str,
+        embed: discord.Embed | None = None,
+        files: Sequence[discord.File] | None = None,
+        view: discord.ui.View | None = None,
+    ) -> None:
+        """Edit @original; after the token is gone, send and then edit a channel message."""
+        if self.fallback is None and self._is_token_usable():
+            try:
+                await self.interaction.edit_original_response(
+                    **_edit_kwargs(content, embed, files, view)
+                )
+                return
+            except discord.HTTPException as exc:
+                if not is_token_gone(exc):
+                    raise
+                log.info("token of interaction %s is gone: %s", self.interaction.id, exc)
+        if self.fallback is not None:
+            await self.fallback.edit(content=content, embed=embed, files=files, view=view)
+            return
+        for file in files or ():
+            file.reset()
+        message = await self._channel().send(
+            content,
+            embed=embed,  # type: ignore[arg-type]  # discord.py's stubs forbid an explicit None
+            files=list(files or ()),
+            view=view,  # type: ignore[arg-type]  # as above
+            allowed_mentions=NO_MENTIONS,
+        )
+        self.fallback = MessageSink(message)
+
+    async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
+        """Post a follow-up; a channel message once the token is gone."""
+        if self.fallback is None and self._is_token_usable():
+            try:
+                await self.interaction.followup.send(
+                    content, files=list(files), allowed_mentions=NO_MENTIONS
+                )
+                return
+            except discord.HTTPException as exc:
+                if not is_token_gone(exc):
+                    raise
+        for file in files:
+            file.reset()
+        await self._channel().send(content, files=list(files), allowed_mentions=NO_MENTIONS)
+
+    def _channel(self) -> discord.PartialMessageable:
+        interaction = self.interaction
+        if interaction.channel_id is None:
+            raise RuntimeError(f"interaction {interaction.id} has no channel to fall back to")
+        client: discord.Client = interaction.client
+        return client.get_partial_messageable(interaction.channel_id, guild_id=interaction.guild_id)
