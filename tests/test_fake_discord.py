@@ -449,3 +449,28 @@ async def test_protocol_errors_look_like_discord(fake_discord: FakeDiscord, meth
             exc = await outcome
     expected = {"callback twice": (400, 40060), "edit before responding": (404, 10015)}
     assert (exc.status, exc.code) == expected[method]
+
+
+async def test_reply_with_file_to_a_mention(fake_discord: FakeDiscord) -> None:
+    bot = Bot(message_content=True)
+
+    @bot.listen()
+    async def on_message(message: discord.Message) -> None:
+        if bot.user is not None and bot.user.mentioned_in(message) and message.attachments:
+            result = discord.File(io.BytesIO(await message.attachments[0].read()), "echo.png")
+            await message.reply("here", file=result)
+
+    user = fake_discord.add_user("ivy")
+    data = png()
+    fake_discord.inject_429("POST", f"/channels/{fake_discord.channel_id}/messages", 0.1)
+    async with run_bot(bot):
+        image = fake_discord.add_attachment(data, "in.png")
+        posted = await fake_discord.post_message(
+            "again", user_id=user, attachments=[image], mentions_bot=True
+        )
+        sent = await fake_discord.wait_for(lambda c: c.method == "POST" and c.status == 200)
+    reply = fake_discord.messages[int(sent.response["id"])]
+    assert reply["type"] == 19
+    assert reply["message_reference"]["message_id"] == posted["id"]
+    assert fake_discord.attachment_bytes(reply["attachments"][0]) == data
+    assert fake_discord.rate_limited == 1

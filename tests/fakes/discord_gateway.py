@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
-    from tests.fakes.discord import FakeDiscord
+    from tests.fakes.discord_guild import FakeGuild
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Session:
 class Gateway:
     """Serve ``/gateway`` and push events to every live session."""
 
-    def __init__(self, fake: FakeDiscord) -> None:
+    def __init__(self, fake: FakeGuild) -> None:
         self._fake = fake
         self.sessions: dict[str, Session] = {}
         self.identifies: list[dict[str, Any]] = []
@@ -82,7 +82,7 @@ class Gateway:
     async def _receive(
         self, ws: web.WebSocketResponse, payload: dict[str, Any], session: Session | None
     ) -> Session | None:
-        op, data = payload["op"], payload.get("d")
+        op, data = payload["op"], payload.get("d") or {}
         if op == 1:
             await ws.send_str(_frame(11, None))
         elif op == 2:

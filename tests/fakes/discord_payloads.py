@@ -11,6 +11,7 @@ from typing import Any
 
 import discord
 from aiohttp import web
+from PIL import Image, UnidentifiedImageError
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 _sequence = itertools.count()
@@ -206,8 +207,6 @@ def message(
 
 def image_size(data: bytes) -> tuple[int, int] | None:
     """Return ``(width, height)`` if ``data`` is an image Pillow can read."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(io.BytesIO(data)) as image:
             return image.size

@@ -198,10 +198,16 @@ class RestRoutes:
             return rejected
         message = fake.new_bot_message(None, 0)
         reference = body.get("message_reference")
-        if reference and reference.get("message_id") in {str(k) for k in fake.messages}:
+        referenced = fake.messages.get(int((reference or {}).get("message_id") or 0))
+        if referenced is not None:
             message["type"] = 19
-            message["message_reference"] = {"channel_id": str(fake.channel_id), **reference}
-            message["referenced_message"] = fake.messages[int(reference["message_id"])]
+            message["message_reference"] = {
+                "type": 0,
+                "channel_id": str(fake.channel_id),
+                "guild_id": str(fake.guild_id),
+                "message_id": referenced["id"],
+            }
+            message["referenced_message"] = referenced
         body = {key: value for key, value in body.items() if key != "flags"}
         messages.apply(fake, message, body, call)
         await fake.store_message(message, None)
