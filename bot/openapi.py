@@ -1,0 +1,334 @@
+"""The OpenAPI 3.1 description of the HTTP middleware, written by hand beside its routes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from bot import __version__
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {
+        400: "Malformed request (not JSON, wrong shape)",
+        401: "Missing or wrong API token",
+        404: "Unknown job, node or output",
+        409: "The job has not finished yet",
+        413: "Body or image over the size limit",
+        422: "The value or image does not fit the workflow",
+        429: "Too many jobs of this server, or the queue is full",
+        503: "ComfyUI is not connected",
+    }
+    return {str(s): _json(_ref("Error"), texts[s]) for s in statuses}
+
+
+_JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "The job id, which is also the ComfyUI prompt id",
+    "schema": {"type": "string"},
+}
+_INPUT = {
+    "name": "input",
+    "in": "query",
+    "required": False,
+    "description": "Which image input (LoadImage) to fill, 0-based (default 0)",
+    "schema": {"type": "integer", "minimum": 0},
+}
+_QUEUE = {
+    "summary": "Queue the workflow as it is set now",
+    "responses": {
+        "202": _json(_ref("Job"), "The job was accepted (see Location)"),
+        **_errors(401, 422, 429, 503),
+    },
+}
+
+_PATHS: dict[str, Any] = {
+    "/upload/image": {
+        "post": {
+            "summary": "Set an input image (sent to ComfyUI under a unique name when queued)",
+            "parameters": [_INPUT],
+            "requestBody": {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": _ref("ImageUpload")}},
+            },
+            "responses": {
+                "200": _json(_ref("Upload"), "The image is set"),
+                "202": _json(_ref("Upload"), "The image is set and a run queued (auto-execute)"),
+                **_errors(400, 401, 413, 422, 429, 503),
+            },
+        }
+    },
+    "/update/prompt": {
+        "post": {
+            "summary": "Set prompt text, other workflow values or a node's input",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("PromptUpdate")}},
+            },
+            "responses": {
+                "200": _json(_ref("Values"), "The values now set"),
+                **_errors(400, 401, 404, 413, 422),
+            },
+        }
+    },
+    "/queue": {
+        "get": {**_QUEUE, "description": "Same as POST; kept for clients of the original."},
+        "post": _QUEUE,
+    },
+    "/interrupt": {
+        "post": {
+            "summary": "Cancel every pending or running job of this server (nobody else's)",
+            "responses": {
+                "200": _json(_ref("Interrupted"), "What happened to each job"),
+                **_errors(401, 503),
+            },
+        }
+    },
+    "/interrupt/{job_id}": {
+        "post": {
+            "summary": "Cancel one job of this server",
+            "parameters": [_JOB_ID],
+            "responses": {
+                "200": _json(_ref("Interrupted"), "What happened to the job"),
+                **_errors(401, 404, 503),
+            },
+        }
+    },
+    "/jobs/{job_id}": {
+        "get": {
+            "summary": "A job's state, queue position, progress, error and outputs",
+            "parameters": [_JOB_ID],
+            "responses": {"200": _json(_ref("Job"), "The job"), **_errors(401, 404)},
+        }
+    },
+    "/jobs/{job_id}/outputs/{n}": {
+        "get": {
+            "summary": "The bytes of one output of a finished job",
+            "parameters": [
+                _JOB_ID,
+                {"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file, with its content type",
+                    "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                **_errors(401, 404, 409),
+            },
+        }
+    },
+    "/events": {
+        "get": {
+            "summary": "Server-Sent Events: `event: job` with a Job as data, on every change",
+            "description": (
+                "On connecting, the latest state of each recent job of this server is sent; "
+                "then one event per change, the newest per job winning for a slow reader. "
+                "Lines starting with ':' are keep-alive comments."
+            ),
+            "responses": {
+                "200": {
+                    "description": "An endless event stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                **_errors(401),
+            },
+        }
+    },
+    "/workflow": {
+        "get": {
+            "summary": "The workflow as it would be queued now, with the values set",
+            "responses": {"200": _json(_ref("WorkflowState"), "The current state"), **_errors(401)},
+        }
+    },
+    "/health": {
+        "get": {
+            "summary": "Is ComfyUI connected; how many jobs (open even with a token)",
+            "security": [],
+            "responses": {
+                "200": _json(_ref("Health"), "ComfyUI is connected"),
+                "503": _json(_ref("Health"), "ComfyUI is not connected"),
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1"), **_errors(401)},
+        }
+    },
+}
+
+_NULLABLE_STR = {"type": ["string", "null"]}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "ImageUpload": {
+        "type": "object",
+        "required": ["image"],
+        "properties": {
+            "image": {"type": "string", "format": "binary"},
+            "input": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Upload": {
+        "type": "object",
+        "properties": {
+            "input": {"type": "integer"},
+            "node_id": {"type": "string"},
+            "filename": {"type": "string"},
+            "size": {"type": "integer"},
+            "content_type": {"type": "string"},
+            "job": _ref("Job"),
+        },
+    },
+    "PromptUpdate": {
+        "type": "object",
+        "description": (
+            "Either {text, node_id?} (without node_id: the workflow's positive prompt), "
+            "{node_id, input, value} for any node input, and/or workflow values by name. "
+            "null resets a value to the workflow's own."
+        ),
+        "properties": {
+            "text": _NULLABLE_STR,
+            "node_id": {"type": ["string", "integer"]},
+            "input": {"type": "string"},
+            "value": {},
+            "prompt": _NULLABLE_STR,
+            "negative": _NULLABLE_STR,
+            "checkpoint": _NULLABLE_STR,
+            **{k: _NULLABLE_INT for k in ("seed", "steps", "width", "height", "batch_size")},
+            **{k: {"type": ["number", "null"]} for k in ("cfg", "denoise")},
+        },
+    },
+    "Values": {
+        "type": "object",
+        "properties": {"values": {"type": "object"}, "overrides": {"type": "array"}},
+    },
+    "Job": {
+        "type": "object",
+        "required": ["job_id", "prompt_id", "state", "position"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "prompt_id": {"type": "string"},
+            "state": {
+                "enum": ["waiting", "queued", "running", "done", "failed", "cancelled", "lost"]
+            },
+            "position": _NULLABLE_INT,
+            "workflow": {"type": "string"},
+            "seed": _NULLABLE_INT,
+            "progress": _ref("Progress"),
+            "error": {
+                "type": ["object", "null"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "node_id": _NULLABLE_STR,
+                    "node_type": _NULLABLE_STR,
+                },
+            },
+            "cancelled_by": _NULLABLE_STR,
+            "outputs": {"type": "array", "items": _ref("Output")},
+        },
+    },
+    "Progress": {
+        "type": "object",
+        "properties": {
+            "node_id": _NULLABLE_STR,
+            "node": _NULLABLE_STR,
+            "node_class": _NULLABLE_STR,
+            "step": {"type": "integer"},
+            "steps": {"type": "integer"},
+            "percent": {"type": "number"},
+            "nodes_done": {"type": "integer"},
+            "nodes_total": {"type": "integer"},
+            "cached": {"type": "integer"},
+            "elapsed": {"type": "number"},
+            "eta": {"type": ["number", "null"]},
+        },
+    },
+    "Output": {
+        "type": "object",
+        "properties": {
+            "index": {"type": "integer"},
+            "filename": {"type": "string"},
+            "content_type": {"type": "string"},
+            "size": {"type": "integer"},
+            "url": {"type": "string"},
+        },
+    },
+    "Interrupted": {
+        "type": "object",
+        "properties": {
+            "jobs": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "job_id": {"type": "string"},
+                        "result": {"enum": ["removed", "interrupted", "not_found"]},
+                    },
+                },
+            }
+        },
+    },
+    "WorkflowState": {
+        "type": "object",
+        "properties": {
+            "workflow": {"type": "object"},
+            "values": {"type": "object"},
+            "images": {"type": "array"},
+            "overrides": {"type": "array"},
+            "points": {"type": "object"},
+            "graph": {"type": "object", "description": "API-format graph queued now"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "properties": {
+            "status": {"enum": ["ok", "unavailable"]},
+            "comfyui": {"type": "object"},
+            "jobs": {"type": "object"},
+            "workflow": {"type": "string"},
+        },
+    },
+}
+
+
+def spec(*, has_token: bool) -> dict[str, Any]:
+    """Return the OpenAPI document; with a token, every path but /health needs it."""
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ComfyCord HTTP middleware",
+            "version": __version__,
+            "description": "Set a workflow's inputs, queue it on ComfyUI, follow and fetch jobs.",
+        },
+        "paths": copy.deepcopy(_PATHS),
+        "components": {
+            "schemas": copy.deepcopy(_SCHEMAS),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+    if has_token:
+        document["security"] = [{"bearer": []}]
+    return document
