@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Self
 
 from bot.comfy.backend import CancelResult, ComfyBackend, Outcome, PromptResult
-from bot.comfy.errors import ComfyError
+from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.comfy.events import OutputFile, Status
 from bot.errors import NotAllowed, QueueFull, TooManyJobs, UnknownJob
 from bot.images import ImageFile
@@ -173,32 +173,44 @@ class JobQueue:
         if not self._waiting.get(requester):
             self._waiting.pop(requester, None)
 
-    def _next_job(self) -> Job | None:
-        """Take the first job of the user whose turn it is, and move that user to the back."""
-        if not self._waiting:
-            return None
-        requester, queue = next(iter(self._waiting.items()))
-        job = queue.popleft()
-        self._waiting.move_to_end(requester)
-        self._drop_empty(requester)
-        return job
+    def _take_next(self) -> tuple[Job, ComfyBackend] | None:
+        """Take the first job, in turn order, that a free backend may run; rotate its owner."""
+        for requester, queue in self._waiting.items():
+            backend = self._free_backend(queue[0].workflow.backends)
+            if backend is not None:
+                job = queue.popleft()
+                self._waiting.move_to_end(requester)
+                self._drop_empty(requester)
+                return job, backend
+        return None
 
-    def _free_backend(self) -> ComfyBackend | None:
+    def _free_backend(self, placement: Sequence[str] = ()) -> ComfyBackend | None:
+        """Return the least-loaded healthy backend with room (ours in flight, then its queue)."""
         candidates = [
             b
             for b in self.backends
-            if b.stream.is_connected and len(self._in_flight[b]) < self.max_in_flight
+            if b.is_healthy
+            and len(self._in_flight[b]) < self.max_in_flight
+            and (not placement or b.matches(placement))
         ]
-        return min(candidates, key=lambda b: len(self._in_flight[b]), default=None)
+        return min(
+            candidates, key=lambda b: (len(self._in_flight[b]), b.queue_remaining), default=None
+        )
+
+    @property
+    def has_healthy_backend(self) -> bool:
+        """Tell whether any backend can take work now (jobs wait while none can)."""
+        return any(b.is_healthy for b in self.backends)
 
     async def _dispatch(self) -> None:
         while True:
-            await self._wake.wait()
+            # Woken by new jobs, freed slots and status broadcasts; the timeout is a backstop
+            # for a backend turning healthy between two broadcasts.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             self._wake.clear()
-            while self._waiting and (backend := self._free_backend()) is not None:
-                job = self._next_job()
-                if job is None:
-                    break
+            while (taken := self._take_next()) is not None:
+                job, backend = taken
                 job.backend = backend
                 self._in_flight[backend].add(job)
                 self._spawn(self._execute(job, backend), f"job {job.id}")
@@ -213,19 +225,35 @@ class JobQueue:
                 job.publish()
 
     async def _execute(self, job: Job, backend: ComfyBackend) -> None:
+        result: JobResult | None
         try:
             result = await self._run(job, backend)
+        except ComfyUnavailable as exc:
+            log.warning("job %s could not reach %s: %s", job.id, backend.url, exc)
+            result = None if job.tracker.snapshot.state is JobState.WAITING else _failed(job, exc)
         except ComfyError as exc:
             log.warning("job %s on %s failed: %s", job.id, backend.url, exc)
-            result = JobResult(job.id, JobState.FAILED, error=exc)
+            result = _failed(job, exc)
         finally:
             self._in_flight[backend].discard(job)
             self._wake.set()
+        if result is None:
+            self._requeue(job, backend)
+            return
         job.finish(result)
         log.info("finished %s (%s) in %.1fs", job.id, result.state, job.snapshot.elapsed)
         self._refresh_waiting_positions()
 
-    async def _run(self, job: Job, backend: ComfyBackend) -> JobResult:
+    def _requeue(self, job: Job, backend: ComfyBackend) -> None:
+        """Put a job ComfyUI never started back at the head of the line, for any backend."""
+        log.warning("job %s never started on %s: moving it to another backend", job.id, backend.url)
+        job.backend = None
+        job.tracker.update(state=JobState.WAITING)
+        self._waiting.setdefault(job.request.requester, deque()).appendleft(job)
+        self._waiting.move_to_end(job.request.requester, last=False)
+        self._refresh_waiting_positions()
+
+    async def _run(self, job: Job, backend: ComfyBackend) -> JobResult | None:
         names = [
             (await backend.client.upload_image(image.data, image.filename)).reference
             for image in job.request.images
@@ -243,6 +271,8 @@ class JobQueue:
             if job.tracker.apply(event):
                 job.publish()
         outcome = await run.result()
+        if outcome.outcome is Outcome.LOST and not outcome.was_started:
+            return None
         return await self._result(job, backend, outcome)
 
     async def _result(self, job: Job, backend: ComfyBackend, outcome: PromptResult) -> JobResult:
@@ -279,6 +309,10 @@ class JobQueue:
                         job.publish()
         finally:
             updates.close()
+
+
+def _failed(job: Job, exc: Exception) -> JobResult:
+    return JobResult(job.id, JobState.FAILED, error=exc, cancelled_by=job.cancelled_by)
 
 
 def _downloadable(files: Sequence[OutputFile]) -> list[OutputFile]:

@@ -1,147 +1,72 @@
-"""ComfyBackend: one ComfyUI server's client and stream, tracking our prompts to their outcome."""
+"""ComfyBackend: one ComfyUI server's client, stream and health, following our prompts."""
 
 from __future__ import annotations
 
 import asyncio
-import enum
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 from bot.comfy.client import ComfyClient, new_prompt_id
 from bot.comfy.errors import ComfyError
-from bot.comfy.events import (
-    Event,
-    Executed,
-    ExecutionError,
-    ExecutionInterrupted,
-    ExecutionSuccess,
-    OutputFile,
-)
 from bot.comfy.models import HistoryEntry
-from bot.comfy.stream import Backoff, EventStream, Subscription
+from bot.comfy.runs import (
+    CancelResult,
+    Outcome,
+    PromptFailure,
+    PromptResult,
+    PromptRun,
+)
+from bot.comfy.stream import Backoff, EventStream
+
+__all__ = [
+    "BackendHealth",
+    "CancelResult",
+    "ComfyBackend",
+    "Outcome",
+    "PromptFailure",
+    "PromptResult",
+    "PromptRun",
+]
 
 log = logging.getLogger(__name__)
 
 
-class Outcome(enum.StrEnum):
-    """How a prompt ended."""
-
-    SUCCESS = "success"
-    ERROR = "error"
-    INTERRUPTED = "interrupted"
-    CANCELLED = "cancelled"
-    LOST = "lost"
-
-
-class CancelResult(enum.StrEnum):
-    """What cancelling a prompt did."""
-
-    REMOVED = "removed"
-    INTERRUPTED = "interrupted"
-    NOT_FOUND = "not_found"
-
-
 @dataclass(frozen=True, slots=True)
-class PromptFailure:
-    """Where and why a prompt failed."""
+class BackendHealth:
+    """What the last health check of a server found."""
 
-    node_id: str | None
-    node_type: str | None
-    exception_type: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class PromptResult:
-    """The end of one prompt: its outcome, output files and failure, if any."""
-
-    prompt_id: str
-    outcome: Outcome
-    files: tuple[OutputFile, ...] = ()
-    failure: PromptFailure | None = None
-
-    @property
-    def is_success(self) -> bool:
-        """Tell whether the prompt completed."""
-        return self.outcome is Outcome.SUCCESS
-
-
-class PromptRun:
-    """Events of one submitted prompt, ending with its PromptResult."""
-
-    def __init__(self, prompt_id: str, subscription: Subscription[Event]) -> None:
-        self.prompt_id = prompt_id
-        self._subscription = subscription
-        self._files: list[OutputFile] = []
-        self._done: asyncio.Future[PromptResult] = asyncio.get_running_loop().create_future()
-        self.is_acknowledged = False
-
-    def __repr__(self) -> str:
-        return f"PromptRun({self.prompt_id!r}, done={self._done.done()})"
-
-    @property
-    def is_done(self) -> bool:
-        """Tell whether the outcome is known."""
-        return self._done.done()
-
-    async def result(self) -> PromptResult:
-        """Wait for the outcome, reading (and dropping) any events not yet read."""
-        async for _ in self.events():
-            pass
-        return await self._done
-
-    async def events(self) -> AsyncIterator[Event]:
-        """Yield this prompt's events until its outcome is known."""
-        while not self._done.done():
-            event = await self._next()
-            if event is None:
-                break
-            self.observe(event)
-            yield event
-
-    async def _next(self) -> Event | None:
-        getter: asyncio.Future[Event] = asyncio.ensure_future(self._subscription.get())
-        waiting: set[asyncio.Future[Any]] = {getter, self._done}
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            return getter.result()
-        getter.cancel()
-        return self._subscription.get_nowait()
-
-    def observe(self, event: Event) -> None:
-        """Record an event's outputs, and finish on a terminal event."""
-        match event:
-            case Executed():
-                self._files.extend(event.files)
-            case ExecutionSuccess():
-                self.finish(PromptResult(self.prompt_id, Outcome.SUCCESS, tuple(self._files)))
-            case ExecutionError():
-                failure = PromptFailure(
-                    event.node_id, event.node_type, event.exception_type, event.exception_message
-                )
-                self.finish(
-                    PromptResult(self.prompt_id, Outcome.ERROR, tuple(self._files), failure)
-                )
-            case ExecutionInterrupted():
-                self.finish(PromptResult(self.prompt_id, Outcome.INTERRUPTED))
-
-    def finish(self, result: PromptResult) -> None:
-        """Settle the outcome once; later calls are ignored."""
-        if not self._done.done():
-            self._done.set_result(result)
-            self._subscription.close()
+    is_up: bool = False
+    version: str | None = None
+    devices: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    error: str | None = None
+    checked_at: float = 0.0
 
 
 class ComfyBackend:
     """One ComfyUI server: submit, cancel, and follow prompts over a single WebSocket."""
 
-    def __init__(self, client: ComfyClient, *, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        client: ComfyClient,
+        *,
+        backoff: Backoff | None = None,
+        check_interval: float = 5.0,
+        dead_after: float = 30.0,
+    ) -> None:
         self.client = client
         self.stream = EventStream(client.ws_url, backoff=backoff, on_connect=self._on_connect)
+        self.health = BackendHealth()
+        self.check_interval = check_interval
+        self.dead_after = dead_after
         self._runs: dict[str, PromptRun] = {}
+        self._abandoned: set[str] = set()
+        self._down_since: float | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"ComfyBackend({str(self.client.base_url)!r}, in_flight={len(self._runs)})"
@@ -156,8 +81,24 @@ class ComfyBackend:
         """Return how many of our prompts have no outcome yet."""
         return len(self._runs)
 
+    @property
+    def queue_remaining(self) -> int:
+        """Return ComfyUI's own count of running plus pending prompts (every client's)."""
+        return self.stream.queue_remaining
+
+    def matches(self, names: Sequence[str]) -> bool:
+        """Tell whether a workflow's placement names this server (by URL, host:port or host)."""
+        url = self.client.base_url
+        return bool({self.url, f"{url.host}:{url.port}", url.host or ""} & set(names))
+
+    @property
+    def is_healthy(self) -> bool:
+        """Tell whether new work may go here: the socket is up and /system_stats answered."""
+        return self.stream.is_connected and self.health.is_up
+
     async def __aenter__(self) -> Self:
         self.stream.start()
+        self._watcher = asyncio.create_task(self._watch(), name=f"comfy-health {self.url}")
         return self
 
     async def __aexit__(
@@ -166,6 +107,11 @@ class ComfyBackend:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         await self.stream.close()
 
     def track(self, prompt_id: str) -> PromptRun:
@@ -190,7 +136,7 @@ class ComfyBackend:
         try:
             await self.client.submit(prompt, prompt_id=run.prompt_id)
         except BaseException:
-            run.finish(PromptResult(run.prompt_id, Outcome.LOST))
+            run.finish(PromptResult(run.prompt_id, Outcome.LOST, was_started=False))
             raise
         run.is_acknowledged = True
         log.info("submitted %s to %s", run.prompt_id, self.url)
@@ -215,8 +161,63 @@ class ComfyBackend:
         return CancelResult.NOT_FOUND
 
     async def _on_connect(self, is_reconnect: bool) -> None:
+        self._down_since = None
+        if self._abandoned:
+            await self._withdraw_abandoned()
         if is_reconnect:
             await self.reconcile()
+
+    async def check(self) -> BackendHealth:
+        """Ask /system_stats whether the server is up, and remember the answer."""
+        try:
+            stats = await self.client.system_stats()
+        except ComfyError as exc:
+            self.health = BackendHealth(is_up=False, error=str(exc), checked_at=time.time())
+        else:
+            system = stats.get("system") or {}
+            self.health = BackendHealth(
+                is_up=True,
+                version=system.get("comfyui_version"),
+                devices=tuple(d for d in stats.get("devices") or () if isinstance(d, dict)),
+                checked_at=time.time(),
+            )
+        return self.health
+
+    async def _watch(self) -> None:
+        """Check health, abandon runs of a server that stays down, and reconcile periodically."""
+        while True:
+            await self.check()
+            if self.stream.is_connected:
+                # A missed WebSocket message can never leave a prompt hanging: one /queue a round.
+                await self.reconcile()
+            else:
+                now = time.monotonic()
+                self._down_since = self._down_since or now
+                if now - self._down_since >= self.dead_after:
+                    self._abandon_all()
+            await asyncio.sleep(self.check_interval)
+
+    def _abandon_all(self) -> None:
+        """Give up on every prompt of a server that has been down too long."""
+        for run in list(self._runs.values()):
+            if run.is_acknowledged and not run.is_done:
+                log.warning("%s down for %.0fs: giving up on %s", self.url, self.dead_after, run)
+                self._abandoned.add(run.prompt_id)
+                run.lose()
+
+    async def _withdraw_abandoned(self) -> None:
+        """Remove prompts we gave up on from a server that came back, so they never run twice."""
+        abandoned, self._abandoned = self._abandoned, set()
+        try:
+            queue = await self.client.queue()
+            pending = [p for p in abandoned if queue.is_pending(p)]
+            if pending:
+                await self.client.delete_pending(pending)
+            for prompt_id in abandoned:
+                if queue.is_running(prompt_id):
+                    await self.client.interrupt(prompt_id)
+        except ComfyError as exc:
+            log.warning("could not withdraw abandoned prompts from %s: %s", self.url, exc)
 
     async def reconcile(self) -> None:
         """Settle every acknowledged prompt that ended, or vanished, while we were away."""
@@ -229,15 +230,16 @@ class ComfyBackend:
                 if queue.is_running(run.prompt_id) or queue.is_pending(run.prompt_id):
                     continue
                 entry = await self.client.history(run.prompt_id)
-                run.finish(_result_from_history(run.prompt_id, entry))
+                if entry is None:
+                    log.warning("%s is unknown to %s (restarted?): lost", run, self.url)
+                    run.lose()
+                else:
+                    run.finish(_result_from_history(run.prompt_id, entry))
         except ComfyError as exc:
             log.warning("reconcile with %s failed: %s", self.url, exc)
 
 
-def _result_from_history(prompt_id: str, entry: HistoryEntry | None) -> PromptResult:
-    if entry is None:
-        log.warning("prompt %s is unknown to ComfyUI (restarted?): lost", prompt_id)
-        return PromptResult(prompt_id, Outcome.LOST)
+def _result_from_history(prompt_id: str, entry: HistoryEntry) -> PromptResult:
     if entry.status == "success" and entry.completed:
         return PromptResult(prompt_id, Outcome.SUCCESS, entry.files)
     if (error := entry.message("execution_error")) is not None:

@@ -23,6 +23,7 @@ from bot.comfy.events import (
     ExecutionStart,
     ExecutionSuccess,
     Preview,
+    Status,
     parse_event,
     prompt_id_of,
 )
@@ -126,6 +127,7 @@ class EventStream:
         self._hooks: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
         self.running_prompt_id: str | None = None
+        self.queue_remaining = 0
         self.connections = 0
 
     def __repr__(self) -> str:
@@ -227,6 +229,8 @@ class EventStream:
         """Route one event to its prompt's subscriber and to every listener."""
         prompt_id = prompt_id_of(event)
         match event:
+            case Status(queue_remaining=remaining):
+                self.queue_remaining = remaining
             case ExecutionStart(prompt_id=started):
                 self.running_prompt_id = started
             case Executing(prompt_id=None, node=str()):
