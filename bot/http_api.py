@@ -29,7 +29,14 @@ from bot.http_errors import auth_middleware, error_middleware
 from bot.http_routes import OPEN_PATHS, ROUTES, STATE
 from bot.http_server import HttpOptions, ServerState
 from bot.jobqueue import JobQueue
-from bot.workflows import Workflow, WorkflowError, WorkflowLibrary, load_workflow, validate
+from bot.workflows import (
+    Workflow,
+    WorkflowError,
+    WorkflowLibrary,
+    WorkflowNotFound,
+    load_workflow,
+    validate,
+)
 
 __all__ = ["HttpOptions", "add_arguments", "create_app", "main"]
 
@@ -137,12 +144,18 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
 
 def _load(settings: Settings) -> tuple[WorkflowLibrary, Workflow]:
     """Return the library with the served workflow in it (a file outside it is added)."""
-    library = WorkflowLibrary.load(settings.workflows_dir)
     name = settings.http_workflow
+    path = Path(name)
+    is_path = path.suffix == ".json" or len(path.parts) > 1 or path.exists()
+    try:
+        library = WorkflowLibrary.load(settings.workflows_dir)
+    except WorkflowNotFound:
+        if not is_path:
+            raise
+        library = WorkflowLibrary({})
     if name in library:
         return library, library.get(name)
-    path = Path(name)
-    if path.suffix != ".json" and len(path.parts) == 1 and not path.exists():
+    if not is_path:
         library.get(name)  # raises UnknownWorkflow (or the file's own error), listing names
     workflow = load_workflow(path)
     workflows = {w.name: w for w in library if w.name != workflow.name}
