@@ -12,12 +12,13 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
-from bot.comfy.backend import CancelResult, ComfyBackend, Outcome, PromptResult
+from bot.comfy.backend import CancelResult, ComfyBackend, Outcome, PromptResult, PromptRun
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.comfy.events import OutputFile, Status
 from bot.errors import NotAllowed, QueueFull, TooManyJobs, UnknownJob
 from bot.images import ImageFile
 from bot.jobs import MAX_SEED, OUTCOME_STATE, GenerationRequest, Job, JobResult
+from bot.journal import Journal
 from bot.progress import JobState
 from bot.workflows import WorkflowLibrary
 
@@ -35,6 +36,7 @@ class JobQueue:
         max_per_user: int = 2,
         max_in_flight: int = 2,
         max_waiting: int = 1000,
+        journal: Journal | None = None,
     ) -> None:
         if not backends:
             raise ValueError("JobQueue needs at least one backend")
@@ -43,6 +45,7 @@ class JobQueue:
         self.max_per_user = max_per_user
         self.max_in_flight = max_in_flight
         self.max_waiting = max_waiting
+        self.journal = journal
         self.jobs: dict[str, Job] = {}
         self._waiting: OrderedDict[str, deque[Job]] = OrderedDict()
         self._in_flight: dict[ComfyBackend, set[Job]] = {b: set() for b in self.backends}
@@ -114,6 +117,8 @@ class JobQueue:
             raise QueueFull(self.max_waiting)
         job = Job(request, workflow, graph)
         self.jobs[job.id] = job
+        if self.journal is not None:
+            self.journal.accepted(job)
         self._waiting.setdefault(request.requester, deque()).append(job)
         log.info("accepted %s from %s (%s)", job.id, request.requester, workflow.name)
         self._refresh_waiting_positions()
@@ -162,7 +167,7 @@ class JobQueue:
         if queue is not None and job in queue:
             queue.remove(job)
             self._drop_empty(job.request.requester)
-            job.finish(JobResult(job.id, JobState.CANCELLED, cancelled_by=by))
+            self._finish(job, JobResult(job.id, JobState.CANCELLED, cancelled_by=by))
             self._refresh_waiting_positions()
             return CancelResult.REMOVED
         if job.backend is None:  # between dispatch and submit: _execute sees cancelled_by
@@ -224,10 +229,14 @@ class JobQueue:
                 job.tracker.update(position=ahead + index)
                 job.publish()
 
-    async def _execute(self, job: Job, backend: ComfyBackend) -> None:
+    async def _execute(self, job: Job, backend: ComfyBackend, run: PromptRun | None = None) -> None:
         result: JobResult | None
         try:
-            result = await self._run(job, backend)
+            if run is None:
+                run = await self._send(job, backend)
+            result = await self._follow(job, backend, run) if run is not None else None
+            if result is None and job.cancelled_by is not None:
+                result = JobResult(job.id, JobState.CANCELLED, cancelled_by=job.cancelled_by)
         except ComfyUnavailable as exc:
             log.warning("job %s could not reach %s: %s", job.id, backend.url, exc)
             result = None if job.tracker.snapshot.state is JobState.WAITING else _failed(job, exc)
@@ -240,7 +249,7 @@ class JobQueue:
         if result is None:
             self._requeue(job, backend)
             return
-        job.finish(result)
+        self._finish(job, result)
         log.info("finished %s (%s) in %.1fs", job.id, result.state, job.snapshot.elapsed)
         self._refresh_waiting_positions()
 
@@ -249,11 +258,32 @@ class JobQueue:
         log.warning("job %s never started on %s: moving it to another backend", job.id, backend.url)
         job.backend = None
         job.tracker.update(state=JobState.WAITING)
+        if self.journal is not None:
+            self.journal.state(job, str(JobState.WAITING))
         self._waiting.setdefault(job.request.requester, deque()).appendleft(job)
         self._waiting.move_to_end(job.request.requester, last=False)
         self._refresh_waiting_positions()
 
-    async def _run(self, job: Job, backend: ComfyBackend) -> JobResult | None:
+    def adopt(self, job: Job, backend: ComfyBackend | None, run: PromptRun | None) -> None:
+        """Take over a job restored from the journal: follow its prompt, or queue it again."""
+        self.jobs[job.id] = job
+        if backend is None or run is None:
+            self._waiting.setdefault(job.request.requester, deque()).append(job)
+            self._refresh_waiting_positions()
+            self._wake.set()
+            return
+        job.backend = backend
+        job.tracker.update(state=JobState.QUEUED)
+        self._in_flight[backend].add(job)
+        self._spawn(self._execute(job, backend, run), f"job {job.id}")
+
+    def _finish(self, job: Job, result: JobResult) -> None:
+        job.finish(result)
+        if self.journal is not None:
+            self.journal.finished(job, result)
+
+    async def _send(self, job: Job, backend: ComfyBackend) -> PromptRun | None:
+        """Upload the inputs and queue the prompt; None when it was cancelled meanwhile."""
         names = [
             (await backend.client.upload_image(image.data, image.filename)).reference
             for image in job.request.images
@@ -263,13 +293,29 @@ class JobQueue:
             request.values(), images=names, overrides=request.overrides
         )
         if job.cancelled_by is not None:
-            return JobResult(job.id, JobState.CANCELLED, cancelled_by=job.cancelled_by)
+            return None
+        if self.journal is not None:
+            # The prompt_id is on disk before ComfyUI can know it: a crash leaves nothing unknown.
+            self.journal.state(job, "submitting", backend=backend.url)
+            await self.journal.flush()
         run = await backend.submit(job.graph, prompt_id=job.id)
-        job.tracker.update(state=JobState.QUEUED)
+        self._record(job, JobState.QUEUED)
+        return run
+
+    def _record(self, job: Job, state: JobState) -> None:
+        job.tracker.update(state=state)
         job.publish()
+        if self.journal is not None:
+            self.journal.state(job, str(state))
+
+    async def _follow(self, job: Job, backend: ComfyBackend, run: PromptRun) -> JobResult | None:
+        """Follow a queued prompt to its result; None when ComfyUI never started it."""
         async for event in run.events():
+            was_running = job.state is JobState.RUNNING
             if job.tracker.apply(event):
                 job.publish()
+                if not was_running and job.state is JobState.RUNNING and self.journal:
+                    self.journal.state(job, str(JobState.RUNNING))
         outcome = await run.result()
         if outcome.outcome is Outcome.LOST and not outcome.was_started:
             return None

@@ -64,8 +64,15 @@ class JobResult:
 class Job:
     """One request on its way through the queue; publishes snapshots, ends with a JobResult."""
 
-    def __init__(self, request: GenerationRequest, workflow: Workflow, graph: dict[str, Any]):
-        self.id = f"comfycord-{uuid.uuid4().hex}"
+    def __init__(
+        self,
+        request: GenerationRequest,
+        workflow: Workflow,
+        graph: dict[str, Any],
+        *,
+        job_id: str | None = None,
+    ) -> None:
+        self.id = job_id or f"comfycord-{uuid.uuid4().hex}"
         self.request = request
         self.workflow = workflow
         self.graph = graph
