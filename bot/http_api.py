@@ -200,6 +200,7 @@ async def _streams_open(backends: Sequence[ComfyBackend], seconds: float) -> boo
                 seconds,
             )
             return False
+        await backend.check()  # healthy from the start, not only after the first check round
     return True
 
 

@@ -68,11 +68,6 @@ class ServerState:
     def __repr__(self) -> str:
         return f"ServerState({self.patch.workflow.name!r}, {self.board!r})"
 
-    @property
-    def is_connected(self) -> bool:
-        """Tell whether at least one ComfyUI backend's event stream is open."""
-        return any(backend.stream.is_connected for backend in self.jobs.backends)
-
     def update(self, change: Callable[[PatchState], PatchState]) -> PatchState:
         """Apply `change` to the current state and store the result (all or nothing)."""
         self.patch = change(self.patch)
@@ -82,12 +77,12 @@ class ServerState:
         """Queue the current state as a job of this server; return its first payload.
 
         Raises:
-            ComfyUnavailable: no ComfyUI is connected, so nothing would run.
+            ComfyUnavailable: no ComfyUI is healthy, so nothing would run.
             MissingImage, WorkflowInputError: the state does not fit the workflow.
             TooManyJobs, QueueFull: the JobQueue refused the job.
         """
-        if not self.is_connected:
-            raise ComfyUnavailable("no ComfyUI event stream is connected")
+        if not self.jobs.has_healthy_backend:
+            raise ComfyUnavailable("no ComfyUI server is connected and answering")
         request = self.patch.request(self.options.requester, self.workflow_ref)
         return self.board.track(self.jobs.submit(request))
 
@@ -119,9 +114,9 @@ class ServerState:
         return answers
 
     def health(self) -> dict[str, Any]:
-        """Return whether ComfyUI is connected and how many jobs are where."""
+        """Return whether ComfyUI is connected (and answering) and how many jobs are where."""
         backends = self.jobs.backends
-        connected = sum(1 for backend in backends if backend.stream.is_connected)
+        connected = sum(1 for backend in backends if backend.is_healthy)
         states = Counter(job.state.value for job in self.board.jobs())
         return {
             "status": "ok" if connected else "unavailable",
