@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord
 
 
@@ -16,3 +17,11 @@ async def fake_discord(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDis
         fake.install(monkeypatch)
         yield fake
     assert not fake.server_errors, fake.server_errors
+
+
+@pytest.fixture
+async def fake_comfy() -> AsyncIterator[FakeComfy]:
+    """Start a FakeComfy on a random local port; fail the test if the fake itself crashed."""
+    async with FakeComfy() as fake:
+        yield fake
+    assert not fake.errors, fake.errors
