@@ -389,3 +389,38 @@ async def test_close_is_clean_with_a_job_running_and_a_socket_open(http: aiohttp
         await fake.close()
     await probe.until_closed()
     assert not fake.errors
+
+
+async def test_save_image_websocket_frames_match_trace_j(
+    fake_comfy: FakeComfy, http: aiohttp.ClientSession
+):
+    trace = load_trace("j_save_image_websocket.json")
+    bodies = recorded_prompts("j_save_image_websocket.json")
+    legacy = await Probe.connect(http, fake_comfy.url, bodies[0]["client_id"])
+    frames = [await legacy.next()]
+    frames += await legacy.until_done(await submit_body(http, fake_comfy, bodies[0]))
+    assert [shape(f) for f in frames] == [shape(f) for f in trace_frames(trace, "A")]
+    image = next(f for f in frames if f["type"] == "binary1")
+    assert image["format"] == 2
+    assert Image.open(io.BytesIO(image["bytes"][8:])).size == (48, 32)
+
+    flagged = await Probe.connect(http, fake_comfy.url, bodies[1]["client_id"])
+    await flagged.send({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
+    frames = [await flagged.next(), await flagged.next()]
+    frames += await flagged.until_done(await submit_body(http, fake_comfy, bodies[1]))
+    assert [shape(f) for f in frames] == [shape(f) for f in trace_frames(trace, "B")]
+    assert next(iter(fake_comfy.history.values()))["outputs"] == {}
+
+
+async def test_free_memory_drops_the_node_cache(fake_comfy: FakeComfy, http: aiohttp.ClientSession):
+    probe = await Probe.connect(http, fake_comfy.url, "A")
+    await probe.next()
+    prompt = slow_prompt(2, 1)
+    await probe.until_done(await submit(http, fake_comfy, prompt, "A"))
+    frames = await probe.until_done(await submit(http, fake_comfy, prompt, "A"))
+    cached = next(f for f in frames if f["type"] == "execution_cached")
+    assert cached["data"]["nodes"] == ["1", "2", "3"]
+    await post(http, f"{fake_comfy.url}/free", {"unload_models": True, "free_memory": True})
+    frames = await probe.until_done(await submit(http, fake_comfy, prompt, "A"))
+    cached = next(f for f in frames if f["type"] == "execution_cached")
+    assert cached["data"]["nodes"] == []

@@ -37,6 +37,7 @@ from tests.fakes.comfy_validate import is_link
 from tests.fakes.comfy_ws import Hub
 
 _PREVIEW_LETTERS = "abcdefghijklmnopqrstupvxyz"  # sic: ComfyUI's PreviewImage alphabet
+_ALWAYS_CHANGED = frozenset({"SaveImageWebsocket"})  # IS_CHANGED returns time.time()
 
 
 @dataclass(slots=True)
@@ -100,8 +101,10 @@ class Executor:
         return self.preview_suffixes[node_id]
 
     def is_changed(self, prompt: dict[str, Any], node_id: str) -> str:
-        """Return LoadImage's IS_CHANGED (a hash of the file), "" for other nodes."""
+        """Return the node class's IS_CHANGED: a file hash for LoadImage, "" for most nodes."""
         node = prompt[node_id]
+        if node["class_type"] in _ALWAYS_CHANGED:
+            return str(time.time_ns())
         if node["class_type"] not in ("LoadImage", "LoadImageMask"):
             return ""
         data = self.files.read_annotated(str(node["inputs"].get("image")))
