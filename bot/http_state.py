@@ -14,6 +14,7 @@ from bot.workflows import KEYS, Workflow, WorkflowInputError
 
 # Values GenerationRequest carries as fields; every other key travels as overrides on its points.
 _REQUEST_FIELDS = ("prompt", "negative", "seed", "steps", "width", "height")
+_SHOWN_NODES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +96,10 @@ class PatchState:
             raise BadRequest('"node_id" must be a node id such as "6".')
         node_id = str(raw_node)
         if node_id not in self.workflow.graph:
+            nodes = list(self.workflow.graph)
+            shown = ", ".join(nodes[:_SHOWN_NODES]) + (", ..." if len(nodes) > _SHOWN_NODES else "")
             raise UnknownNode(
-                f"Workflow {self.workflow.name!r} has no node {node_id!r}; "
-                f"its nodes are {', '.join(self.workflow.graph)}."
+                f"Workflow {self.workflow.name!r} has no node {node_id!r}; its nodes are {shown}."
             )
         input_name = changes.pop("input", "text")
         if not isinstance(input_name, str):
@@ -113,13 +115,13 @@ class PatchState:
             return (node_id, input_name), changes.pop("value")
         raise BadRequest('With "node_id", also give "text" (or "input" and "value").')
 
-    def graph(self, *, image_names: list[str] | None = None) -> dict[str, Any]:
+    def graph(self) -> dict[str, Any]:
         """Return the graph this state queues (uploaded images named by their file names).
 
         Raises:
             WorkflowInputError: a value does not fit the workflow.
         """
-        names = image_names if image_names is not None else [i.filename for i in self._uploads()]
+        names = [image.filename for image in self._uploads()]
         return self.workflow.with_inputs(self.values, images=names, overrides=self.overrides)
 
     def _uploads(self) -> list[ImageFile]:

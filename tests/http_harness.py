@@ -1,0 +1,117 @@
+"""Helpers of the HTTP middleware tests: the app on a JobQueue over FakeComfy, SSE reading."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
+
+from bot.comfy.backend import ComfyBackend
+from bot.comfy.client import ComfyClient
+from bot.comfy.stream import Backoff
+from bot.http_api import HttpOptions, create_app
+from bot.jobqueue import JobQueue
+from bot.workflows import WorkflowLibrary, load_workflow
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
+DEMO = Path(__file__).resolve().parent.parent / "workflows" / "demo.json"
+
+
+def library() -> WorkflowLibrary:
+    """Return the test workflows plus the shipped model-free `demo`."""
+    fixtures = WorkflowLibrary.load(FIXTURES)
+    return WorkflowLibrary({**{w.name: w for w in fixtures}, "demo": load_workflow(DEMO)})
+
+
+def png(width: int = 8, height: int = 6, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    """Return a small PNG."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def image_form(data: bytes, filename: str = "in.png", **fields: str) -> aiohttp.FormData:
+    """Return a multipart form with the `image` file field (and any other fields)."""
+    form = aiohttp.FormData()
+    form.add_field("image", data, filename=filename, content_type="image/png")
+    for name, value in fields.items():
+        form.add_field(name, value)
+    return form
+
+
+@dataclass
+class Harness:
+    """The middleware under test, its client, and the JobQueue and backend it runs on."""
+
+    http: TestClient[Any, Any]
+    server: TestServer
+    jobs: JobQueue
+    backend: ComfyBackend
+
+
+@asynccontextmanager
+async def serve_middleware(
+    comfy_url: str,
+    workflow: str = "http_text",
+    options: HttpOptions | None = None,
+    *,
+    max_per_user: int = 10,
+    max_waiting: int = 1000,
+    wait_connected: bool = True,
+) -> AsyncIterator[Harness]:
+    """Serve the middleware on 127.0.0.1 around a JobQueue connected to `comfy_url`."""
+    lib = library()
+    async with (
+        ComfyClient(comfy_url, timeout=5) as client,
+        ComfyBackend(client, backoff=Backoff(0.05, 0.2)) as backend,
+        JobQueue([backend], lib, max_per_user=max_per_user, max_waiting=max_waiting) as jobs,
+    ):
+        if wait_connected:
+            async with asyncio.timeout(5):
+                await backend.stream.wait_connected()
+                assert (await backend.check()).is_up
+        app = create_app(jobs, lib.get(workflow), options)
+        server = TestServer(app, host="127.0.0.1")
+        async with TestClient(server) as http:
+            yield Harness(http, server, jobs, backend)
+
+
+async def sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any]]:
+    """Yield (event, data) of a Server-Sent Events stream; comments as ("comment", text)."""
+    event, data = "message", []
+    async for raw in response.content:
+        line = raw.decode().rstrip("\r\n")
+        if line.startswith(":"):
+            yield "comment", line[1:].strip()
+            continue
+        if not line:
+            if data:
+                yield event, json.loads("\n".join(data))
+            event, data = "message", []
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+
+
+async def until_final(response: aiohttp.ClientResponse, job_id: str) -> list[dict[str, Any]]:
+    """Read job events until `job_id` ends; return every payload seen for it."""
+    seen: list[dict[str, Any]] = []
+    async for event, data in sse(response):
+        if event == "job" and data["job_id"] == job_id:
+            seen.append(data)
+            if data["state"] in ("done", "failed", "cancelled", "lost"):
+                return seen
+    raise AssertionError(f"the event stream ended before {job_id} did: {seen}")
