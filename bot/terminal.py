@@ -59,7 +59,7 @@ def _details(snap: ProgressSnapshot, *, with_time: bool) -> str:
     parts = [f"step {snap.step}/{snap.steps}"] if snap.steps else []
     if snap.cached:
         parts.append(f"{snap.cached} cached")
-    if snap.eta is not None:
+    if snap.eta is not None and snap.eta >= 1:
         parts.append(f"~{duration(snap.eta)} left")
     if with_time:
         parts.append(duration(snap.elapsed))
@@ -91,7 +91,7 @@ class ProgressView:
     def line(self, snap: ProgressSnapshot, *, with_time: bool = True) -> str:
         """Return the full progress line of a snapshot."""
         text = status_text(snap)
-        if snap.state is JobState.RUNNING and snap.node_id is not None:
+        if snap.state is JobState.RUNNING and snap.steps:
             text += f" {bar(snap.percent, fancy=self._fancy)} {snap.percent:3.0f}%"
         details = _details(snap, with_time=with_time)
         return f"{text} · {details}" if details else text

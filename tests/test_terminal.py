@@ -64,11 +64,12 @@ def test_status_text(snapshot: ProgressSnapshot, text: str) -> None:
 
 def test_line_has_bar_percent_steps_cached_and_time() -> None:
     view = ProgressView(Stream(), is_tty=True)
-    line = view.line(running(step=5, steps=20, cached=2, elapsed=12.0))
+    line = view.line(running(step=5, steps=20, cached=2, elapsed=12.0, eta=36.0))
     assert line == (
         "running [3/5] Sampler (KSampler) ██████░░░░░░░░░░░░░░░░░░  25%"
-        " · step 5/20 · 2 cached · 0:12"
+        " · step 5/20 · 2 cached · ~0:36 left · 0:12"
     )
+    assert "left" not in view.line(running(step=5, steps=20, eta=0.4))
 
 
 def test_terminal_redraws_one_line_in_place() -> None:
@@ -118,8 +119,7 @@ def test_plain_output_prints_a_line_per_node_or_step_change_only() -> None:
     assert "\r" not in stream.getvalue()
     assert lines == [
         "[0:00] queued in ComfyUI, 1 prompt ahead",
-        # No steps: the bar shows the nodes done (2 of 5).
-        "[0:01] running [3/5] Load (LoadImage) " + "█" * 10 + "░" * 14 + "  40%",
+        "[0:01] running [3/5] Load (LoadImage)",  # no steps, no bar
         "[0:01] running [3/5] Sampler (KSampler) " + "█" * 12 + "░" * 12 + "  50% · step 1/2",
         "[0:02] running [3/5] Sampler (KSampler) " + "█" * 24 + " 100% · step 2/2",
         "[0:03] done",
