@@ -133,6 +133,7 @@ class ComfyBackend:
             ComfyUnavailable: the server could not be reached.
         """
         run = self.track(prompt_id or new_prompt_id())
+        connection = self.stream.connections
         try:
             await self.client.submit(prompt, prompt_id=run.prompt_id)
         except BaseException:
@@ -140,6 +141,10 @@ class ComfyBackend:
             raise
         run.is_acknowledged = True
         log.info("submitted %s to %s", run.prompt_id, self.url)
+        if self.stream.connections != connection:
+            # The socket came back while ComfyUI took the prompt: the reconnect's reconcile
+            # skipped this run (not yet acknowledged), and its end may have gone to the old one.
+            await self.reconcile()
         return run
 
     async def cancel(self, prompt_id: str) -> CancelResult:

@@ -1,0 +1,310 @@
+"""EventStream and ComfyBackend against FakeComfy: routing, reconnects, outcomes, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.comfy.backend import CancelResult, ComfyBackend, Outcome, PromptRun
+from bot.comfy.client import ComfyClient
+from bot.comfy.events import (
+    Event,
+    ExecutionError,
+    ExecutionSuccess,
+    Preview,
+    Status,
+    parse_event,
+    prompt_id_of,
+)
+from bot.comfy.stream import Backoff, EventStream
+from tests.comfy_prompts import failing_prompt, slow_prompt
+from tests.fakes.comfy import FakeComfy
+
+FAST = Backoff(initial=0.02, maximum=0.2)
+# Long enough for a held job to finish while our socket is away (asserted where it matters).
+AWAY = Backoff(initial=0.5, maximum=0.5)
+
+
+async def open_backend(
+    fake: FakeComfy, backoff: Backoff = FAST, session: aiohttp.ClientSession | None = None
+) -> tuple[ComfyClient, ComfyBackend]:
+    client = ComfyClient(fake.url, client_id="backend-tests", session=session, timeout=5)
+    # No periodic reconcile during a test: what settles a run must be the reconnect itself.
+    backend = ComfyBackend(client, backoff=backoff, check_interval=60)
+    await backend.__aenter__()
+    async with asyncio.timeout(5):
+        await backend.stream.wait_connected()
+    return client, backend
+
+
+@pytest.fixture
+async def backend(fake_comfy: FakeComfy) -> AsyncIterator[ComfyBackend]:
+    client, backend = await open_backend(fake_comfy)
+    yield backend
+    await backend.__aexit__(None, None, None)
+    await client.close()
+
+
+async def collect(run: PromptRun) -> list[Event]:
+    async with asyncio.timeout(5):
+        return [event async for event in run.events()]
+
+
+def ws_opens(fake: FakeComfy) -> int:
+    return sum(1 for request in fake.requests if request == ("GET", "/ws"))
+
+
+async def test_events_reach_only_their_own_subscriber(backend: ComfyBackend, fake_comfy: FakeComfy):
+    fake_comfy.hold()
+    first = await backend.submit(slow_prompt(1), prompt_id="first")
+    second = await backend.submit(slow_prompt(2), prompt_id="second")
+    fake_comfy.release()
+
+    first_events, second_events = await asyncio.gather(collect(first), collect(second))
+
+    assert {prompt_id_of(e) for e in first_events} == {"first"}
+    assert {prompt_id_of(e) for e in second_events} == {"second"}
+    assert isinstance(first_events[-1], ExecutionSuccess)
+    assert isinstance(second_events[-1], ExecutionSuccess)
+
+
+async def test_two_concurrent_jobs_complete_with_their_files(
+    backend: ComfyBackend, fake_comfy: FakeComfy
+):
+    runs = [await backend.submit(slow_prompt(seed, prefix=f"job{seed}")) for seed in (3, 4)]
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(*(run.result() for run in runs))
+
+    assert [r.outcome for r in results] == [Outcome.SUCCESS, Outcome.SUCCESS]
+    assert [r.prompt_id for r in results] == [run.prompt_id for run in runs]
+    for seed, result in zip((3, 4), results, strict=True):
+        [file] = result.files
+        assert file.filename.startswith(f"job{seed}_")
+        assert file.filename in fake_comfy.outputs
+    assert backend.in_flight == 0
+
+
+async def test_one_websocket_serves_every_job(backend: ComfyBackend, fake_comfy: FakeComfy):
+    runs = [await backend.submit(slow_prompt(seed)) for seed in range(5, 9)]
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(*(run.result() for run in runs))
+
+    assert all(r.is_success for r in results)
+    assert ws_opens(fake_comfy) == 1
+    assert backend.stream.connections == 1
+
+
+async def test_previews_arrive_with_the_prompt_id(backend: ComfyBackend, fake_comfy: FakeComfy):
+    run = await backend.submit(slow_prompt(9, steps=4, preview="JPEG"), prompt_id="previewed")
+    events = await collect(run)
+
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert previews
+    # Only event 4 (negotiated by our feature flags) names the node; event 1 names nothing.
+    assert {(p.prompt_id, p.node_id, p.image_type) for p in previews} == {
+        ("previewed", "2", "image/jpeg")
+    }
+    assert fake_comfy.hub.supports_metadata("backend-tests")
+
+
+async def test_dropped_socket_mid_job_still_delivers_the_result(
+    backend: ComfyBackend, fake_comfy: FakeComfy
+):
+    fake_comfy.hold()
+    run = await backend.submit(slow_prompt(10), prompt_id="dropped")
+    await fake_comfy.wait_for_prompt("dropped", "running")
+    await fake_comfy.drop_sockets()
+    fake_comfy.release()
+
+    async with asyncio.timeout(5):
+        result = await run.result()
+
+    assert result.outcome is Outcome.SUCCESS
+    assert [f.filename for f in result.files] == list(fake_comfy.outputs)
+    async with asyncio.timeout(5):
+        await backend.stream.wait_connected()
+    assert ws_opens(fake_comfy) >= 2
+
+
+async def test_job_finished_while_away_comes_from_history(fake_comfy: FakeComfy):
+    client, backend = await open_backend(fake_comfy, AWAY)
+    try:
+        fake_comfy.hold()
+        run = await backend.submit(slow_prompt(11), prompt_id="away")
+        await fake_comfy.wait_for_prompt("away", "running")
+        await fake_comfy.drop_sockets()
+        fake_comfy.release()
+        await fake_comfy.wait_for_prompt("away", "done")
+        assert not backend.stream.is_connected, "the job must end while we are away"
+
+        async with asyncio.timeout(5):
+            result = await run.result()
+
+        assert result.outcome is Outcome.SUCCESS
+        assert [f.filename for f in result.files] == list(fake_comfy.outputs)
+        assert ("GET", "/history/away") in fake_comfy.requests
+    finally:
+        await backend.__aexit__(None, None, None)
+        await client.close()
+
+
+async def test_reconnect_while_submitting_still_settles_the_run(fake_comfy: FakeComfy):
+    """The socket drops and comes back while POST /prompt is answered but not yet read."""
+    answered, resume = asyncio.Event(), asyncio.Event()
+
+    async def pause_after_prompt(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        if params.method == "POST" and params.url.path == "/prompt":
+            answered.set()
+            await resume.wait()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(pause_after_prompt)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as http:
+        client, backend = await open_backend(fake_comfy, AWAY, session=http)
+        try:
+            listener = backend.stream.listen()
+            fake_comfy.hold()
+            submitting = asyncio.create_task(backend.submit(slow_prompt(12), prompt_id="racy"))
+            async with asyncio.timeout(5):
+                await answered.wait()
+                await fake_comfy.drop_sockets()
+                fake_comfy.release()
+                await fake_comfy.wait_for_prompt("racy", "done")
+                assert not backend.stream.is_connected, "the job must end while we are away"
+                async for event in listener:  # the reconnect (and its hook) happened
+                    if isinstance(event, Status) and backend.stream.connections >= 2:
+                        break
+                resume.set()
+                run = await submitting
+                result = await run.result()
+            assert result.outcome is Outcome.SUCCESS
+            assert result.files
+        finally:
+            await backend.__aexit__(None, None, None)
+            await client.close()
+
+
+async def test_restarted_server_makes_the_job_lost(backend: ComfyBackend, fake_comfy: FakeComfy):
+    fake_comfy.hold()
+    run = await backend.submit(slow_prompt(13), prompt_id="forgotten")
+    await fake_comfy.wait_for_prompt("forgotten", "running")
+
+    await fake_comfy.restart()
+    async with asyncio.timeout(5):
+        result = await run.result()
+    fake_comfy.release()
+
+    assert result.outcome is Outcome.LOST
+    assert "forgotten" not in fake_comfy.history
+
+
+async def test_slow_consumer_blocks_nobody(backend: ComfyBackend, fake_comfy: FakeComfy):
+    ignored_listener = backend.stream.listen()
+    ignored = await backend.submit(slow_prompt(14, steps=30, preview="PNG"), prompt_id="ignored")
+    watched = await backend.submit(slow_prompt(15), prompt_id="watched")
+
+    async with asyncio.timeout(5):
+        result = await watched.result()
+    assert result.outcome is Outcome.SUCCESS
+    assert fake_comfy.history["ignored"]["status"]["completed"]
+    assert ignored_listener.get_nowait() is not None
+
+    async with asyncio.timeout(5):
+        late = await ignored.result()
+    assert late.outcome is Outcome.SUCCESS
+
+
+def _frame(kind: str, **data: Any) -> Event:
+    return parse_event(json.dumps({"type": kind, "data": data}))
+
+
+async def test_executing_null_alone_is_not_success():
+    stream = EventStream("ws://127.0.0.1:9/ws")
+    run = PromptRun("crafted", stream.subscribe("crafted"))
+    for event in (
+        _frame("execution_start", prompt_id="crafted", timestamp=1),
+        _frame("executing", node="2", display_node="2", prompt_id="crafted"),
+        _frame("executing", node=None, prompt_id="crafted"),
+    ):
+        stream.dispatch(event)
+
+    events = run.events()
+    async with asyncio.timeout(2):
+        seen = [await anext(events) for _ in range(3)]
+    assert len(seen) == 3
+    assert not run.is_done
+
+    stream.dispatch(_frame("execution_success", prompt_id="crafted", timestamp=2))
+    async with asyncio.timeout(2):
+        assert isinstance(await anext(events), ExecutionSuccess)
+        result = await run.result()
+    assert result.outcome is Outcome.SUCCESS
+
+
+async def test_execution_error_reports_node_class_and_message(backend: ComfyBackend):
+    run = await backend.submit(failing_prompt("kaboom on purpose"))
+    events = await collect(run)
+    result = await run.result()
+
+    assert isinstance(events[-1], ExecutionError)
+    assert result.outcome is Outcome.ERROR
+    assert result.failure is not None
+    assert (result.failure.node_id, result.failure.node_type) == ("2", "FailNode")
+    assert result.failure.exception_type == "RuntimeError"
+    assert "kaboom on purpose" in result.failure.message
+
+
+async def test_cancel_running_leaves_another_clients_job_alone(
+    backend: ComfyBackend, fake_comfy: FakeComfy
+):
+    fake_comfy.hold()
+    ours = await backend.submit(slow_prompt(16), prompt_id="ours")
+    await fake_comfy.wait_for_prompt("ours", "running")
+    async with ComfyClient(fake_comfy.url, client_id="someone-else") as other:
+        theirs = await other.submit(slow_prompt(17), prompt_id="theirs")
+
+        assert await backend.cancel("ours") is CancelResult.INTERRUPTED
+        fake_comfy.release()
+        async with asyncio.timeout(5):
+            result = await ours.result()
+        await fake_comfy.wait_for_prompt(theirs.prompt_id, "done")
+
+    assert result.outcome is Outcome.INTERRUPTED
+    assert fake_comfy.history["theirs"]["status"]["status_str"] == "success"
+    assert fake_comfy.interrupts == [{"prompt_id": "ours"}]
+
+
+async def test_cancel_pending_removes_it_from_the_queue(
+    backend: ComfyBackend, fake_comfy: FakeComfy
+):
+    fake_comfy.hold()
+    running = await backend.submit(slow_prompt(18), prompt_id="running")
+    await fake_comfy.wait_for_prompt("running", "running")
+    pending = await backend.submit(slow_prompt(19), prompt_id="pending")
+
+    assert await backend.cancel("pending") is CancelResult.REMOVED
+    async with asyncio.timeout(5):
+        cancelled = await pending.result()
+    assert cancelled.outcome is Outcome.CANCELLED
+    assert fake_comfy.pending == []
+
+    fake_comfy.release()
+    async with asyncio.timeout(5):
+        assert (await running.result()).is_success
+    await fake_comfy.wait_idle()
+    assert "pending" not in fake_comfy.history
+    assert fake_comfy.interrupts == []
+
+
+async def test_cancel_of_an_unknown_prompt_is_not_found(
+    backend: ComfyBackend, fake_comfy: FakeComfy
+):
+    assert await backend.cancel("nobody-knows-me") is CancelResult.NOT_FOUND
+    assert fake_comfy.interrupts == []
