@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import replace
 from types import TracebackType
@@ -178,9 +178,20 @@ class JobQueue:
         if not self._waiting.get(requester):
             self._waiting.pop(requester, None)
 
+    def _turns(self) -> list[str]:
+        """Return waiting requesters in turn order: fewest jobs in ComfyUI first, then rotation.
+
+        Without the first key, a newcomer would wait behind someone whose earlier job still runs.
+        """
+        in_flight = Counter(
+            job.request.requester for jobs in self._in_flight.values() for job in jobs
+        )
+        return sorted(self._waiting, key=lambda requester: in_flight[requester])
+
     def _take_next(self) -> tuple[Job, ComfyBackend] | None:
         """Take the first job, in turn order, that a free backend may run; rotate its owner."""
-        for requester, queue in self._waiting.items():
+        for requester in self._turns():
+            queue = self._waiting[requester]
             backend = self._free_backend(queue[0].workflow.backends)
             if backend is not None:
                 job = queue.popleft()
@@ -211,8 +222,10 @@ class JobQueue:
         while True:
             # Woken by new jobs, freed slots and status broadcasts; the timeout is a backstop
             # for a backend turning healthy between two broadcasts.
+            # (asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await self._wake.wait()
             self._wake.clear()
             while (taken := self._take_next()) is not None:
                 job, backend = taken
@@ -222,7 +235,7 @@ class JobQueue:
                 self._refresh_waiting_positions()
 
     def _refresh_waiting_positions(self) -> None:
-        order = _round_robin([list(q) for q in self._waiting.values()])
+        order = _round_robin([list(self._waiting[requester]) for requester in self._turns()])
         ahead = sum(len(jobs) for jobs in self._in_flight.values())
         for index, job in enumerate(order):
             if job.tracker.snapshot.position != ahead + index:

@@ -44,6 +44,7 @@ async def recover(queue: JobQueue, journal: Journal) -> list[Job]:
         elif entry.state in _SENT and backend is not None:
             run = backend.track(job.id)
             run.is_acknowledged = True
+            run.is_started = entry.state == "running"  # lost if it vanishes; else sent again
             queue.adopt(job, backend, run)
         else:
             queue.adopt(job, None, None)

@@ -1,0 +1,123 @@
+"""Durability: jobs survive a restart of the bot through the journal, against the fake ComfyUI."""
+
+import asyncio
+import shutil
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bot.comfy.backend import ComfyBackend
+from bot.comfy.client import ComfyClient
+from bot.comfy.stream import Backoff
+from bot.jobqueue import JobQueue
+from bot.jobs import GenerationRequest
+from bot.journal import Journal
+from bot.progress import JobState
+from bot.recovery import recover
+from bot.store import JobStore
+from bot.workflows import WorkflowLibrary
+
+FIXTURES = Path(__file__).parent / "fixtures" / "workflows"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@asynccontextmanager
+async def bot_process(fake, db: Path, workflows: WorkflowLibrary):
+    """Everything one run of the bot owns, in creation order; closed in reverse."""
+    async with JobStore(db) as store, Journal(store) as journal:
+        client_id = await store.client_id(fake.url)
+        async with (
+            ComfyClient(fake.url, client_id=client_id) as client,
+            ComfyBackend(client, backoff=Backoff(0.02, 0.2), check_interval=0.1) as backend,
+            JobQueue([backend], workflows, journal=journal) as queue,
+        ):
+            yield queue, journal
+
+
+def library(tmp_path):
+    directory = tmp_path / "workflows"
+    directory.mkdir()
+    for name in ("slow.json", "slow.toml"):
+        shutil.copy(FIXTURES / name, directory / name)
+    return WorkflowLibrary.load(directory)
+
+
+async def test_a_job_that_finished_while_the_bot_was_down_is_delivered(fake_comfy, tmp_path):
+    workflows, db = library(tmp_path), tmp_path / "journal.db"
+    fake_comfy.hold()
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        job = queue.submit(GenerationRequest("alice", "slow", steps=3, origin={"channel": 7}))
+        await fake_comfy.wait_for_prompt(job.id, "running")
+        await journal.flush()
+    # The bot is gone; ComfyUI finishes the job meanwhile.
+    fake_comfy.release()
+    await fake_comfy.wait_for_prompt(job.id, "done")
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        restored = await recover(queue, journal)
+        assert [j.id for j in restored] == [job.id]
+        assert restored[0].request.origin == {"channel": 7}
+        async with asyncio.timeout(5):
+            result = await restored[0].result()
+        assert result.state is JobState.DONE
+        assert result.outputs[0].data.startswith(PNG)
+        await journal.flush()
+        assert (await journal.store.get(job.id)).state == "done"
+
+
+async def test_a_job_still_running_is_reattached_and_its_progress_resumes(fake_comfy, tmp_path):
+    workflows, db = library(tmp_path), tmp_path / "journal.db"
+    fake_comfy.hold()
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        job = queue.submit(GenerationRequest("alice", "slow", steps=4))
+        await fake_comfy.wait_for_prompt(job.id, "running")
+        await journal.flush()
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        (restored,) = await recover(queue, journal)
+        await queue.backends[0].stream.wait_connected()
+        fake_comfy.release()
+        seen = []
+        async with asyncio.timeout(5):
+            async for snapshot in restored.updates():
+                seen.append(snapshot)
+        assert seen[-1].state is JobState.DONE
+        assert any(s.steps == 4 and s.step > 0 for s in seen), seen
+
+
+async def test_a_job_whose_comfyui_restarted_is_lost_not_done(fake_comfy, tmp_path):
+    workflows, db = library(tmp_path), tmp_path / "journal.db"
+    fake_comfy.hold()
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        job = queue.submit(GenerationRequest("alice", "slow", steps=3))
+        await fake_comfy.wait_for_prompt(job.id, "running")
+        async with asyncio.timeout(5):
+            async for snapshot in job.updates():
+                if snapshot.state is JobState.RUNNING:
+                    break
+        await journal.flush()
+    await fake_comfy.restart()
+    fake_comfy.release()
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        (restored,) = await recover(queue, journal)
+        async with asyncio.timeout(5):
+            result = await restored.result()
+        assert result.state is JobState.LOST
+        await journal.flush()
+        assert (await journal.store.get(job.id)).state == "lost"
+
+
+async def test_a_job_never_sent_is_queued_again_after_a_restart(fake_comfy, tmp_path):
+    workflows, db = library(tmp_path), tmp_path / "journal.db"
+    fake_comfy.hold()
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        first = queue.submit(GenerationRequest("alice", "slow", steps=2))
+        await fake_comfy.wait_for_prompt(first.id, "running")
+        queue.max_in_flight = 1
+        waiting = queue.submit(GenerationRequest("bob", "slow", steps=2))
+        await journal.flush()
+        assert waiting.state is JobState.WAITING
+    fake_comfy.release()
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        restored = {j.id: j for j in await recover(queue, journal)}
+        assert set(restored) == {first.id, waiting.id}
+        async with asyncio.timeout(5):
+            results = [await j.result() for j in restored.values()]
+        assert [r.state for r in results] == [JobState.DONE, JobState.DONE]
