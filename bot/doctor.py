@@ -111,7 +111,7 @@ def describe_stats(stats: Mapping[str, Any]) -> str:
         parts.append(f"PyTorch {system['pytorch_version']}")
     for device in stats.get("devices") or []:
         free, total = device.get("vram_free", 0) or 0, device.get("vram_total", 0) or 0
-        parts.append(f"{device.get('name', device.get('type', '?'))}: {_gib(free, total)} VRAM")
+        parts.append(f"{device.get('name', device.get('type', '?'))}: VRAM {_gib(free, total)}")
     if system.get("ram_total"):
         parts.append(f"RAM {_gib(system.get('ram_free', 0) or 0, system['ram_total'])}")
     return ", ".join(parts)

@@ -172,8 +172,8 @@ async def _get_ready(plan: Plan, client: ComfyClient, *, assume_yes: bool) -> in
             EXIT_USAGE,
         )
     if not await ask("Run it? [y/N] ", stdin=sys.stdin, stdout=sys.stdout):
-        print("Not run.")
-        return EXIT_USAGE
+        print("Not run; nothing was sent to ComfyUI.")
+        return EXIT_OK
     return None
 
 

@@ -113,8 +113,11 @@ class ProgressView:
             self._drawn = False
 
     def _draw(self, snap: ProgressSnapshot) -> None:
-        width = shutil.get_terminal_size((100, 24)).columns - 1
-        self._write(_CLEAR_LINE + self.line(snap)[:width])
+        columns = shutil.get_terminal_size((100, 24)).columns
+        line = self.line(snap)
+        # Stay within one row so that "\r" goes back to the start of the line; a terminal that
+        # reports no size (a bare pty says 0) gets the whole line.
+        self._write(_CLEAR_LINE + (line[: columns - 1] if columns > 20 else line))
         self._drawn = True
 
     def _write(self, text: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import pty
 import signal
 import socket
 import sys
@@ -332,3 +333,93 @@ async def test_a_second_ctrl_c_quits_at_once(spawn: Any, fake_comfy: FakeComfy) 
     assert code == 130
     assert "Interrupted again: quitting now." in err
     fake_comfy.release()
+
+
+class Terminal:
+    """The master side of a pseudo-terminal: what the program shows, and typing into it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.text = ""
+        self._changed = asyncio.Event()
+        self.is_closed = False
+        asyncio.get_running_loop().add_reader(fd, self._read)
+
+    def _read(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:  # EIO: the program closed its side
+            data = b""
+        if not data:
+            self.close()
+        self.text += data.decode(errors="replace")
+        self._changed.set()
+
+    async def wait_for(self, text: str) -> None:
+        async with asyncio.timeout(15):
+            while text not in self.text:
+                assert not self.is_closed, self.text
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_closed(self) -> None:
+        """Read everything the program wrote, up to its end."""
+        while not self.is_closed:
+            self._changed.clear()
+            await self._changed.wait()
+
+    def type(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def close(self) -> None:
+        if not self.is_closed:
+            self.is_closed = True
+            asyncio.get_running_loop().remove_reader(self.fd)
+
+
+async def run_on_terminal(tmp_path: Path, url: str, answer: str) -> tuple[int, str]:
+    """Run `comfycord run slow` on a pseudo-terminal and answer; return the code and screen."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "COMFYUI_URL": url, "WORKFLOWS_DIR": str(WORKFLOWS)}
+    env["OUTPUT_DIR"] = str(tmp_path / "outputs")
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bot", "--env-file", str(tmp_path / "no.env")),
+        *("run", "slow", "--steps", "5"),
+        cwd=ROOT,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    terminal = Terminal(master)
+    try:
+        await terminal.wait_for("Run it? [y/N] ")
+        terminal.type(answer)
+        async with asyncio.timeout(15):
+            code = await process.wait()
+            await terminal.wait_closed()
+    finally:
+        terminal.close()
+        os.close(master)
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return code, terminal.text
+
+
+async def test_on_a_terminal_it_asks_then_draws_the_bar_in_place(
+    tmp_path: Path, fake_comfy: FakeComfy
+) -> None:
+    code, screen = await run_on_terminal(tmp_path, fake_comfy.url, "y\n")
+    assert code == 0, screen
+    assert "\r\x1b[Krunning [2/3] Slow Steps (SlowProgress) █" in screen
+    assert "\r\x1b[Kdone" in screen
+    assert "Saved " in screen
+
+
+async def test_answering_no_sends_nothing(tmp_path: Path, fake_comfy: FakeComfy) -> None:
+    code, screen = await run_on_terminal(tmp_path, fake_comfy.url, "n\n")
+    assert code == 0, screen
+    assert "Not run; nothing was sent to ComfyUI." in screen
+    assert sent(fake_comfy) == set()
