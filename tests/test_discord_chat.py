@@ -1,0 +1,105 @@
+"""Requests from chat: a mention with an image, and the "Use as input" message menu."""
+
+from __future__ import annotations
+
+from bot.bot import ComfyBot
+from tests.discord_env import (  # noqa: F401  # fixtures
+    Services,
+    bot_fixture,
+    env_fixture,
+    final_edit,
+    png,
+    services_fixture,
+)
+from tests.fakes.comfy import FakeComfy
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord_messages import walk
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+async def test_a_mention_with_an_image_runs_the_image_workflow(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("alice")
+    source = png(40, 30, (10, 20, 30))
+    attachment = fake_discord.add_attachment(source, "photo.png")
+
+    posted = await fake_discord.post_message(
+        "make it pop", user_id=user, attachments=[attachment], mentions_bot=True
+    )
+
+    reply = await fake_discord.wait_for(
+        lambda c: c.method == "POST" and c.path.endswith("/messages") and c.status == 200
+    )
+    assert str(reply.json["message_reference"]["message_id"]) == posted["id"]
+    reply_id = int(reply.response["id"])
+    final = await fake_discord.wait_for(
+        lambda c: (
+            c.method == "PATCH"
+            and c.path.endswith(f"/messages/{reply_id}")
+            and bool(c.json.get("embeds"))
+        ),
+        timeout=10,
+    )
+    assert final.files[0][1].startswith(PNG_MAGIC)
+    assert source in fake_comfy.uploads.values()
+    job = next(iter(services.jobs.jobs.values()))
+    assert job.request.prompt == "make it pop"
+    assert job.workflow.name == "demo"
+    assert job.request.requester == str(user)
+
+
+async def test_a_mention_without_an_image_is_ignored(
+    fake_discord: FakeDiscord, services: Services, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("bob")
+    attachment = fake_discord.add_attachment(png(), "later.png")
+
+    await fake_discord.post_message("hello there", user_id=user, mentions_bot=True)
+    await fake_discord.post_message("not for the bot", user_id=user, attachments=[attachment])
+    await fake_discord.post_message(
+        "with image", user_id=user, attachments=[attachment], mentions_bot=True
+    )
+
+    await fake_discord.wait_for(lambda c: c.method == "POST" and c.path.endswith("/messages"))
+    assert len(services.jobs.jobs) == 1
+
+
+async def test_use_as_input_asks_for_a_prompt_then_runs(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("carol")
+    source = png(20, 20, (1, 2, 3))
+    attachment = fake_discord.add_attachment(source, "mine.png")
+    posted = await fake_discord.post_message("look", user_id=user, attachments=[attachment])
+
+    menu = await fake_discord.message_command("Use as input", int(posted["id"]), user_id=user)
+
+    answer = await menu.wait_response()
+    assert answer["type"] == 9
+    modal = answer["data"]
+    field = next(c for c in walk(modal["components"]) if c.get("type") == 4)
+    submitted = await fake_discord.submit_modal(
+        modal["custom_id"], {field["custom_id"]: "as a watercolour"}, user_id=user
+    )
+    assert (await submitted.wait_response())["type"] == 5
+    final = await fake_discord.wait_for(final_edit(submitted), timeout=10)
+    assert final.files[0][1].startswith(PNG_MAGIC)
+    assert source in fake_comfy.uploads.values()
+    job = next(iter(services.jobs.jobs.values()))
+    assert job.request.prompt == "as a watercolour"
+
+
+async def test_use_as_input_on_a_message_without_images_is_refused(
+    fake_discord: FakeDiscord, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("dave")
+    posted = await fake_discord.post_message("just text", user_id=user)
+
+    menu = await fake_discord.message_command("Use as input", int(posted["id"]), user_id=user)
+
+    answer = await menu.wait_response()
+    assert answer["type"] == 4
+    assert answer["data"]["flags"] == 64
+    assert "no image" in answer["data"]["content"]

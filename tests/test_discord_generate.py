@@ -1,0 +1,229 @@
+"""/generate end to end: the real discord.py client on FakeDiscord, the queue on FakeComfy."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import pytest
+from PIL import Image
+
+from bot.bot import ComfyBot
+from tests.discord_env import (  # noqa: F401  # fixtures
+    Services,
+    bot_fixture,
+    edits_of,
+    env_fixture,
+    final_edit,
+    png,
+    services_fixture,
+    webhook_of,
+)
+from tests.fakes.comfy import FakeComfy
+from tests.fakes.discord import FakeDiscord
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+async def test_slash_with_image_uploads_it_and_posts_the_result(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("alice")
+    source = png(64, 48)
+    attachment = fake_discord.add_attachment(source, "cat.png")
+
+    ix = await fake_discord.slash(
+        "generate", {"prompt": "a cat", "image": attachment}, user_id=user
+    )
+
+    assert (await ix.wait_response())["type"] == 5
+    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    assert source in fake_comfy.uploads.values()
+    _, data, _ = final.files[0]
+    assert data.startswith(PNG_MAGIC)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+    assert final.json["components"][0]["components"][0]["custom_id"].startswith("comfycord:reroll:")
+    embed = final.json["embeds"][0]
+    assert embed["title"] == "a cat"
+    assert {f["name"] for f in embed["fields"]} >= {"Workflow", "Time", "Requested by"}
+    assert "✅ Done" in final.json["content"]
+    progress = [c for c in fake_discord.calls if edits_of(ix)(c) and c is not final]
+    assert progress, "no progress edit before the result"
+    assert all("Cancel" in str(c.json.get("components")) for c in progress)
+
+
+async def test_progress_shows_steps_and_preview_and_is_throttled(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("bob")
+    ix = await fake_discord.slash(
+        "generate", {"prompt": "dots", "workflow": "preview", "steps": 12}, user_id=user
+    )
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    edits = [c for c in fake_discord.calls if edits_of(ix)(c) and c is not final]
+    texts = [c.json["content"] for c in edits]
+    assert any("Running **Slow Steps (SlowProgress)**" in t and "step" in t for t in texts), texts
+    assert any("▰" in t for t in texts)
+    previews = [c for c in edits if c.files]
+    assert previews, "no preview was attached"
+    assert previews[0].files[0][0].startswith("preview.")
+    gaps = [b.time - a.time for a, b in itertools.pairwise(edits)]
+    assert all(gap >= services.settings.progress_interval * 0.8 for gap in gaps), gaps
+    assert final.files[0][1].startswith(PNG_MAGIC)
+    assert final.json["attachments"] == [{"id": 0, "filename": final.files[0][0]}]
+
+
+async def test_a_429_on_an_edit_is_retried_and_the_result_arrives(
+    fake_discord: FakeDiscord, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("carol")
+    fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=0.2)
+
+    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "slow"}, user_id=user)
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    assert fake_discord.rate_limited == 1
+    assert final.files[0][1].startswith(PNG_MAGIC)
+
+
+async def test_an_expired_token_continues_in_a_channel_message(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("dave")
+    fake_comfy.hold()
+    ix = await fake_discord.slash("generate", {"prompt": "late", "workflow": "slow"}, user_id=user)
+    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    fake_discord.expire_token(ix)
+    fake_comfy.release()
+
+    sent = await fake_discord.wait_for(
+        lambda c: c.method == "POST" and c.path == f"/channels/{fake_discord.channel_id}/messages"
+    )
+    assert sent.status == 200
+    message_id = int(sent.response["id"])
+    final = await fake_discord.wait_for(
+        lambda c: (
+            c.path.endswith(f"/messages/{message_id}")
+            and c.method == "PATCH"
+            and bool(c.json.get("embeds"))
+        ),
+        timeout=10,
+    )
+    assert final.status == 200
+    assert final.files[0][1].startswith(PNG_MAGIC)
+    assert fake_discord.messages[message_id]["attachments"]
+
+
+async def test_an_oversized_output_is_reencoded_under_the_limit(
+    fake_discord: FakeDiscord, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("erin")
+    fake_discord.attachment_size_limit = 1500
+    attachment = fake_discord.add_attachment(png(1200, 900), "big.png")
+
+    ix = await fake_discord.slash("generate", {"prompt": "big", "image": attachment}, user_id=user)
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    assert final.status == 200
+    name, data, _ = final.files[0]
+    assert name.endswith(".jpg")
+    assert len(data) <= 1500
+    assert "re-encoded" in final.json["content"]
+
+
+async def test_more_than_ten_images_are_split_across_messages(
+    fake_discord: FakeDiscord, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("frank")
+
+    ix = await fake_discord.slash("generate", {"prompt": "many", "workflow": "batch"}, user_id=user)
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    assert len(final.files) == 10
+    extra = await fake_discord.wait_for(
+        lambda c: webhook_of(ix)(c) and c.method == "POST" and bool(c.files)
+    )
+    assert len(extra.files) == 2
+
+
+async def test_a_bad_attachment_is_refused_before_anything_reaches_comfyui(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("gina")
+    text = fake_discord.add_attachment(b"hello", "notes.txt", "text/plain")
+    broken = fake_discord.add_attachment(PNG_MAGIC + b"garbage", "broken.png")
+
+    refused = await fake_discord.slash("generate", {"prompt": "x", "image": text}, user_id=user)
+    corrupt = await fake_discord.slash("generate", {"prompt": "x", "image": broken}, user_id=user)
+
+    answer = await refused.wait_response()
+    assert answer["type"] == 4
+    assert answer["data"]["flags"] == 64
+    assert "notes.txt is not an image" in answer["data"]["content"]
+    assert (await corrupt.wait_response())["type"] == 5  # deferred before downloading
+    followup = await fake_discord.wait_for(lambda c: webhook_of(corrupt)(c) and c.method == "POST")
+    assert followup.json["flags"] == 64
+    assert "broken.png" in followup.json["content"]
+    assert corrupt.original_message_id in fake_discord.deleted_messages
+    paths = {path for _, path in fake_comfy.requests}
+    assert "/upload/image" not in paths
+    assert "/prompt" not in paths
+
+
+async def test_values_outside_the_workflow_are_refused_privately(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("hank")
+    attachment = fake_discord.add_attachment(png(), "in.png")
+
+    ix = await fake_discord.slash(
+        "generate", {"prompt": "x", "image": attachment, "steps": 20}, user_id=user
+    )
+    out_of_range = await fake_discord.slash(
+        "generate", {"prompt": "x", "workflow": "slow", "steps": 501}, user_id=user
+    )
+    unknown = await fake_discord.slash(
+        "generate", {"prompt": "x", "workflow": "nope"}, user_id=user
+    )
+
+    for interaction, expected in [
+        (ix, "no place for steps"),
+        (out_of_range, "steps must be between 1 and 500"),
+        (unknown, "No workflow 'nope'"),
+    ]:
+        answer = await interaction.wait_response()
+        assert answer["type"] == 4
+        assert answer["data"]["flags"] == 64
+        assert expected in answer["data"]["content"]
+    assert "/prompt" not in {path for _, path in fake_comfy.requests}
+
+
+@pytest.mark.parametrize("env", [{"ALLOWED_CHANNEL_IDS": "42"}])
+async def test_requests_outside_the_allowed_channels_are_refused(
+    fake_discord: FakeDiscord, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("ivy")
+
+    ix = await fake_discord.slash("generate", {"prompt": "x"}, user_id=user)
+
+    answer = await ix.wait_response()
+    assert answer["data"]["flags"] == 64
+    assert "only take requests in <#42>" in answer["data"]["content"]
+
+
+async def test_workflow_autocomplete_offers_names_and_display_names(
+    fake_discord: FakeDiscord, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("jon")
+
+    by_name = await fake_discord.autocomplete(
+        "generate", {"prompt": "x", "workflow": "sl"}, "workflow", user_id=user
+    )
+    by_display = await fake_discord.autocomplete(
+        "generate", {"prompt": "x", "workflow": "twelve"}, "workflow", user_id=user
+    )
+
+    assert by_name == [{"name": "Slow steps (test) (slow)", "value": "slow"}]
+    assert by_display == [{"name": "Twelve images (test) (batch)", "value": "batch"}]
