@@ -23,13 +23,15 @@ from bot.jobqueue import JobQueue
 from bot.workflows import WorkflowLibrary, load_workflow
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
+HTTP_TEXT = Path(__file__).resolve().parent / "fixtures" / "http" / "http_text.json"
 DEMO = Path(__file__).resolve().parent.parent / "workflows" / "demo.json"
 
 
 def library() -> WorkflowLibrary:
-    """Return the test workflows plus the shipped model-free `demo`."""
-    fixtures = WorkflowLibrary.load(FIXTURES)
-    return WorkflowLibrary({**{w.name: w for w in fixtures}, "demo": load_workflow(DEMO)})
+    """Return the runner's test workflows, `http_text`, and the shipped model-free `demo`."""
+    workflows = {w.name: w for w in WorkflowLibrary.load(FIXTURES)}
+    extra = {"http_text": load_workflow(HTTP_TEXT), "demo": load_workflow(DEMO)}
+    return WorkflowLibrary({**workflows, **extra})
 
 
 def png(width: int = 8, height: int = 6, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:

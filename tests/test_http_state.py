@@ -12,7 +12,7 @@ from bot.http_errors import MissingImage, NoImageInput, UnknownNode, classify
 from bot.http_state import PatchState
 from bot.images import ImageFile, check_input_image
 from bot.workflows import Workflow, WorkflowInputError, load_workflow
-from tests.http_harness import FIXTURES, png
+from tests.http_harness import HTTP_TEXT, png
 
 TWO_IMAGES = {
     "1": {"class_type": "LoadImage", "inputs": {"image": "a.png"}},
@@ -24,7 +24,7 @@ TWO_IMAGES = {
 
 @pytest.fixture
 def text_flow() -> Workflow:
-    return load_workflow(FIXTURES / "http_text.json")
+    return load_workflow(HTTP_TEXT)
 
 
 @pytest.fixture
