@@ -10,10 +10,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from bot.comfy.backend import CancelResult, ComfyBackend
 from bot.comfy.client import ComfyClient
@@ -24,7 +23,7 @@ from bot.jobqueue import JobQueue
 from bot.jobs import Job, JobResult
 from bot.progress import JobState
 from bot.run_plan import REQUESTER, Plan, prepare, save_outputs, summary_lines
-from bot.terminal import ProgressView, ask, duration
+from bot.terminal import CtrlC, ProgressView, ask, duration
 from bot.workflows import WorkflowLibrary, validate
 
 EXIT_OK = 0
@@ -66,25 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="show log lines too")
 
 
-class _CtrlC:
-    """Ctrl+C: the first press calls `on_first` (cancel what is going on), the second exits."""
-
-    def __init__(self, on_first: Callable[[], None]) -> None:
-        self.presses = 0
-        self.default = on_first
-        self.on_first = on_first
-        self.is_sent = False
-
-    def press(self) -> None:
-        self.presses += 1
-        if self.presses > 1:
-            sys.stdout.flush()
-            sys.stderr.write("\nInterrupted again: quitting now.\n")
-            sys.stderr.flush()
-            os._exit(EXIT_INTERRUPTED)
-        self.on_first()
-
-
 async def main(args: argparse.Namespace, settings: Settings) -> int:
     """Run one workflow with live progress; return the exit code."""
     loop = asyncio.get_running_loop()
@@ -94,7 +74,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     def stop() -> None:
         task.cancel()
 
-    ctrl = _CtrlC(stop)
+    ctrl = CtrlC(stop, exit_code=EXIT_INTERRUPTED)
     # Only the main thread of a Unix process can take signals this way; elsewhere Ctrl+C
     # keeps Python's default behaviour.
     with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
@@ -112,7 +92,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
             loop.remove_signal_handler(signal.SIGINT)
 
 
-async def _run(args: argparse.Namespace, settings: Settings, ctrl: _CtrlC) -> int:
+async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int:
     try:
         plan = await asyncio.to_thread(prepare, args, settings)
     except BotError as exc:
@@ -177,7 +157,7 @@ async def _get_ready(plan: Plan, client: ComfyClient, *, assume_yes: bool) -> in
     return None
 
 
-async def _follow(job: Job, queue: JobQueue, ctrl: _CtrlC) -> JobResult:
+async def _follow(job: Job, queue: JobQueue, ctrl: CtrlC) -> JobResult:
     """Show the job's progress until it ends; a first Ctrl+C cancels it (and only it)."""
     view = ProgressView(sys.stdout, is_tty=sys.stdout.isatty())
     cancelling: list[asyncio.Task[None]] = []
@@ -219,7 +199,7 @@ async def _tick(job: Job, view: ProgressView) -> None:
         view.show(job.snapshot)
 
 
-async def _finish(result: JobResult, plan: Plan, ctrl: _CtrlC) -> int:
+async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
     match result.state:
         case JobState.DONE:
             saved = await asyncio.to_thread(save_outputs, result.outputs, plan.out)

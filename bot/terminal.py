@@ -1,9 +1,12 @@
-"""Terminal output of the runner: the progress bar, plain progress lines and the y/N question."""
+"""The runner's terminal: progress bar or plain progress lines, the y/N question, Ctrl+C."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from bot.progress import JobState, ProgressSnapshot
@@ -64,6 +67,28 @@ def _details(snap: ProgressSnapshot, *, with_time: bool) -> str:
     if with_time:
         parts.append(duration(snap.elapsed))
     return " · ".join(parts)
+
+
+class CtrlC:
+    """Ctrl+C: the first press calls `on_first` (cancel what is going on), the second quits."""
+
+    def __init__(self, on_first: Callable[[], None], *, exit_code: int) -> None:
+        self.presses = 0
+        self.default = on_first
+        self.on_first = on_first
+        self.exit_code = exit_code
+        self.is_sent = False  # whether anything was sent to ComfyUI yet
+
+    def press(self) -> None:
+        """Handle one SIGINT."""
+        self.presses += 1
+        if self.presses > 1:
+            # At once, as promised: no cleanup that could hang on an unresponsive server.
+            sys.stdout.flush()
+            sys.stderr.write("\nInterrupted again: quitting now.\n")
+            sys.stderr.flush()
+            os._exit(self.exit_code)
+        self.on_first()
 
 
 class ProgressView:

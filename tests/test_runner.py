@@ -173,6 +173,17 @@ async def test_execution_error_exits_1_with_the_node(
     assert not out.exists()
 
 
+async def test_a_prompt_comfyui_refuses_exits_1_with_its_reasons(
+    settings: Settings, fake_comfy: FakeComfy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # LoadImage choices are not checked before submitting (uploads are not listed yet).
+    assert await run(settings, "invert", "--set", "1.image=not_uploaded.png", "--yes") == 1
+    err = capsys.readouterr().err
+    assert "ComfyUI refused the workflow" in err
+    assert "node 1 (LoadImage), input image" in err
+    assert fake_comfy.history == {}
+
+
 async def test_without_a_terminal_and_without_yes_it_stops(
     settings: Settings, fake_comfy: FakeComfy, capsys: pytest.CaptureFixture[str]
 ) -> None:
