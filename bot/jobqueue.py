@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import replace
 from types import TracebackType
@@ -48,6 +49,8 @@ class JobQueue:
         self.journal = journal
         self.jobs: dict[str, Job] = {}
         self._waiting: OrderedDict[str, deque[Job]] = OrderedDict()
+        self._served: dict[str, int] = {}  # requester -> turn of their latest dispatch
+        self._turn = itertools.count()
         self._in_flight: dict[ComfyBackend, set[Job]] = {b: set() for b in self.backends}
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -179,14 +182,11 @@ class JobQueue:
             self._waiting.pop(requester, None)
 
     def _turns(self) -> list[str]:
-        """Return waiting requesters in turn order: fewest jobs in ComfyUI first, then rotation.
+        """Return waiting requesters in turn order: the least recently served first.
 
-        Without the first key, a newcomer would wait behind someone whose earlier job still runs.
+        A plain rotation would put a newcomer behind someone served just before they came.
         """
-        in_flight = Counter(
-            job.request.requester for jobs in self._in_flight.values() for job in jobs
-        )
-        return sorted(self._waiting, key=lambda requester: in_flight[requester])
+        return sorted(self._waiting, key=lambda requester: self._served.get(requester, -1))
 
     def _take_next(self) -> tuple[Job, ComfyBackend] | None:
         """Take the first job, in turn order, that a free backend may run; rotate its owner."""
@@ -195,6 +195,7 @@ class JobQueue:
             backend = self._free_backend(queue[0].workflow.backends)
             if backend is not None:
                 job = queue.popleft()
+                self._served[requester] = next(self._turn)
                 self._waiting.move_to_end(requester)
                 self._drop_empty(requester)
                 return job, backend
@@ -275,6 +276,7 @@ class JobQueue:
             self.journal.state(job, str(JobState.WAITING))
         self._waiting.setdefault(job.request.requester, deque()).appendleft(job)
         self._waiting.move_to_end(job.request.requester, last=False)
+        self._served.pop(job.request.requester, None)
         self._refresh_waiting_positions()
 
     def adopt(self, job: Job, backend: ComfyBackend | None, run: PromptRun | None) -> None:
@@ -292,6 +294,8 @@ class JobQueue:
 
     def _finish(self, job: Job, result: JobResult) -> None:
         job.finish(result)
+        if not self.active_count(job.request.requester):
+            self._served.pop(job.request.requester, None)
         if self.journal is not None:
             self.journal.finished(job, result)
 
