@@ -23,7 +23,7 @@ PROMPT_IN_EMBED = 1500
 BAR_WIDTH = 10
 
 COLOR_DONE = 0x2ECC71
-_MENTION = re.compile(r"<@[!&]?\d+>|@(everyone|here)")
+_MENTION = re.compile(r"@(everyone|here|[!&]?\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def progress_bar(percent: float, width: int = BAR_WIDTH) -> str:
 
 def _quoted(prompt: str, limit: int) -> str:
     # Mentions inside a prompt would otherwise render (and ping) in our messages.
-    flat = " ".join(_MENTION.sub("@\u200b", prompt).split())
+    flat = " ".join(_MENTION.sub("@\u200b\\1", prompt).split())
     return f"“{truncate(flat, limit)}”"
 
 
@@ -123,7 +123,12 @@ def progress_text(request: GenerationRequest, workflow: str, snapshot: ProgressS
 
 
 def final_text(
-    request: GenerationRequest, workflow: str, result: JobResult, notes: Sequence[str] = ()
+    request: GenerationRequest,
+    workflow: str,
+    result: JobResult,
+    notes: Sequence[str] = (),
+    *,
+    node_title: str | None = None,
 ) -> str:
     """Return the message of an ended job: done (with notes), failed, lost or cancelled."""
     match result.state:
@@ -137,16 +142,18 @@ def final_text(
         case JobState.LOST:
             line = "⚠️ ComfyUI lost this job (it restarted or dropped it); please try again."
         case _:
-            line = failure_line(result)
+            line = failure_line(result, node_title)
     text = "\n".join([headline(request, workflow), line, *(f"-# {note}" for note in notes)])
     return truncate(text, CONTENT_LIMIT)
 
 
-def failure_line(result: JobResult) -> str:
+def failure_line(result: JobResult, node_title: str | None = None) -> str:
     """Say why a job failed: the node and ComfyUI's message, or the error as user text."""
     failure = result.failure
     if failure is not None:
         where = f"node {failure.node_id}" if failure.node_id else "the workflow"
+        if node_title and node_title != failure.node_type:
+            where += f" “{node_title}”"
         if failure.node_type:
             where += f" ({failure.node_type})"
         message = " ".join(failure.message.split()) or failure.exception_type

@@ -136,7 +136,8 @@ class Delivery:
                 render.fit_outputs, result.outputs, sink.filesize_limit
             )
             groups = render.batches(files)
-        content = render.final_text(job.request, workflow, result, notes)
+        title = _node_title(job, result.failure.node_id if result.failure else None)
+        content = render.final_text(job.request, workflow, result, notes, node_title=title)
         embed = None
         if result.state is JobState.DONE:
             embed = to_embed(render.result_embed(job.request, workflow, result, job.seed))
@@ -152,6 +153,12 @@ class Delivery:
         for number, group in enumerate(groups[1:], start=2):
             await sink.send(content=f"-# {number}/{len(groups)}", files=[to_file(i) for i in group])
         log.info("delivered %s (%s, %d files)", job.id, result.state, len(result.outputs))
+
+
+def _node_title(job: Job, node_id: str | None) -> str | None:
+    meta = job.graph.get(node_id or "", {}).get("_meta") or {}
+    title = meta.get("title")
+    return str(title) if title else None
 
 
 def _same(shown: ProgressSnapshot, snapshot: ProgressSnapshot) -> bool:

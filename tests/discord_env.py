@@ -30,12 +30,13 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SOURCES = (
     *sorted((ROOT / "workflows").glob("demo.*")),
     *sorted((FIXTURES / "workflows").glob("slow.*")),
+    FIXTURES / "workflows" / "fail.json",
     *sorted((FIXTURES / "discord_workflows").glob("*.*")),
 )
 
 
 def library_dir(tmp_path: Path) -> Path:
-    """Copy the workflows the Discord tests use (demo, slow, preview, batch) into a directory."""
+    """Copy the workflows of the Discord tests (demo, slow, fail, preview, batch) to a folder."""
     directory = tmp_path / "workflows"
     directory.mkdir()
     for source in SOURCES:

@@ -227,3 +227,19 @@ async def test_workflow_autocomplete_offers_names_and_display_names(
 
     assert by_name == [{"name": "Slow steps (test) (slow)", "value": "slow"}]
     assert by_display == [{"name": "Twelve images (test) (batch)", "value": "batch"}]
+
+
+async def test_an_execution_error_names_the_node_and_the_message(
+    fake_discord: FakeDiscord, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("kim")
+
+    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "fail"}, user_id=user)
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    assert (
+        "❌ Failed in node 2 “Always Fails” (FailNode): the test asked this node to fail"
+        in final.json["content"]
+    )
+    assert final.json["embeds"] == []
+    assert "comfycord:reroll:" in str(final.json["components"])
