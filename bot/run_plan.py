@@ -21,6 +21,7 @@ from bot.errors import BotError, InvalidImage
 from bot.images import ImageFile, check_input_image
 from bot.jobs import MAX_SEED, GenerationRequest
 from bot.workflows import (
+    KEYS,
     PatchPoint,
     Workflow,
     WorkflowInputError,
@@ -175,7 +176,9 @@ def summary_lines(plan: Plan, server: str) -> list[str]:
     lines += [f"File      {workflow.path}", f"Nodes     {sum(nodes.values())}: {classes}"]
     patches = [
         f"{key} = {_shown(value)} -> {_where(workflow, key)}"
-        for key, value in {**workflow.defaults, **request.values()}.items()
+        for key, value in sorted(
+            {**workflow.defaults, **request.values()}.items(), key=lambda kv: KEYS.index(kv[0])
+        )
         if key != "seed" and (value or key != "prompt")
     ]
     patches += [f"{n}.{i} = {_shown(v)} (--set)" for (n, i), v in request.overrides.items()]

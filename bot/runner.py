@@ -203,7 +203,11 @@ async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
     match result.state:
         case JobState.DONE:
             saved = await asyncio.to_thread(save_outputs, result.outputs, plan.out)
-            print(f"Done in {duration(result.elapsed)} (seed {plan.request.seed}).")
+            seed = plan.request.seed
+            print(
+                f"Done in {duration(result.elapsed)}"
+                + (f" (seed {seed})." if seed is not None else ".")
+            )
             print("\n".join(f"Saved {path}" for path in saved) or "The workflow saved no files.")
             return EXIT_OK
         case JobState.CANCELLED if ctrl.presses:
@@ -213,7 +217,8 @@ async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
         case JobState.FAILED if (failure := result.failure) is not None:
             node = f"node {failure.node_id} ({failure.node_type})"
             return _fail(
-                f"Failed at {node}: {failure.exception_type}: {failure.message}", EXIT_FAILED
+                f"Failed at {node}: {failure.exception_type}: {failure.message.strip()}",
+                EXIT_FAILED,
             )
         case JobState.FAILED if isinstance(result.error, ComfyUnavailable):
             return _unreachable(plan.server, result.error)
