@@ -19,6 +19,19 @@ from bot.workflows import Workflow, WorkflowInputError, WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
+OPTION_HELP = {
+    "prompt": "What to draw",
+    "negative": "What to avoid",
+    "workflow": "Which workflow to run (the default depends on whether you attach an image)",
+    "image": "Input image for image-to-image workflows",
+    "image2": "Second input image, for workflows that take two",
+    "seed": "Seed for reproducible results (random if empty)",
+    "steps": "Sampling steps",
+    "width": "Width in pixels",
+    "height": "Height in pixels",
+}
+"""Descriptions of /generate's options, as Discord shows them."""
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 

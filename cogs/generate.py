@@ -42,17 +42,7 @@ class Generate(commands.Cog):
         self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.use_as_input)
 
     @app_commands.command(name="generate")
-    @app_commands.describe(
-        prompt="What to draw",
-        negative="What to avoid",
-        workflow="Which workflow to run (default depends on whether you attach an image)",
-        image="Input image for image-to-image workflows",
-        image2="Second input image, for workflows that take two",
-        seed="Seed for reproducible results (random if empty)",
-        steps="Sampling steps",
-        width="Width in pixels",
-        height="Height in pixels",
-    )
+    @app_commands.describe(**inputs.OPTION_HELP)
     async def generate(
         self,
         interaction: discord.Interaction[Any],
