@@ -185,9 +185,12 @@ async def test_a_prompt_comfyui_refuses_exits_1_with_its_reasons(
 
 
 async def test_without_a_terminal_and_without_yes_it_stops(
-    settings: Settings, fake_comfy: FakeComfy, capsys: pytest.CaptureFixture[str]
+    settings: Settings,
+    fake_comfy: FakeComfy,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert not sys.stdin.isatty()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))  # piped input: not a terminal
     assert await run(settings, "slow") == 2
     captured = capsys.readouterr()
     assert "Workflow  slow" in captured.out  # the summary is still shown
