@@ -39,6 +39,7 @@ class ComfyBot(commands.Bot):
         jobs: JobQueue,
         backends: Sequence[ComfyBackend],
         workflows: WorkflowLibrary | None = None,
+        sync_commands: bool = False,
         **options: Any,
     ) -> None:
         options.setdefault("intents", intents())
@@ -52,6 +53,7 @@ class ComfyBot(commands.Bot):
         if workflows is not None:
             jobs.workflows = workflows
         self.delivery = Delivery(settings, job_view)
+        self.sync_commands = sync_commands
 
     def __repr__(self) -> str:
         return f"ComfyBot(backends={len(self.backends)}, jobs={self.jobs!r})"
@@ -62,7 +64,7 @@ class ComfyBot(commands.Bot):
         return self.jobs.workflows
 
     async def setup_hook(self) -> None:
-        """Register the persistent buttons, load the cogs, and sync the dev guild's commands."""
+        """Register the persistent buttons, load the cogs, sync commands if asked to."""
         self.add_dynamic_items(CancelButton, RerollButton)
         for extension in EXTENSIONS:
             try:
@@ -72,12 +74,18 @@ class ComfyBot(commands.Bot):
         if self.settings.dev_guild_id is not None:
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
-            try:
-                synced = await self.tree.sync(guild=guild)
-            except discord.HTTPException:
-                log.exception("syncing commands to guild %s failed", guild.id)
-            else:
-                log.info("synced %d commands to guild %s", len(synced), guild.id)
+            await self._sync(guild)
+        if self.sync_commands:
+            await self._sync(None)
+
+    async def _sync(self, guild: discord.Object | None) -> None:
+        where = f"guild {guild.id}" if guild else "every server (global)"
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.HTTPException:
+            log.exception("syncing commands to %s failed", where)
+        else:
+            log.info("synced %d commands to %s", len(synced), where)
 
     async def on_ready(self) -> None:
         """Log who we are."""

@@ -19,13 +19,21 @@ from bot.workflows import WorkflowError, WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
+EXIT_UNREACHABLE = 3
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the bot's arguments (it has none beyond the settings)."""
+    """Add the bot's arguments."""
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="register the slash commands with Discord for every server at start"
+        " (once, and after commands change; DEV_GUILD_ID syncs one server on every start)",
+    )
 
 
 async def main(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the Discord bot until it is stopped; return the exit code.
+    """Run the Discord bot until it is stopped; return the exit code (3: Discord unreachable).
 
     Raises:
         ConfigError: DISCORD_TOKEN is missing, malformed or rejected; workflows cannot load.
@@ -50,7 +58,12 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
             max_per_user=settings.max_jobs_per_user,
             max_in_flight=settings.max_in_flight_per_backend,
         )
-        async with jobs, ComfyBot(settings=settings, jobs=jobs, backends=backends) as bot:
+        async with (
+            jobs,
+            ComfyBot(
+                settings=settings, jobs=jobs, backends=backends, sync_commands=args.sync
+            ) as bot,
+        ):
             try:
                 await bot.start(settings.discord_token.value)
             except discord.LoginFailure:
@@ -60,6 +73,9 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
                         " Developer Portal (Bot > Reset Token)."
                     ]
                 ) from None
+            except (aiohttp.ClientError, OSError, discord.GatewayNotFound) as exc:
+                log.error("cannot reach Discord: %s", exc)
+                return EXIT_UNREACHABLE
             except discord.PrivilegedIntentsRequired:
                 raise ConfigError(
                     [

@@ -8,6 +8,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import discord
 import pytest
 
 import bot.bot as bot_module
@@ -57,6 +58,24 @@ async def test_commands_are_synced_to_the_dev_guild_only(
     assert options["steps"] == 4
     assert synced["Use as input"]["type"] == 3
     assert int(synced["comfy"]["default_member_permissions"]) == 1 << 5
+
+
+async def test_sync_registers_the_commands_globally(
+    fake_discord: FakeDiscord, services: Services
+) -> None:
+    bot = services.new_bot()
+    bot.sync_commands = True
+
+    async with run_bot(bot):
+        pass
+
+    assert {c["name"] for c in fake_discord.commands[None]} == {
+        "generate",
+        "queue",
+        "comfy",
+        "Use as input",
+    }
+    assert fake_discord.guild_id not in fake_discord.commands
 
 
 async def test_a_broken_extension_is_logged_and_the_others_load(
@@ -125,7 +144,7 @@ async def test_main_refuses_a_missing_token(fake_comfy: FakeComfy, tmp_path: Pat
     settings = make_settings(fake_comfy.url, library_dir(tmp_path), DISCORD_TOKEN="")
 
     with pytest.raises(ConfigError, match="DISCORD_TOKEN: missing"):
-        await discord_main.main(argparse.Namespace(), settings)
+        await discord_main.main(argparse.Namespace(sync=False), settings)
 
 
 async def test_main_reports_a_rejected_token_without_logging_it(
@@ -138,7 +157,7 @@ async def test_main_reports_a_rejected_token_without_logging_it(
     settings = make_settings(fake_comfy.url, library_dir(tmp_path), DISCORD_TOKEN="a.wrong.token")
 
     with caplog.at_level(logging.DEBUG), pytest.raises(ConfigError) as raised:
-        await discord_main.main(argparse.Namespace(), settings)
+        await discord_main.main(argparse.Namespace(sync=False), settings)
 
     assert raised.value.problems[0].startswith("DISCORD_TOKEN was rejected by Discord")
     assert all("a.wrong.token" not in r.getMessage() for r in caplog.records)
@@ -150,4 +169,13 @@ async def test_main_reports_a_missing_workflow_directory(
     settings = make_settings(fake_comfy.url, tmp_path / "nowhere")
 
     with pytest.raises(ConfigError, match="WORKFLOWS_DIR"):
-        await discord_main.main(argparse.Namespace(), settings)
+        await discord_main.main(argparse.Namespace(sync=False), settings)
+
+
+async def test_main_exits_3_when_discord_is_unreachable(
+    fake_comfy: FakeComfy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:1/api/v10")
+    settings = make_settings(fake_comfy.url, library_dir(tmp_path))
+
+    assert await discord_main.main(argparse.Namespace(sync=False), settings) == 3
