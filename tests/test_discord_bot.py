@@ -179,3 +179,13 @@ async def test_main_exits_3_when_discord_is_unreachable(
     settings = make_settings(fake_comfy.url, library_dir(tmp_path))
 
     assert await discord_main.main(argparse.Namespace(sync=False), settings) == 3
+
+
+async def test_main_explains_a_missing_message_content_intent(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    fake_discord.allowed_intents = 0
+    settings = make_settings(fake_comfy.url, library_dir(tmp_path))
+
+    with pytest.raises(ConfigError, match="Message Content intent"):
+        await discord_main.main(argparse.Namespace(sync=False), settings)

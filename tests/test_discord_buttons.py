@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.bot import ComfyBot
 from bot.progress import JobState
 from tests.discord_env import (  # noqa: F401  # fixtures
@@ -72,6 +74,25 @@ async def test_the_owner_cancels_a_pending_job(
     assert f"🚫 Cancelled by <@{user}>" in final.json["content"]
     assert fake_comfy.state_of(job.id) is None  # removed from the queue, never ran
     assert fake_comfy.interrupts == []
+    fake_comfy.release()
+
+
+@pytest.mark.parametrize("env", [{"MAX_IN_FLIGHT_PER_BACKEND": "1"}])
+async def test_the_owner_cancels_a_job_still_in_our_own_queue(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("zoe")
+    fake_comfy.hold()
+    await _start(fake_discord, user, "first")
+    ix, cancel = await _start(fake_discord, user, "second")
+    job = services.jobs.get(_job_id(cancel))
+    assert job.state is JobState.WAITING
+
+    await fake_discord.click(ix.original_message_id or 0, cancel, user_id=user)
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    assert f"🚫 Cancelled by <@{user}>" in final.json["content"]
+    assert fake_comfy.state_of(job.id) is None
     fake_comfy.release()
 
 
