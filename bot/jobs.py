@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -106,7 +106,7 @@ class Job:
         self._version += 1
         self._changed.set()
 
-    async def updates(self) -> AsyncIterator[ProgressSnapshot]:
+    async def updates(self) -> AsyncGenerator[ProgressSnapshot, None]:
         """Yield snapshots as they change (the latest wins), ending with the final one."""
         seen = -1
         while True:
