@@ -100,32 +100,36 @@ class Delivery:
         loop = asyncio.get_running_loop()
         next_edit = 0.0
         shown: ProgressSnapshot | None = None
-        async for snapshot in job.updates():
-            if snapshot.state.is_final:
-                return
-            if (wait := next_edit - loop.time()) > 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait):
-                        await job.result()
-                snapshot = job.snapshot
+        async with contextlib.aclosing(job.updates()) as updates:
+            async for update in updates:
+                snapshot = update
+                if (wait := next_edit - loop.time()) > 0 and not snapshot.state.is_final:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):
+                            await job.result()
+                    snapshot = job.snapshot
                 if snapshot.state.is_final:
                     return
-            if shown is not None and _same(shown, snapshot):
-                continue
-            preview = None
-            if self.show_previews and snapshot.preview is not (shown.preview if shown else None):
-                preview = _preview_file(snapshot)
-            text = render.progress_text(job.request, job.workflow.display_name, snapshot)
-            try:
-                await sink.edit(
-                    content=text,
-                    files=None if preview is None else [preview],
-                    view=self._controls(job, False),
-                )
-            except discord.HTTPException as exc:
-                log.warning("progress edit of %s failed: %s", job.id, exc)
-            shown = snapshot
-            next_edit = loop.time() + self.interval
+                if shown is None or not _same(shown, snapshot):
+                    await self._edit_progress(job, sink, snapshot, shown)
+                    shown = snapshot
+                    next_edit = loop.time() + self.interval
+
+    async def _edit_progress(
+        self, job: Job, sink: Sink, snapshot: ProgressSnapshot, shown: ProgressSnapshot | None
+    ) -> None:
+        preview = None
+        if self.show_previews and snapshot.preview is not (shown.preview if shown else None):
+            preview = _preview_file(snapshot)
+        text = render.progress_text(job.request, job.workflow.display_name, snapshot)
+        try:
+            await sink.edit(
+                content=text,
+                files=None if preview is None else [preview],
+                view=self._controls(job, False),
+            )
+        except discord.HTTPException as exc:
+            log.warning("progress edit of %s failed: %s", job.id, exc)
 
     async def _show_result(self, job: Job, sink: Sink, result: JobResult) -> None:
         workflow = job.workflow.display_name
