@@ -64,23 +64,32 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
                 settings=settings, jobs=jobs, backends=backends, sync_commands=args.sync
             ) as bot,
         ):
-            try:
-                await bot.start(settings.discord_token.value)
-            except discord.LoginFailure:
-                raise ConfigError(
-                    [
-                        "DISCORD_TOKEN was rejected by Discord: copy a fresh token from the"
-                        " Developer Portal (Bot > Reset Token)."
-                    ]
-                ) from None
-            except (aiohttp.ClientError, OSError, discord.GatewayNotFound) as exc:
-                log.error("cannot reach Discord: %s", exc)
-                return EXIT_UNREACHABLE
-            except discord.PrivilegedIntentsRequired:
-                raise ConfigError(
-                    [
-                        "DISCORD_TOKEN: the bot needs the Message Content intent; enable it in the"
-                        " Developer Portal (Bot > Privileged Gateway Intents)."
-                    ]
-                ) from None
+            return await _run(bot, settings.discord_token.value)
+
+
+async def _run(bot: ComfyBot, token: str) -> int:
+    """Run the bot until it is closed; turn Discord's refusals into clear messages.
+
+    Raises:
+        ConfigError: the token was rejected, or the Message Content intent is not enabled.
+    """
+    try:
+        await bot.start(token)
+    except discord.LoginFailure:
+        raise ConfigError(
+            [
+                "DISCORD_TOKEN was rejected by Discord: copy a fresh token from the"
+                " Developer Portal (Bot > Reset Token)."
+            ]
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigError(
+            [
+                "DISCORD_TOKEN: the bot needs the Message Content intent; enable it in the"
+                " Developer Portal (Bot > Privileged Gateway Intents)."
+            ]
+        ) from None
+    except (aiohttp.ClientError, OSError, discord.GatewayNotFound) as exc:
+        log.error("cannot reach Discord: %s", exc)
+        return EXIT_UNREACHABLE
     return 0
