@@ -308,3 +308,31 @@ async def test_cancel_of_an_unknown_prompt_is_not_found(
 ):
     assert await backend.cancel("nobody-knows-me") is CancelResult.NOT_FOUND
     assert fake_comfy.interrupts == []
+
+
+async def test_closing_the_stream_ends_waiting_consumers():
+    stream = EventStream("ws://127.0.0.1:9/ws")
+    listener = stream.listen()
+    run = PromptRun("crafted", stream.subscribe("crafted"))
+    first_seen = asyncio.Event()
+
+    async def drain_listener() -> list[Event]:
+        seen = []
+        async for event in listener:
+            seen.append(event)
+            first_seen.set()
+        return seen
+
+    async def drain_run() -> list[Event]:
+        return [event async for event in run.events()]
+
+    listening, following = asyncio.create_task(drain_listener()), asyncio.create_task(drain_run())
+    stream.dispatch(_frame("execution_start", prompt_id="crafted", timestamp=1))
+    async with asyncio.timeout(2):
+        await first_seen.wait()  # both consumers are now waiting for a second event
+        await stream.close()
+        heard, followed = await listening, await following
+
+    assert len(heard) == 1
+    assert len(followed) == 1
+    assert not run.is_done

@@ -6,7 +6,6 @@ import asyncio
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from bot.comfy.events import (
     Event,
@@ -100,13 +99,10 @@ class PromptRun:
             yield event
 
     async def _next(self) -> Event | None:
-        getter: asyncio.Future[Event] = asyncio.ensure_future(self._subscription.get())
-        waiting: set[asyncio.Future[Any]] = {getter, self._done}
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            return getter.result()
-        getter.cancel()
-        return self._subscription.get_nowait()
+        # One loop turn per event, even from a backlog, so that whoever follows this run's
+        # consumer (a progress view) sees every step; finish() wakes receive() by closing.
+        await asyncio.sleep(0)
+        return await self._subscription.receive()
 
     def observe(self, event: Event) -> None:
         """Record an event's outputs, and finish on a terminal event."""

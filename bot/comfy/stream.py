@@ -81,6 +81,15 @@ class Subscription(Generic[T]):
             await self._ready.wait()
         return self._items.popleft()
 
+    async def receive(self) -> T | None:
+        """Return the next item, waiting for one; None once closed and drained."""
+        while not self._items:
+            if self.is_closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
     def get_nowait(self) -> T | None:
         """Return the next item if one is waiting."""
         return self._items.popleft() if self._items else None
@@ -89,6 +98,7 @@ class Subscription(Generic[T]):
         """Stop receiving items; those already queued can still be read."""
         if not self.is_closed:
             self.is_closed = True
+            self._ready.set()  # wake a consumer waiting in receive()
             if self._on_close is not None:
                 self._on_close(self)
 
@@ -96,9 +106,10 @@ class Subscription(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
-        if self.is_closed and not self._items:
+        item = await self.receive()
+        if item is None:
             raise StopAsyncIteration
-        return await self.get()
+        return item
 
 
 ConnectHook = Callable[[bool], Coroutine[Any, Any, None]]
@@ -191,8 +202,14 @@ class EventStream:
         next_delay = self._backoff.delays()
         while True:
             try:
+                # No permessage-deflate: previews are JPEG/PNG already, the JSON is tiny, and
+                # inflating every frame costs more CPU than routing it.
                 async with connect(
-                    self.ws_url, max_size=MAX_FRAME_BYTES, open_timeout=10, ping_interval=20
+                    self.ws_url,
+                    max_size=MAX_FRAME_BYTES,
+                    open_timeout=10,
+                    ping_interval=20,
+                    compression=None,
                 ) as ws:
                     await ws.send(FEATURE_FLAGS_MESSAGE)
                     next_delay = self._backoff.delays()
