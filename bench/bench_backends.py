@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.fake_server import start_fakes  # noqa: E402
+from bench.fake_server import Stats, start_fakes  # noqa: E402
 from bot.comfy.backend import ComfyBackend  # noqa: E402
 from bot.comfy.client import ComfyClient  # noqa: E402
 from bot.jobqueue import JobQueue  # noqa: E402
@@ -46,11 +47,7 @@ def _library(directory: Path) -> WorkflowLibrary:
 
 
 async def _pool(
-    stack: AsyncExitStack,
-    urls: Sequence[str],
-    workflows: WorkflowLibrary,
-    args: argparse.Namespace,
-    jobs: int,
+    stack: AsyncExitStack, urls: Sequence[str], workflows: WorkflowLibrary, max_in_flight: int
 ) -> JobQueue:
     """Open one client + backend per URL (production defaults) under one JobQueue."""
     backends = []
@@ -62,10 +59,8 @@ async def _pool(
             await backend.stream.wait_connected()
             while not backend.is_healthy:
                 await backend.check()
-    # One requester per job, as many people asking at once; the per-user cap never binds.
-    queue = JobQueue(
-        backends, workflows, max_in_flight=args.max_in_flight, max_waiting=max(jobs, 1000)
-    )
+    # One requester per job, as many people asking at once: the per-user cap never binds.
+    queue = JobQueue(backends, workflows, max_in_flight=max_in_flight, max_waiting=10**6)
     return await stack.enter_async_context(queue)
 
 
@@ -90,16 +85,38 @@ class Figures:
     seconds: float
     failed: int
     cpu: float  # seconds of this process's CPU time (the bot, plus in-process fakes)
-    requests: Counter[str]  # "METHOD /prefix" -> count, over every fake
+    fakes: tuple[Stats, ...]
 
     @property
     def label(self) -> str:
         """Return a column heading."""
         return f"K={self.backends} N={self.jobs}"
 
+    @property
+    def rate(self) -> float:
+        """Return finished jobs per second."""
+        return self.jobs / self.seconds
 
-def _prefix(path: str) -> str:
-    return "/" + path.strip("/").split("/", 1)[0]
+    @property
+    def requests(self) -> Counter[str]:
+        """Return the requests every fake saw, by method and path prefix."""
+        return sum((fake.requests for fake in self.fakes), Counter[str]())
+
+    @property
+    def busy(self) -> float:
+        """Return the share of the run's time the fakes spent running prompts."""
+        return sum(fake.busy for fake in self.fakes) / (self.seconds * self.backends)
+
+    @property
+    def run_ms(self) -> float:
+        """Return a prompt's mean run time inside a fake, in milliseconds."""
+        runs = sum(fake.runs for fake in self.fakes)
+        return 1000 * sum(fake.busy for fake in self.fakes) / max(runs, 1)
+
+    @property
+    def fakes_cpu(self) -> float:
+        """Return the CPU seconds the fakes' own processes used."""
+        return sum(fake.cpu for fake in self.fakes)
 
 
 async def _measure(args: argparse.Namespace, backends: int, jobs: int) -> Figures:
@@ -107,52 +124,77 @@ async def _measure(args: argparse.Namespace, backends: int, jobs: int) -> Figure
     async with AsyncExitStack() as stack:
         fakes = await start_fakes(stack, backends, args.step_delay, in_process=args.in_process)
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        queue = await _pool(stack, [f.url for f in fakes], _library(directory), args, jobs)
+        urls = [fake.url for fake in fakes]
+        queue = await _pool(stack, urls, _library(directory), args.max_in_flight)
         await _run(queue, 2 * backends, "warm-up", args.step_delay)
         for fake in fakes:
             await fake.mark()
         cpu = time.process_time()
         seconds, failed = await _run(queue, jobs, "user", args.step_delay)
         cpu = time.process_time() - cpu
-        requests: Counter[str] = Counter()
-        for fake in fakes:
-            await fake.collect()
-            requests.update(f"{method} {_prefix(path)}" for method, path in fake.requests)
-    return Figures(backends, jobs, seconds, failed, cpu, requests)
+        stats = tuple([await fake.stats() for fake in fakes])
+    return Figures(backends, jobs, seconds, failed, cpu, stats)
+
+
+def _ms(seconds: float) -> str:
+    return f"{1000 * seconds:.1f}"
 
 
 async def _throughput(args: argparse.Namespace) -> None:
     print(f"== Throughput: {args.jobs} jobs of {STEPS} steps, step delay {args.step_delay}s ==")
-    print(f"{'backends':>8} {'seconds':>8} {'jobs/s':>8} {'scaling':>8} {'target':>8}  bot CPU/job")
-    base: float | None = None
+    print(
+        "backends seconds  jobs/s scaling  target  fake busy  ms/prompt"
+        "  bot CPU ms/job  fake CPU ms/job  cores used"
+    )
+    runs = []
     for k in args.backends:
         run = await _measure(args, k, args.jobs)
-        rate = run.jobs / run.seconds
-        base = base or rate
-        scaling = rate / base
+        runs.append(run)
+        scaling = run.rate / runs[0].rate
         verdict = "ok" if scaling >= TARGET * k else "BELOW TARGET"
-        failed = f" ({run.failed} failed)" if run.failed else ""
+        cores = (run.cpu + run.fakes_cpu) / run.seconds
         print(
-            f"{k:>8} {run.seconds:>8.2f} {rate:>8.1f} {scaling:>7.2f}x {TARGET * k:>7.2f}x"
-            f" {1000 * run.cpu / run.jobs:>6.1f}ms  {verdict}{failed}"
+            f"{k:>8} {run.seconds:>7.2f} {run.rate:>7.1f} {scaling:>6.2f}x {TARGET * k:>6.2f}x"
+            f" {run.busy:>10.0%} {run.run_ms:>10.1f} {_ms(run.cpu / run.jobs):>15}"
+            f" {_ms(run.fakes_cpu / run.jobs):>16} {cores:>11.2f}  {verdict}"
+            + (f" ({run.failed} failed)" if run.failed else "")
         )
-    ideal = 1 / ((STEPS + 1) * args.step_delay)
-    print(f"Simulated GPU time alone allows {ideal:.1f} jobs/s per backend.")
+    _explain(args, runs)
+
+
+def _explain(args: argparse.Namespace, runs: Sequence[Figures]) -> None:
+    print(
+        f"Simulated GPU time alone: {(STEPS + 1) * args.step_delay * 1000:.0f} ms/prompt."
+        " fake busy = share of the time the fakes were running a prompt; CPU per job: bot ="
+        " this process, fake = the fakes' own processes."
+        f" Machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (1 min)."
+    )
     if args.in_process:
         print(
             "Fakes ran in this process: their simulated GPU time is asyncio.sleep on the bot's"
-            " event loop, so every step waits behind the other fakes' and the bot's work;"
-            " run without --in-process to give each fake its own process."
+            " event loop, so every step waits behind the other fakes' and the bot's work."
         )
+    for run in runs:
+        if run.rate / runs[0].rate >= TARGET * run.backends:
+            continue
+        if run.busy >= TARGET:
+            print(
+                f"K={run.backends}: the fakes were busy {run.busy:.0%} of the time but took"
+                f" {run.run_ms:.1f} ms a prompt (K={runs[0].backends}: {runs[0].run_ms:.1f}):"
+                " they ran slower on a busier machine (late asyncio.sleep wake-ups); the bot"
+                " kept them fed."
+            )
+        else:
+            print(
+                f"K={run.backends}: the fakes idled {1 - run.busy:.0%} of the time, waiting for"
+                " the bot to send the next prompt: the bot side limits scaling here."
+            )
 
 
 async def _request_rate(args: argparse.Namespace) -> None:
+    print(f"\n== ComfyUI HTTP requests, all N jobs submitted at once ({STEPS} steps) ==")
+    print(f"(at most {args.max_in_flight} prompts per backend in ComfyUI, the rest in JobQueue)")
     runs = [await _measure(args, k, n) for k in args.rate_backends for n in args.rate_jobs]
-    print(f"\n== ComfyUI HTTP requests, every job submitted at once ({STEPS} steps) ==")
-    print(
-        f"(at most {args.max_in_flight} prompts per backend are in ComfyUI; the rest wait"
-        " in the JobQueue)"
-    )
     width = max(12, *(len(run.label) + 2 for run in runs))
 
     def row(name: str, values: Sequence[str]) -> None:
@@ -167,7 +209,8 @@ async def _request_rate(args: argparse.Namespace) -> None:
     keys = sorted({key for run in runs for key in run.requests})
     for key in keys:
         row(f"  {key}/job", [f"{run.requests[key] / run.jobs:.3f}" for run in runs])
-    row("bot CPU ms/job", [f"{1000 * run.cpu / run.jobs:.2f}" for run in runs])
+    row("fake busy", [f"{run.busy:.0%}" for run in runs])
+    row("bot CPU ms/job", [_ms(run.cpu / run.jobs) for run in runs])
 
 
 def _numbers(text: str) -> list[int]:
@@ -182,9 +225,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--step-delay", type=float, default=0.01, help="seconds per fake step")
     parser.add_argument("--rate-jobs", type=_numbers, default=[100, 1000], help="e.g. 100,1000")
     parser.add_argument("--rate-backends", type=_numbers, default=[1, 2], help="e.g. 1,2")
-    parser.add_argument(
-        "--max-in-flight", type=int, default=2, help="prompts per backend in ComfyUI at once"
-    )
+    parser.add_argument("--max-in-flight", type=int, default=2, help="JobQueue max_in_flight")
     parser.add_argument("--in-process", action="store_true", help="run the fakes in-process")
     return parser.parse_args(argv)
 

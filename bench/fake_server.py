@@ -1,8 +1,8 @@
 """Fake ComfyUI servers for benchmarks, in this process or each in its own subprocess.
 
 As a script (`python bench/fake_server.py --step-delay S`) it serves one FakeComfy on 127.0.0.1,
-prints its URL, then answers commands on stdin, one a line: "mark" starts counting requests
-afresh, "requests" prints those seen since the mark as JSON. End of input stops it.
+prints its URL, then answers commands on stdin, one a line: "mark" starts measuring afresh,
+"stats" prints what happened since the mark as JSON (see Stats). End of input stops it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,13 @@ import argparse
 import asyncio
 import json
 import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -23,33 +28,70 @@ from tests.fakes.comfy import FakeComfy  # noqa: E402
 STARTUP_TIMEOUT = 30.0
 
 
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """What one fake saw since the mark."""
+
+    requests: Counter[str]  # "GET /history", "POST /prompt", ...: method and first path segment
+    cpu: float  # seconds of the fake's own process; 0 when it shares the caller's
+    busy: float  # seconds spent running prompts (execution_start to execution_success)
+    runs: int  # prompts that finished
+
+
+class _Meter:
+    """Measure one FakeComfy from a mark on, from inside its own process."""
+
+    def __init__(self, fake: FakeComfy, *, is_own_process: bool) -> None:
+        self.fake = fake
+        self.is_own_process = is_own_process
+        self.mark()
+
+    def mark(self) -> None:
+        self._requests = len(self.fake.requests)
+        self._history = len(self.fake.history)
+        self._cpu = time.process_time()
+
+    def stats(self) -> Stats:
+        requests = Counter(
+            f"{method} /{path.strip('/').split('/', 1)[0]}"
+            for method, path in self.fake.requests[self._requests :]
+        )
+        entries = list(self.fake.history.values())[self._history :]
+        cpu = time.process_time() - self._cpu if self.is_own_process else 0.0
+        return Stats(requests, cpu, sum(map(_run_seconds, entries)), len(entries))
+
+
+def _run_seconds(entry: Mapping[str, Any]) -> float:
+    stamps = {name: data.get("timestamp") for name, data in entry["status"]["messages"]}
+    start, end = stamps.get("execution_start"), stamps.get("execution_success")
+    return (end - start) / 1000 if start is not None and end is not None else 0.0
+
+
 class FakeHandle:
-    """One fake server: `url`, and `requests` (method, path) seen between mark() and collect()."""
+    """One fake server as the benchmark sees it: its `url`, mark() and stats()."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.requests: list[tuple[str, str]] = []
 
     async def mark(self) -> None:
-        """Start counting requests from now."""
+        """Start measuring from now."""
         raise NotImplementedError
 
-    async def collect(self) -> None:
-        """Fill `requests` with those seen since mark()."""
+    async def stats(self) -> Stats:
+        """Return what happened since mark()."""
         raise NotImplementedError
 
 
 class _InProcess(FakeHandle):
     def __init__(self, fake: FakeComfy) -> None:
         super().__init__(fake.url)
-        self._fake = fake
-        self._mark = 0
+        self._meter = _Meter(fake, is_own_process=False)
 
     async def mark(self) -> None:
-        self._mark = len(self._fake.requests)
+        self._meter.mark()
 
-    async def collect(self) -> None:
-        self.requests = list(self._fake.requests[self._mark :])
+    async def stats(self) -> Stats:
+        return self._meter.stats()
 
 
 class _Subprocess(FakeHandle):
@@ -67,8 +109,9 @@ class _Subprocess(FakeHandle):
     async def mark(self) -> None:
         await self._ask("mark")
 
-    async def collect(self) -> None:
-        self.requests = [(method, path) for method, path in json.loads(await self._ask("requests"))]
+    async def stats(self) -> Stats:
+        data = json.loads(await self._ask("stats"))
+        return Stats(Counter(data["requests"]), data["cpu"], data["busy"], data["runs"])
 
     async def stop(self) -> None:
         assert self._process.stdin is not None
@@ -82,11 +125,9 @@ class _Subprocess(FakeHandle):
 
 
 async def _spawn(stack: AsyncExitStack, step_delay: float) -> FakeHandle:
+    script = str(Path(__file__).resolve())
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--step-delay",
-        str(step_delay),
+        *(sys.executable, script, "--step-delay", str(step_delay)),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -98,10 +139,10 @@ async def _spawn(stack: AsyncExitStack, step_delay: float) -> FakeHandle:
         process.kill()
         await process.wait()
         raise
-    if not url.startswith("http://"):
-        raise RuntimeError(f"fake server did not start (said {url!r})")
     handle = _Subprocess(url, process)
     stack.push_async_callback(handle.stop)
+    if not url.startswith("http://"):
+        raise RuntimeError(f"fake server did not start (said {url!r})")
     return handle
 
 
@@ -111,7 +152,7 @@ async def start_fakes(
     """Start `count` fake servers that `stack` stops; previews off (the workflow asks none)."""
     if not in_process:
         return list(await asyncio.gather(*(_spawn(stack, step_delay) for _ in range(count))))
-    fakes = []
+    fakes: list[FakeHandle] = []
     for _ in range(count):
         fake = FakeComfy(step_delay=step_delay, previews=False)
         fakes.append(_InProcess(await stack.enter_async_context(fake)))
@@ -120,15 +161,17 @@ async def start_fakes(
 
 async def _serve(step_delay: float) -> None:
     async with FakeComfy(step_delay=step_delay, previews=False) as fake:
+        meter = _Meter(fake, is_own_process=True)
         print(fake.url, flush=True)
-        mark = 0
         while line := await asyncio.to_thread(sys.stdin.readline):
             match line.strip():
                 case "mark":
-                    mark = len(fake.requests)
+                    meter.mark()
                     print("ok", flush=True)
-                case "requests":
-                    print(json.dumps(fake.requests[mark:]), flush=True)
+                case "stats":
+                    stats = meter.stats()
+                    data = {"requests": stats.requests, "cpu": stats.cpu, "busy": stats.busy}
+                    print(json.dumps({**data, "runs": stats.runs}), flush=True)
                 case other:
                     print(json.dumps({"error": f"unknown command {other!r}"}), flush=True)
 
