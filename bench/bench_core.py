@@ -1,0 +1,306 @@
+"""Benchmark of the ComfyUI core: N concurrent prompts, one WebSocket per backend.
+
+Run `python bench/bench_core.py [--jobs N] [--backends K]`. FakeComfy runs in this process, on
+its own thread and event loop, so the client's share of the CPU can be read from the client
+thread's CPU clock. Figures are printed next to their targets; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import resource
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bot.comfy.backend import ComfyBackend, PromptRun  # noqa: E402
+from bot.comfy.client import ComfyClient  # noqa: E402
+from bot.comfy.events import Event  # noqa: E402
+from bot.comfy.stream import Backoff  # noqa: E402
+from tests.comfy_prompts import slow_prompt  # noqa: E402
+from tests.fakes.comfy import FakeComfy  # noqa: E402
+
+T = TypeVar("T")
+STEP_DELAY = 0.0005
+STEPS = 4
+TARGET_CPU_US = 50.0
+TARGET_KB_PER_JOB = 100.0
+_seeds = itertools.count(1)
+
+
+class FakeThread:
+    """K FakeComfy servers on a thread of their own, driven from the benchmark's loop."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.fakes: list[FakeComfy] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-comfy")
+
+    async def __aenter__(self) -> FakeThread:
+        self._thread.start()
+        self.fakes = await self.call(self._start)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.call(self._stop)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    async def call(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run a coroutine on the fakes' loop and wait for it without blocking ours."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fn(), self._loop))
+
+    def hold(self, held: bool) -> None:
+        """Hold or release every fake's runner (thread-safely)."""
+        for fake in self.fakes:
+            self._loop.call_soon_threadsafe(fake.hold if held else fake.release)
+
+    def requests(self) -> int:
+        """Return how many HTTP requests the fakes have served so far."""
+        return sum(len(fake.requests) for fake in self.fakes)
+
+    def websockets(self) -> int:
+        """Return how many WebSocket connections the fakes have accepted."""
+        return sum(fake.requests.count(("GET", "/ws")) for fake in self.fakes)
+
+    async def _start(self) -> list[FakeComfy]:
+        fakes = [FakeComfy(step_delay=STEP_DELAY, previews=True) for _ in range(self.count)]
+        for fake in fakes:
+            await fake.start()
+        return fakes
+
+    async def _stop(self) -> None:
+        for fake in self.fakes:
+            await fake.close()
+
+
+class DispatchClock:
+    """Count the events each stream routes and the client-thread CPU spent routing them."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.cpu_ns = 0
+
+    def wrap(self, backend: ComfyBackend) -> None:
+        """Time `backend.stream.dispatch` (an instance attribute shadows the method)."""
+        dispatch = backend.stream.dispatch
+
+        def timed(event: Event) -> None:
+            start = time.thread_time_ns()
+            dispatch(event)
+            self.cpu_ns += time.thread_time_ns() - start
+            self.events += 1
+
+        backend.stream.dispatch = timed  # type: ignore[method-assign]
+
+    def reset(self) -> None:
+        """Start counting from zero."""
+        self.events = self.cpu_ns = 0
+
+
+@dataclass
+class Figures:
+    """What one pass measured."""
+
+    jobs: int
+    events: int = 0
+    client_cpu: float = 0.0
+    dispatch_cpu: float = 0.0
+    wall: float = 0.0
+    requests: int = 0
+    traced_bytes: int = 0
+    rss_growth_kb: float = 0.0
+    failures: int = 0
+
+
+async def consume(run: PromptRun) -> bool:
+    """Read a run's events to its end, as a front door would; tell whether it succeeded."""
+    async for _ in run.events():
+        pass
+    return (await run.result()).is_success
+
+
+async def submit_all(backends: Sequence[ComfyBackend], jobs: int) -> list[asyncio.Task[bool]]:
+    """Submit `jobs` prompts spread over the backends; start one consumer per run."""
+    prompts = [slow_prompt(next(_seeds), steps=STEPS, preview="JPEG") for _ in range(jobs)]
+    runs = await asyncio.gather(
+        *(backends[i % len(backends)].submit(prompt) for i, prompt in enumerate(prompts))
+    )
+    return [asyncio.create_task(consume(run)) for run in runs]
+
+
+async def cpu_pass(
+    fakes: FakeThread, backends: Sequence[ComfyBackend], clock: DispatchClock, jobs: int
+) -> Figures:
+    """Submit and run `jobs` prompts; measure client CPU, events and HTTP requests."""
+    figures = Figures(jobs)
+    clock.reset()
+    requests = fakes.requests()
+    wall, cpu = time.perf_counter(), time.thread_time()
+    consumers = await submit_all(backends, jobs)
+    outcomes = await asyncio.gather(*consumers)
+    figures.client_cpu = time.thread_time() - cpu
+    figures.wall = time.perf_counter() - wall
+    figures.requests = fakes.requests() - requests
+    figures.events, figures.dispatch_cpu = clock.events, clock.cpu_ns / 1e9
+    figures.failures = outcomes.count(False)
+    return figures
+
+
+async def memory_pass(
+    fakes: FakeThread, backends: Sequence[ComfyBackend], figures: Figures
+) -> None:
+    """Hold the fakes, submit every prompt, and measure what the client keeps per job."""
+    fakes.hold(True)
+    rss_before = _current_rss_kb()
+    tracemalloc.start(64)
+    before = _client_bytes(tracemalloc.take_snapshot())
+    consumers = await submit_all(backends, figures.jobs)
+    await asyncio.sleep(0)  # let every consumer start waiting on its run
+    after = _client_bytes(tracemalloc.take_snapshot())
+    tracemalloc.stop()
+    figures.traced_bytes = after - before
+    figures.rss_growth_kb = _current_rss_kb() - rss_before
+    fakes.hold(False)
+    outcomes = await asyncio.gather(*consumers)
+    figures.failures += outcomes.count(False)
+
+
+def _client_bytes(snapshot: tracemalloc.Snapshot) -> int:
+    """Sum the live allocations made under our code: bot/ or this script, never the fake."""
+    ours, fake = (str(REPO / "bot") + "/", __file__), str(REPO / "tests" / "fakes") + "/"
+    kinds: dict[str, int] = {}  # filename -> 1 ours, 2 fake, 0 neither
+    total = 0
+    # The raw (domain, size, frames, nframe) tuples: Trace objects are too slow for 10^5 traces.
+    for _, size, frames, *_ in snapshot.traces._traces:  # type: ignore[attr-defined]
+        seen = 0
+        for filename, _ in frames:
+            kind = kinds.get(filename)
+            if kind is None:
+                kind = kinds[filename] = (
+                    1 if filename.startswith(ours) else 2 if filename.startswith(fake) else 0
+                )
+            seen |= kind
+        if seen == 1:
+            total += size
+    return total
+
+
+def _current_rss_kb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return float(line.split()[1])
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def machine_reference() -> float:
+    """Return the CPU microseconds json.loads takes for one progress message on this machine."""
+    data = {"value": 3, "max": 4, "prompt_id": "comfycord-" + "0" * 32, "node": "2"}
+    message = json.dumps({"type": "progress", "data": data})
+    rounds = 20000
+    start = time.thread_time()
+    for _ in range(rounds):
+        json.loads(message)
+    return 1e6 * (time.thread_time() - start) / rounds
+
+
+def report(figures: Figures) -> None:
+    """Print one pass's figures next to their targets."""
+    n = figures.jobs
+    per_event = 1e6 * figures.client_cpu / max(figures.events, 1)
+    dispatch = 1e6 * figures.dispatch_cpu / max(figures.events, 1)
+    traced_kb = figures.traced_bytes / 1024 / n
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"N={n:<5} events: {figures.events} routed ({figures.events / n:.1f} per job), "
+        f"{figures.failures} failed jobs, {figures.wall:.2f} s wall"
+    )
+    print(
+        f"N={n:<5} CPU per event: {per_event:.1f} us client thread, {dispatch:.2f} us in "
+        f"EventStream.dispatch (target <= {TARGET_CPU_US:.0f} us)"
+    )
+    print(
+        f"N={n:<5} memory: {traced_kb:.1f} KB per job traced on the client side "
+        f"(target <= {TARGET_KB_PER_JOB:.0f} KB); RSS growth {figures.rss_growth_kb / n:.1f} KB "
+        f"per job, fake included; peak RSS {peak_mb:.1f} MB (whole process)"
+    )
+    print(
+        f"N={n:<5} HTTP: {figures.requests} requests, {figures.requests / figures.wall:.0f} per "
+        f"second, {figures.requests / n:.2f} per job (target: constant in N)"
+    )
+
+
+METHOD = """\
+method:
+  CPU     FakeComfy runs on its own thread and event loop in this process; the client (aiohttp,
+          websockets, parsing, EventStream routing, one consumer task per run) runs on the main
+          thread. "client thread" = time.thread_time() of the main thread over submit + run,
+          divided by the events routed. "EventStream.dispatch" = thread CPU inside dispatch only.
+  memory  tracemalloc (64 frames) of live allocations made under bot/ or this script (the fake's
+          frames excluded), with every prompt submitted and held in ComfyUI, divided by N.
+          RSS growth (/proc VmRSS) over the same step includes the fake's queue; peak RSS is
+          getrusage ru_maxrss of the whole process.
+  HTTP    requests the fakes served (fake.requests) from the first submit to the last result."""
+
+
+async def run(jobs: int, backend_count: int) -> int:
+    """Run the passes and print their figures."""
+    sizes = sorted({min(100, jobs), jobs})
+    print(
+        f"ComfyCord core benchmark: {backend_count} backend(s), N in {sizes}, FakeComfy "
+        f"step_delay={STEP_DELAY * 1000:g} ms, {STEPS} steps with JPEG previews per prompt"
+    )
+    print(METHOD)
+    print(
+        f"machine reference: json.loads of one progress message takes {machine_reference():.2f} us"
+        " here (CPU figures scale with it)"
+    )
+    clock = DispatchClock()
+    async with FakeThread(backend_count) as fakes:
+        clients = [ComfyClient(fake.url, timeout=60) for fake in fakes.fakes]
+        backends = [ComfyBackend(c, backoff=Backoff(initial=0.02, maximum=0.2)) for c in clients]
+        try:
+            for backend in backends:
+                clock.wrap(backend)
+                await backend.__aenter__()
+                await asyncio.wait_for(backend.stream.wait_connected(), 10)
+            await cpu_pass(fakes, backends, clock, min(10, jobs))  # warm-up, not reported
+            for size in sizes:
+                figures = await cpu_pass(fakes, backends, clock, size)
+                await memory_pass(fakes, backends, figures)
+                report(figures)
+            print(f"WebSockets opened: {fakes.websockets()} for {backend_count} backend(s)")
+        finally:
+            for backend in backends:
+                await backend.__aexit__(None, None, None)
+            for client in clients:
+                await client.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000, help="concurrent prompts (N)")
+    parser.add_argument("--backends", type=int, default=1, help="FakeComfy servers (K)")
+    args = parser.parse_args(argv)
+    return asyncio.run(run(max(1, args.jobs), max(1, args.backends)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

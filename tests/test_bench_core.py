@@ -1,0 +1,34 @@
+"""The core benchmark still runs and prints its figure lines (its figures are not asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_core.py"
+
+
+def load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_core", BENCH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_core_prints_its_figures(capsys: pytest.CaptureFixture[str]):
+    assert load_bench().main(["--jobs", "20"]) == 0
+
+    out = capsys.readouterr().out
+    assert re.search(r"N=20 +events: \d+ routed .*, 0 failed jobs", out), out
+    assert re.search(r"N=20 +CPU per event: [\d.]+ us client thread, [\d.]+ us in ", out), out
+    assert re.search(r"N=20 +memory: [\d.]+ KB per job traced .* peak RSS [\d.]+ MB", out), out
+    assert re.search(r"N=20 +HTTP: \d+ requests, \d+ per second, [\d.]+ per job", out), out
+    assert "WebSockets opened: 1 for 1 backend(s)" in out
