@@ -173,8 +173,11 @@ class JobQueue:
             self._finish(job, JobResult(job.id, JobState.CANCELLED, cancelled_by=by))
             self._refresh_waiting_positions()
             return CancelResult.REMOVED
-        if job.backend is None:  # between dispatch and submit: _execute sees cancelled_by
-            return CancelResult.REMOVED
+        if job.backend is not None and job.state is JobState.WAITING:
+            # Dispatched, its prompt on the way: wait for ComfyUI's answer, then cancel there.
+            await job.sent.wait()
+        if job.backend is None or job.state is JobState.WAITING:
+            return CancelResult.REMOVED  # never reached ComfyUI: it ends cancelled
         return await job.backend.cancel(job.id)
 
     def _drop_empty(self, requester: str) -> None:
@@ -269,8 +272,12 @@ class JobQueue:
 
     def _requeue(self, job: Job, backend: ComfyBackend) -> None:
         """Put a job ComfyUI never started back at the head of the line, for any backend."""
+        if job.cancelled_by is not None:
+            self._finish(job, JobResult(job.id, JobState.CANCELLED, cancelled_by=job.cancelled_by))
+            return
         log.warning("job %s never started on %s: moving it to another backend", job.id, backend.url)
         job.backend = None
+        job.sent = asyncio.Event()
         job.tracker.update(state=JobState.WAITING)
         if self.journal is not None:
             self.journal.state(job, str(JobState.WAITING))
@@ -310,13 +317,17 @@ class JobQueue:
             request.values(), images=names, overrides=request.overrides
         )
         if job.cancelled_by is not None:
+            job.sent.set()
             return None
         if self.journal is not None:
             # The prompt_id is on disk before ComfyUI can know it: a crash leaves nothing unknown.
             self.journal.state(job, "submitting", backend=backend.url)
             await self.journal.flush()
-        run = await backend.submit(job.graph, prompt_id=job.id)
-        self._record(job, JobState.QUEUED)
+        try:
+            run = await backend.submit(job.graph, prompt_id=job.id)
+            self._record(job, JobState.QUEUED)
+        finally:
+            job.sent.set()
         return run
 
     def _record(self, job: Job, state: JobState) -> None:

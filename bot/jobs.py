@@ -81,6 +81,8 @@ class Job:
         self.cancelled_by: str | None = None
         self._version = 0
         self._changed = asyncio.Event()
+        # Set once a dispatched job's prompt is in ComfyUI's queue (or will never be).
+        self.sent = asyncio.Event()
         self._result: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
 
     def __repr__(self) -> str:

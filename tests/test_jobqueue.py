@@ -12,6 +12,7 @@ from PIL import Image
 
 from bot.comfy.backend import CancelResult, ComfyBackend
 from bot.comfy.client import ComfyClient
+from bot.comfy.errors import ComfyUnavailable
 from bot.comfy.stream import Backoff
 from bot.errors import NotAllowed, TooManyJobs
 from bot.images import ImageFile
@@ -19,7 +20,7 @@ from bot.jobqueue import JobQueue
 from bot.jobs import GenerationRequest, Job
 from bot.progress import JobState, ProgressSnapshot
 from bot.workflows import WorkflowInputError, WorkflowLibrary
-from tests.comfy_prompts import PNG_MAGIC
+from tests.comfy_prompts import PNG_MAGIC, slow_prompt
 from tests.fakes.comfy import FakeComfy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -252,3 +253,40 @@ async def test_updates_show_position_and_progress_and_end_final(
     running = [s for s in snapshots if s.state is JobState.RUNNING]
     assert any(s.steps == 4 and 0 < s.step <= 4 for s in running)
     assert any(s.node_class == "SlowProgress" for s in running)
+
+
+async def test_cancel_while_the_prompt_is_on_its_way_still_stops_it(
+    fake_comfy: FakeComfy, backend: ComfyBackend, library: WorkflowLibrary
+) -> None:
+    fake_comfy.hold()
+    fake_comfy.slow = 0.3  # POST /prompt is answered late: the cancel lands while it travels
+    async with JobQueue([backend], library) as jobs:
+        job = jobs.submit(slow("alice"))
+        async with asyncio.timeout(5):
+            while prompt_posts(fake_comfy) == 0:
+                await asyncio.sleep(0.01)
+            assert job.state is JobState.WAITING
+            fake_comfy.slow = 0  # (the POST already on its way keeps its delay)
+            # The cancel waits for ComfyUI's answer to the POST, then stops the prompt there.
+            outcome = await jobs.cancel(job.id, by="alice")
+            assert outcome in {CancelResult.REMOVED, CancelResult.INTERRUPTED}
+            fake_comfy.release()
+            result = await job.result()
+        await fake_comfy.wait_idle()
+    assert result.state is JobState.CANCELLED
+    assert result.cancelled_by == "alice"
+    status = fake_comfy.history.get(job.id, {}).get("status", {}).get("status_str")
+    assert status != "success"
+
+
+async def test_closing_a_backend_ends_runs_still_waiting_for_their_outcome(
+    fake_comfy: FakeComfy,
+) -> None:
+    fake_comfy.hold()
+    async with ComfyClient(fake_comfy.url, timeout=5) as client:
+        async with ComfyBackend(client, backoff=Backoff(0.02, 0.2)) as backend:
+            run = await backend.submit(slow_prompt())
+        with pytest.raises(ComfyUnavailable, match="closed"):
+            async with asyncio.timeout(5):
+                await run.result()
+    fake_comfy.release()

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from bot.comfy.client import ComfyClient, new_prompt_id
-from bot.comfy.errors import ComfyError
+from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.comfy.models import HistoryEntry
 from bot.comfy.runs import (
     CancelResult,
@@ -113,6 +113,10 @@ class ComfyBackend:
                 await self._watcher
             self._watcher = None
         await self.stream.close()
+        # Whoever still waits learns the backend is gone; the prompts themselves are not
+        # touched, so a restarted process can pick them up again from the journal.
+        for run in list(self._runs.values()):
+            run.abort(ComfyUnavailable(f"the connection to {self.url} was closed"))
 
     def track(self, prompt_id: str) -> PromptRun:
         """Follow a prompt by id: subscribe before submitting, or re-attach after a restart."""

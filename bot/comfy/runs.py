@@ -129,6 +129,13 @@ class PromptRun:
             self._done.set_result(result)
             self._subscription.close()
 
+    def abort(self, error: BaseException) -> None:
+        """End a run whose outcome can no longer be learned here; `result()` raises `error`."""
+        if not self._done.done():
+            self._done.set_exception(error)
+            self._done.exception()  # retrieved here: nobody may be waiting for it
+            self._subscription.close()
+
     def lose(self) -> None:
         """Settle the run as lost, remembering whether ComfyUI had started it."""
         self.finish(PromptResult(self.prompt_id, Outcome.LOST, was_started=self.is_started))
