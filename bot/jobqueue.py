@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import secrets
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 from types import TracebackType
@@ -20,6 +19,7 @@ from bot.errors import NotAllowed, QueueFull, TooManyJobs, UnknownJob
 from bot.images import ImageFile
 from bot.jobs import MAX_SEED, OUTCOME_STATE, GenerationRequest, Job, JobResult
 from bot.journal import Journal
+from bot.lineup import WaitingLine
 from bot.progress import JobState
 from bot.workflows import WorkflowLibrary
 
@@ -38,6 +38,7 @@ class JobQueue:
         max_in_flight: int = 2,
         max_waiting: int = 1000,
         journal: Journal | None = None,
+        keep_finished: int = 200,
     ) -> None:
         if not backends:
             raise ValueError("JobQueue needs at least one backend")
@@ -48,9 +49,10 @@ class JobQueue:
         self.max_waiting = max_waiting
         self.journal = journal
         self.jobs: dict[str, Job] = {}
-        self._waiting: OrderedDict[str, deque[Job]] = OrderedDict()
-        self._served: dict[str, int] = {}  # requester -> turn of their latest dispatch
-        self._turn = itertools.count()
+        # Ended jobs stay reachable (results, Reroll) until this many newer ones have ended.
+        self._finished: deque[str] = deque()
+        self.keep_finished = keep_finished
+        self._waiting = WaitingLine()
         self._in_flight: dict[ComfyBackend, set[Job]] = {b: set() for b in self.backends}
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -122,7 +124,7 @@ class JobQueue:
         self.jobs[job.id] = job
         if self.journal is not None:
             self.journal.accepted(job)
-        self._waiting.setdefault(request.requester, deque()).append(job)
+        self._waiting.append(job)
         log.info("accepted %s from %s (%s)", job.id, request.requester, workflow.name)
         self._refresh_waiting_positions()
         self._wake.set()
@@ -149,7 +151,7 @@ class JobQueue:
 
     def waiting_count(self) -> int:
         """Return how many jobs wait for a backend."""
-        return sum(len(jobs) for jobs in self._waiting.values())
+        return len(self._waiting)
 
     async def cancel(self, job_id: str, *, by: str, is_moderator: bool = False) -> CancelResult:
         """Cancel one job: drop it if still ours, remove or interrupt it in ComfyUI otherwise.
@@ -166,10 +168,7 @@ class JobQueue:
         if job.is_done:
             return CancelResult.NOT_FOUND
         job.cancelled_by = by
-        queue = self._waiting.get(job.request.requester)
-        if queue is not None and job in queue:
-            queue.remove(job)
-            self._drop_empty(job.request.requester)
+        if self._waiting.remove(job):
             self._finish(job, JobResult(job.id, JobState.CANCELLED, cancelled_by=by))
             self._refresh_waiting_positions()
             return CancelResult.REMOVED
@@ -180,32 +179,9 @@ class JobQueue:
             return CancelResult.REMOVED  # never reached ComfyUI: it ends cancelled
         return await job.backend.cancel(job.id)
 
-    def _drop_empty(self, requester: str) -> None:
-        if not self._waiting.get(requester):
-            self._waiting.pop(requester, None)
-
-    def _turns(self) -> list[str]:
-        """Return waiting requesters in turn order: the least recently served first.
-
-        A plain rotation would put a newcomer behind someone served just before they came.
-        """
-        return sorted(self._waiting, key=lambda requester: self._served.get(requester, -1))
-
-    def _take_next(self) -> tuple[Job, ComfyBackend] | None:
-        """Take the first job, in turn order, that a free backend may run; rotate its owner."""
-        for requester in self._turns():
-            queue = self._waiting[requester]
-            backend = self._free_backend(queue[0].workflow.backends)
-            if backend is not None:
-                job = queue.popleft()
-                self._served[requester] = next(self._turn)
-                self._waiting.move_to_end(requester)
-                self._drop_empty(requester)
-                return job, backend
-        return None
-
-    def _free_backend(self, placement: Sequence[str] = ()) -> ComfyBackend | None:
-        """Return the least-loaded healthy backend with room (ours in flight, then its queue)."""
+    def _place(self, job: Job) -> ComfyBackend | None:
+        """Return the least-loaded healthy backend with room that may run the job, if any."""
+        placement = job.workflow.backends
         candidates = [
             b
             for b in self.backends
@@ -231,7 +207,7 @@ class JobQueue:
                 async with asyncio.timeout(1.0):
                     await self._wake.wait()
             self._wake.clear()
-            while (taken := self._take_next()) is not None:
+            while (taken := self._waiting.take(self._place)) is not None:
                 job, backend = taken
                 job.backend = backend
                 self._in_flight[backend].add(job)
@@ -239,9 +215,8 @@ class JobQueue:
                 self._refresh_waiting_positions()
 
     def _refresh_waiting_positions(self) -> None:
-        order = _round_robin([list(self._waiting[requester]) for requester in self._turns()])
         ahead = sum(len(jobs) for jobs in self._in_flight.values())
-        for index, job in enumerate(order):
+        for index, job in enumerate(self._waiting):
             if job.tracker.snapshot.position != ahead + index:
                 job.tracker.update(position=ahead + index)
                 job.publish()
@@ -281,16 +256,14 @@ class JobQueue:
         job.tracker.update(state=JobState.WAITING)
         if self.journal is not None:
             self.journal.state(job, str(JobState.WAITING))
-        self._waiting.setdefault(job.request.requester, deque()).appendleft(job)
-        self._waiting.move_to_end(job.request.requester, last=False)
-        self._served.pop(job.request.requester, None)
+        self._waiting.push_front(job)
         self._refresh_waiting_positions()
 
     def adopt(self, job: Job, backend: ComfyBackend | None, run: PromptRun | None) -> None:
         """Take over a job restored from the journal: follow its prompt, or queue it again."""
         self.jobs[job.id] = job
         if backend is None or run is None:
-            self._waiting.setdefault(job.request.requester, deque()).append(job)
+            self._waiting.append(job)
             self._refresh_waiting_positions()
             self._wake.set()
             return
@@ -301,8 +274,11 @@ class JobQueue:
 
     def _finish(self, job: Job, result: JobResult) -> None:
         job.finish(result)
+        self._finished.append(job.id)
+        while len(self._finished) > self.keep_finished:
+            self.jobs.pop(self._finished.popleft(), None)
         if not self.active_count(job.request.requester):
-            self._served.pop(job.request.requester, None)
+            self._waiting.forget(job.request.requester)
         if self.journal is not None:
             self.journal.finished(job, result)
 
@@ -392,12 +368,3 @@ def _failed(job: Job, exc: Exception) -> JobResult:
 def _downloadable(files: Sequence[OutputFile]) -> list[OutputFile]:
     saved = [f for f in files if f.type == "output"]
     return saved or list(files)
-
-
-def _round_robin(queues: list[list[Job]]) -> list[Job]:
-    order: list[Job] = []
-    depth = 0
-    while any(depth < len(q) for q in queues):
-        order.extend(q[depth] for q in queues if depth < len(q))
-        depth += 1
-    return order
