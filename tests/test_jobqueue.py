@@ -290,3 +290,16 @@ async def test_closing_a_backend_ends_runs_still_waiting_for_their_outcome(
             async with asyncio.timeout(5):
                 await run.result()
     fake_comfy.release()
+
+
+async def test_only_the_newest_ended_jobs_are_kept_in_memory(
+    backend: ComfyBackend, library: WorkflowLibrary
+) -> None:
+    async with JobQueue([backend], library, keep_finished=1) as jobs:
+        first = jobs.submit(slow("alice"))
+        async with asyncio.timeout(5):
+            await first.result()
+            second = jobs.submit(slow("alice"))
+            await second.result()
+        assert first.id not in jobs.jobs
+        assert jobs.get(second.id) is second
