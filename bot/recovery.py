@@ -28,6 +28,8 @@ async def recover(queue: JobQueue, journal: Journal) -> list[Job]:
     """
     restored: list[Job] = []
     for entry in await journal.unfinished():
+        if entry.id in queue.jobs:
+            continue  # already followed by this queue (recover called again in one process)
         images = await journal.store.images(entry.id)
         try:
             job = _rebuild(queue, entry, images)

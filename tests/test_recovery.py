@@ -121,3 +121,19 @@ async def test_a_job_never_sent_is_queued_again_after_a_restart(fake_comfy, tmp_
         async with asyncio.timeout(5):
             results = [await j.result() for j in restored.values()]
         assert [r.state for r in results] == [JobState.DONE, JobState.DONE]
+
+
+async def test_recovering_again_in_the_same_process_leaves_followed_jobs_alone(
+    fake_comfy, tmp_path
+):
+    workflows, db = library(tmp_path), tmp_path / "journal.db"
+    fake_comfy.hold()
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        job = queue.submit(GenerationRequest("alice", "slow", steps=2))
+        await fake_comfy.wait_for_prompt(job.id, "running")
+        await journal.flush()
+        assert await recover(queue, journal) == []
+        assert queue.jobs[job.id] is job
+        fake_comfy.release()
+        async with asyncio.timeout(5):
+            assert (await job.result()).state is JobState.DONE
