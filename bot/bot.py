@@ -14,8 +14,9 @@ from bot.config import Settings
 from bot.discord_errors import ErrorTree
 from bot.jobqueue import JobQueue
 from bot.workflows import WorkflowLibrary
+from cogs._buttons import DYNAMIC_ITEMS, job_view
 from cogs._delivery import Delivery
-from cogs.jobs import CancelButton, RerollButton, job_view
+from cogs._restore import reattach
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,11 @@ def intents() -> discord.Intents:
 
 
 class ComfyBot(commands.Bot):
-    """The Discord bot; it owns only its message deliveries, not the queue or the backends."""
+    """The Discord bot; it owns only its message deliveries, not the queue or the backends.
+
+    With a job journal (`jobs.journal`), it takes up unfinished jobs at start and finds their
+    replies again (`cogs._restore`).
+    """
 
     def __init__(
         self,
@@ -52,7 +57,12 @@ class ComfyBot(commands.Bot):
         self.backends = tuple(backends)
         if workflows is not None:
             jobs.workflows = workflows
-        self.delivery = Delivery(settings, job_view)
+        self.delivery = Delivery(
+            settings,
+            job_view,
+            journal=jobs.journal,
+            is_available=lambda: jobs.has_healthy_backend,
+        )
         self.sync_commands = sync_commands
 
     def __repr__(self) -> str:
@@ -64,13 +74,17 @@ class ComfyBot(commands.Bot):
         return self.jobs.workflows
 
     async def setup_hook(self) -> None:
-        """Register the persistent buttons, load the cogs, sync commands if asked to."""
-        self.add_dynamic_items(CancelButton, RerollButton)
+        """Register the persistent buttons, load the cogs, take up unfinished jobs, sync."""
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)
             except Exception:
                 log.exception("could not load %s; the other extensions go on", extension)
+        try:
+            await reattach(self, self.jobs, self.delivery)
+        except Exception:
+            log.exception("could not take up the journal's unfinished jobs; starting anyway")
         if self.settings.dev_guild_id is not None:
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -98,3 +112,12 @@ class ComfyBot(commands.Bot):
         """Stop following jobs before discord.py closes its connections."""
         await self.delivery.close()
         await super().close()
+
+
+class ComfyShardedBot(ComfyBot, commands.AutoShardedBot):
+    """ComfyBot on discord.py's AutoShardedBot: the shard count comes from GET /gateway/bot."""
+
+
+def bot_class(settings: Settings) -> type[ComfyBot]:
+    """Return the bot class the settings ask for (SHARDED=true: one process, several shards)."""
+    return ComfyShardedBot if settings.sharded else ComfyBot

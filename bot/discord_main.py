@@ -1,20 +1,26 @@
-"""`comfycord bot`: compose the session, backends, workflows, queue and Discord bot, and run."""
+"""`comfycord bot`: compose the journal, backends, workflows, queue and Discord bot, and run."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import sqlite3
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import aiohttp
 import discord
 
-from bot.bot import ComfyBot
+from bot.bot import ComfyBot, bot_class
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.config import ConfigError, Settings
 from bot.jobqueue import JobQueue
+from bot.journal import Journal
+from bot.store import JobStore
 from bot.workflows import WorkflowError, WorkflowLibrary
 
 log = logging.getLogger(__name__)
@@ -45,26 +51,53 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError([f"WORKFLOWS_DIR: {exc.user_message}"]) from None
     for name, error in workflows.errors.items():
         log.warning("workflow %s is unusable: %s", name, error.user_message)
-    async with aiohttp.ClientSession() as session, AsyncExitStack() as stack:
-        backends = [
-            await stack.enter_async_context(
-                ComfyBackend(ComfyClient(url, session=session, timeout=settings.request_timeout))
+    async with (
+        _open_store(settings.database_path) as store,
+        Journal(store) as journal,
+        aiohttp.ClientSession() as session,
+        AsyncExitStack() as stack,
+    ):
+        backends = []
+        for url in settings.backend_urls:
+            # The same client_id across restarts: ComfyUI keeps sending events of earlier prompts.
+            client = ComfyClient(
+                url,
+                session=session,
+                timeout=settings.request_timeout,
+                client_id=await store.client_id(url),
             )
-            for url in settings.backend_urls
-        ]
+            backends.append(await stack.enter_async_context(ComfyBackend(client)))
         jobs = JobQueue(
             backends,
             workflows,
             max_per_user=settings.max_jobs_per_user,
             max_in_flight=settings.max_in_flight_per_backend,
+            journal=journal,
         )
-        async with (
-            jobs,
-            ComfyBot(
-                settings=settings, jobs=jobs, backends=backends, sync_commands=args.sync
-            ) as bot,
-        ):
+        bot = bot_class(settings)(
+            settings=settings, jobs=jobs, backends=backends, sync_commands=args.sync
+        )
+        async with jobs, bot:
             return await _run(bot, settings.discord_token.value)
+
+
+@contextlib.asynccontextmanager
+async def _open_store(path: Path) -> AsyncIterator[JobStore]:
+    """Open the job journal's database.
+
+    Raises:
+        ConfigError: the file cannot be opened or created.
+    """
+    store = JobStore(path)
+    try:
+        await store.open()
+    except sqlite3.Error as exc:
+        await store.close()
+        raise ConfigError([f"DATABASE_PATH: cannot open {str(path)!r}: {exc}"]) from None
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 async def _run(bot: ComfyBot, token: str) -> int:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from bot.comfy.models import QueueSnapshot
 from bot.errors import user_message
 from bot.images import ImageFile, fit_image
 from bot.jobs import GenerationRequest, JobResult
@@ -23,6 +21,10 @@ PROMPT_IN_EMBED = 1500
 BAR_WIDTH = 10
 
 COLOR_DONE = 0x2ECC71
+NO_BACKEND = "No ComfyUI server is available right now; your job will start when one is back."
+LOST_LINE = (
+    "⚠️ ComfyUI lost this job (it restarted, or its server went away); press Retry to run it again."
+)
 _MENTION = re.compile(r"@(everyone|here|[!&]?\d+)")
 
 
@@ -71,7 +73,8 @@ def progress_bar(percent: float, width: int = BAR_WIDTH) -> str:
     return f"{'▰' * filled}{'▱' * (width - filled)} {int(percent)}%"
 
 
-def _quoted(prompt: str, limit: int) -> str:
+def quoted(prompt: str, limit: int) -> str:
+    """Return the prompt on one line, in quotes, cut to `limit`, with mentions defused."""
     # Mentions inside a prompt would otherwise render (and ping) in our messages.
     flat = " ".join(_MENTION.sub("@\u200b\\1", prompt).split())
     return f"“{truncate(flat, limit)}”"
@@ -79,14 +82,16 @@ def _quoted(prompt: str, limit: int) -> str:
 
 def headline(request: GenerationRequest, workflow: str) -> str:
     """Return the first line of every job message: what was asked, with which workflow."""
-    what = _quoted(request.prompt, PROMPT_PREVIEW) if request.prompt.strip() else "Image"
+    what = quoted(request.prompt, PROMPT_PREVIEW) if request.prompt.strip() else "Image"
     return f"**{what}** · {workflow} · for {mention(request.requester)}"
 
 
-def status_line(snapshot: ProgressSnapshot) -> str:
+def status_line(snapshot: ProgressSnapshot, *, is_backend_available: bool = True) -> str:
     """Return the line saying where a job is: in line, queued, running (with a bar), ended."""
     elapsed = duration(snapshot.elapsed)
     match snapshot.state:
+        case JobState.WAITING if not is_backend_available:
+            return f"⏳ {NO_BACKEND} · {elapsed}"
         case JobState.WAITING:
             ahead = snapshot.position or 0
             where = "you are next" if ahead == 0 else f"{ahead} ahead of you"
@@ -117,9 +122,16 @@ def _running_line(snapshot: ProgressSnapshot) -> str:
     return f"⚙️ Running **{node}**\n`{parts[0]}` · " + " · ".join(parts[1:])
 
 
-def progress_text(request: GenerationRequest, workflow: str, snapshot: ProgressSnapshot) -> str:
+def progress_text(
+    request: GenerationRequest,
+    workflow: str,
+    snapshot: ProgressSnapshot,
+    *,
+    is_backend_available: bool = True,
+) -> str:
     """Return the whole progress message of a job that has not ended."""
-    return truncate(f"{headline(request, workflow)}\n{status_line(snapshot)}", CONTENT_LIMIT)
+    status = status_line(snapshot, is_backend_available=is_backend_available)
+    return truncate(f"{headline(request, workflow)}\n{status}", CONTENT_LIMIT)
 
 
 def final_text(
@@ -140,11 +152,17 @@ def final_text(
             who = f" by {mention(result.cancelled_by)}" if result.cancelled_by else ""
             line = f"🚫 Cancelled{who}."
         case JobState.LOST:
-            line = "⚠️ ComfyUI lost this job (it restarted or dropped it); please try again."
+            line = LOST_LINE
         case _:
             line = failure_line(result, node_title)
     text = "\n".join([headline(request, workflow), line, *(f"-# {note}" for note in notes)])
     return truncate(text, CONTENT_LIMIT)
+
+
+def unresumable_text(request: GenerationRequest, workflow: str, reason: str) -> str:
+    """Return the message of a job the bot could not take up again after a restart."""
+    line = f"⚠️ This job could not be resumed after a restart: {truncate(reason, 1500)}"
+    return truncate(f"{headline(request, workflow)}\n{line}", CONTENT_LIMIT)
 
 
 def failure_line(result: JobResult, node_title: str | None = None) -> str:
@@ -216,24 +234,3 @@ def batches(
         groups[-1].append(file)
         size += len(file.data)
     return groups
-
-
-def backend_line(
-    url: str,
-    *,
-    is_connected: bool,
-    stats: Mapping[str, Any] | None,
-    queue: QueueSnapshot | None,
-    problem: str | None = None,
-) -> str:
-    """Describe one ComfyUI backend for /comfy status: up or down, its queue and version."""
-    if problem is not None or stats is None:
-        return f"🔴 `{url}`: down ({problem or 'no answer'})"
-    system = stats.get("system") or {}
-    version = system.get("comfyui_version") or "unknown version"
-    icon = "🟢" if is_connected else "🟡"
-    stream = "" if is_connected else " · event stream reconnecting"
-    busy = ""
-    if queue is not None:
-        busy = f" · {len(queue.running)} running, {len(queue.pending)} pending"
-    return f"{icon} `{url}`: ComfyUI {version}{busy}{stream}"

@@ -11,8 +11,9 @@ import contextlib
 import io
 import logging
 import mimetypes
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
+from typing import Any
 
 import discord
 
@@ -20,6 +21,7 @@ from bot import render
 from bot.config import Settings
 from bot.images import ImageFile
 from bot.jobs import Job, JobResult
+from bot.journal import Journal
 from bot.progress import JobState, ProgressSnapshot
 from cogs._sinks import Sink
 
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 
 Controls = Callable[[Job, bool], discord.ui.View | None]
 """Build the buttons of a job's message: (job, has_ended) -> view or None."""
+
+AVAILABILITY_CHECK = 1.0
+"""Seconds between checks, while a job waits, of whether any ComfyUI server is available."""
 
 
 def to_file(image: ImageFile) -> discord.File:
@@ -52,13 +57,43 @@ def _preview_file(snapshot: ProgressSnapshot) -> discord.File | None:
     return discord.File(io.BytesIO(preview.data), filename=f"preview{extension}")
 
 
+class _Where:
+    """Keep the journal told where one job's reply lives, whenever that changes."""
+
+    def __init__(self, journal: Journal | None, job: Job, sink: Sink) -> None:
+        self._journal = journal
+        self._job = job
+        self._sink = sink
+        self._recorded: dict[str, Any] | None = None
+
+    async def note(self) -> None:
+        """Record the sink's place if it changed, and wait until it is on disk."""
+        if self._journal is None:
+            return
+        where = self._sink.where()
+        if where == self._recorded:
+            return
+        self._recorded = where
+        self._journal.origin(self._job, {**where, "requester_id": self._job.request.requester})
+        await self._journal.flush()
+
+
 class Delivery:
     """Follow jobs and keep their messages current; owns one task per followed job."""
 
-    def __init__(self, settings: Settings, controls: Controls) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        controls: Controls,
+        *,
+        journal: Journal | None = None,
+        is_available: Callable[[], bool] | None = None,
+    ) -> None:
         self.interval = settings.progress_interval
         self.show_previews = settings.show_previews
         self._controls = controls
+        self._journal = journal
+        self._is_available = is_available or (lambda: True)
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def __repr__(self) -> str:
@@ -91,16 +126,20 @@ class Delivery:
                 await task
 
     async def _follow(self, job: Job, sink: Sink) -> None:
-        await self._show_progress(job, sink)
+        where = _Where(self._journal, job, sink)
+        # On disk before the first edit: a restart from then on finds this reply again.
+        await where.note()
+        await self._show_progress(job, sink, where)
         result = await job.result()
         await self._show_result(job, sink, result)
+        await where.note()
 
-    async def _show_progress(self, job: Job, sink: Sink) -> None:
+    async def _show_progress(self, job: Job, sink: Sink, where: _Where) -> None:
         """Edit at most once per interval; after a wait, show the newest snapshot."""
         loop = asyncio.get_running_loop()
         next_edit = 0.0
-        shown: ProgressSnapshot | None = None
-        async with contextlib.aclosing(job.updates()) as updates:
+        shown: tuple[ProgressSnapshot, bool] | None = None
+        async with contextlib.aclosing(_updates(job, AVAILABILITY_CHECK)) as updates:
             async for update in updates:
                 snapshot = update
                 if (wait := next_edit - loop.time()) > 0 and not snapshot.state.is_final:
@@ -110,18 +149,31 @@ class Delivery:
                     snapshot = job.snapshot
                 if snapshot.state.is_final:
                     return
-                if shown is None or not _same(shown, snapshot):
-                    await self._edit_progress(job, sink, snapshot, shown)
-                    shown = snapshot
+                available = self._is_available()
+                if shown is None or shown[1] != available or not _same(shown[0], snapshot):
+                    before = shown[0] if shown else None
+                    await self._edit_progress(job, sink, snapshot, before, available)
+                    await where.note()
+                    shown = (snapshot, available)
                     next_edit = loop.time() + self.interval
 
     async def _edit_progress(
-        self, job: Job, sink: Sink, snapshot: ProgressSnapshot, shown: ProgressSnapshot | None
+        self,
+        job: Job,
+        sink: Sink,
+        snapshot: ProgressSnapshot,
+        shown: ProgressSnapshot | None,
+        is_available: bool,
     ) -> None:
         preview = None
         if self.show_previews and snapshot.preview is not (shown.preview if shown else None):
             preview = _preview_file(snapshot)
-        text = render.progress_text(job.request, job.workflow.display_name, snapshot)
+        text = render.progress_text(
+            job.request,
+            job.workflow.display_name,
+            snapshot,
+            is_backend_available=is_available,
+        )
         try:
             await sink.edit(
                 content=text,
@@ -157,6 +209,30 @@ class Delivery:
         for number, group in enumerate(groups[1:], start=2):
             await sink.send(content=f"-# {number}/{len(groups)}", files=[to_file(i) for i in group])
         log.info("delivered %s (%s, %d files)", job.id, result.state, len(result.outputs))
+
+
+async def _updates(job: Job, period: float) -> AsyncGenerator[ProgressSnapshot, None]:
+    """Yield the job's snapshots as they change, and the current one every `period` seconds."""
+    async with contextlib.aclosing(job.updates()) as updates:
+        pending: asyncio.Future[ProgressSnapshot] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(updates))
+                done, _ = await asyncio.wait({pending}, timeout=period)
+                if not done:
+                    yield job.snapshot
+                    continue
+                snapshot = pending.result()
+                pending = None
+                yield snapshot
+                if snapshot.state.is_final:
+                    return
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await pending
 
 
 def _node_title(job: Job, node_id: str | None) -> str | None:

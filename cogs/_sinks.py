@@ -39,18 +39,22 @@ class Sink(Protocol):
     async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
         """Post an extra message beside it (more images than fit in one message)."""
 
+    def where(self) -> dict[str, Any]:
+        """Return where the message lives, for the journal (JSON-safe; may hold the token)."""
+
 
 def is_token_gone(exc: discord.HTTPException) -> bool:
     """Tell whether an error means the interaction token expired or became invalid."""
     return exc.status in (401, 404) and exc.code in EXPIRED_CODES
 
 
-def _edit_kwargs(
+def edit_kwargs(
     content: str,
     embed: discord.Embed | None,
     files: Sequence[discord.File] | None,
     view: discord.ui.View | None,
 ) -> dict[str, Any]:
+    """Return the keyword arguments of a message edit (no mentions; `files=None` keeps them)."""
     kwargs: dict[str, Any] = {
         "content": content,
         "embed": embed,
@@ -83,18 +87,32 @@ class MessageSink:
         view: discord.ui.View | None = None,
     ) -> None:
         """Edit the message."""
-        self.message = await self.message.edit(**_edit_kwargs(content, embed, files, view))
+        self.message = await self.message.edit(**edit_kwargs(content, embed, files, view))
 
     async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
         """Post more files in the same channel."""
         await self.message.channel.send(content, files=list(files), allowed_mentions=NO_MENTIONS)
 
+    def where(self) -> dict[str, Any]:
+        """Return the channel message's ids."""
+        message = self.message
+        return {
+            "via": "channel",
+            "guild_id": message.guild.id if message.guild else None,
+            "channel_id": message.channel.id,
+            "message_id": message.id,
+            "filesize_limit": self.filesize_limit,
+        }
+
 
 class InteractionSink:
     """An interaction's @original response; a channel message once the token is gone."""
 
-    def __init__(self, interaction: discord.Interaction[Any]) -> None:
+    def __init__(
+        self, interaction: discord.Interaction[Any], *, message_id: int | None = None
+    ) -> None:
         self.interaction = interaction
+        self.message_id = message_id  # of @original, once known
         self.fallback: MessageSink | None = None
 
     @property
@@ -116,9 +134,10 @@ class InteractionSink:
         """Edit @original; after the token is gone, send and then edit a channel message."""
         if self.fallback is None and self._is_token_usable():
             try:
-                await self.interaction.edit_original_response(
-                    **_edit_kwargs(content, embed, files, view)
+                original = await self.interaction.edit_original_response(
+                    **edit_kwargs(content, embed, files, view)
                 )
+                self.message_id = original.id
                 return
             except discord.HTTPException as exc:
                 if not is_token_gone(exc):
@@ -152,6 +171,22 @@ class InteractionSink:
         for file in files:
             file.reset()
         await self._channel().send(content, files=list(files), allowed_mentions=NO_MENTIONS)
+
+    def where(self) -> dict[str, Any]:
+        """Return the interaction's reply: its webhook (token and expiry) or the channel message."""
+        if self.fallback is not None:
+            return self.fallback.where()
+        interaction = self.interaction
+        return {
+            "via": "interaction",
+            "guild_id": interaction.guild_id,
+            "channel_id": interaction.channel_id,
+            "message_id": self.message_id,
+            "application_id": interaction.application_id,
+            "token": interaction.token,
+            "token_expires": interaction.expires_at.timestamp(),
+            "filesize_limit": self.filesize_limit,
+        }
 
     def _channel(self) -> discord.PartialMessageable:
         interaction = self.interaction

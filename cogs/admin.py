@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,10 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
+from bot import listings, render
 from bot.comfy.backend import ComfyBackend
-from bot.comfy.errors import ComfyError
 from bot.jobqueue import JobQueue
+from bot.progress import JobState
 from bot.workflows import WorkflowLibrary
 
 if TYPE_CHECKING:
@@ -46,12 +47,28 @@ class Admin(commands.Cog):
     @comfy.command(name="status")
     @app_commands.checks.has_permissions(manage_guild=True)
     async def status(self, interaction: discord.Interaction[Any]) -> None:
-        """Show each ComfyUI server: up or down, its queue and version."""
+        """Show each ComfyUI server (up or down, queue, version, GPU) and our own queue."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        lines = await asyncio.gather(*(_describe(backend) for backend in self.backends))
-        waiting = self.jobs.waiting_count()
-        lines.append(f"Our queue: {waiting} waiting, {len(self.jobs.workflows)} workflows loaded.")
+        await asyncio.gather(*(_check(backend) for backend in self.backends))
+        lines = [self._describe(backend) for backend in self.backends]
+        in_comfy = sum(1 for j in self.jobs.jobs.values() if j.backend and not j.is_done)
+        waiting, workflows = self.jobs.waiting_count(), len(self.jobs.workflows)
+        lines.append(listings.queue_counts(waiting, in_comfy, workflows))
         await interaction.followup.send(render.truncate("\n".join(lines), 2000), ephemeral=True)
+
+    def _describe(self, backend: ComfyBackend) -> str:
+        running = [
+            (job.id, job.request)
+            for job in self.jobs.jobs.values()
+            if job.backend is backend and job.state is JobState.RUNNING
+        ]
+        return listings.backend_status(
+            backend.url,
+            backend.health,
+            is_healthy=backend.is_healthy,
+            queue_remaining=backend.queue_remaining,
+            running=running,
+        )
 
     @comfy.command(name="reload")
     @app_commands.checks.has_permissions(manage_guild=True)
@@ -66,20 +83,11 @@ class Admin(commands.Cog):
         await interaction.followup.send(render.truncate("\n".join(lines), 2000), ephemeral=True)
 
 
-async def _describe(backend: ComfyBackend) -> str:
-    try:
+async def _check(backend: ComfyBackend) -> None:
+    """Refresh a server's health; a server slower than STATUS_TIMEOUT keeps its last check."""
+    with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(STATUS_TIMEOUT):
-            stats, queue = await asyncio.gather(
-                backend.client.system_stats(), backend.client.queue()
-            )
-    except (ComfyError, TimeoutError) as exc:
-        problem = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
-        return render.backend_line(
-            backend.url, is_connected=False, stats=None, queue=None, problem=problem
-        )
-    return render.backend_line(
-        backend.url, is_connected=backend.stream.is_connected, stats=stats, queue=queue
-    )
+            await backend.check()
 
 
 async def setup(bot: ComfyBot) -> None:

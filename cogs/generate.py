@@ -101,10 +101,11 @@ class Generate(commands.Cog):
         request: GenerationRequest,
         attachments: list[discord.Attachment],
     ) -> None:
-        await interaction.response.defer(thinking=True)
+        response = await interaction.response.defer(thinking=True)
         images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
         job = self.jobs.submit(replace(request, images=images))
-        self.delivery.follow(job, InteractionSink(interaction))
+        message_id = response.message_id if response is not None else None
+        self.delivery.follow(job, InteractionSink(interaction, message_id=message_id))
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -129,7 +130,12 @@ class Generate(commands.Cog):
             text = describe(exc, f"mention by {message.author.id}")
             await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
             return
-        text = render.progress_text(job.request, job.workflow.display_name, job.snapshot)
+        text = render.progress_text(
+            job.request,
+            job.workflow.display_name,
+            job.snapshot,
+            is_backend_available=self.jobs.has_healthy_backend,
+        )
         reply = await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
         self.delivery.follow(job, MessageSink(reply))
 

@@ -6,7 +6,7 @@ import asyncio
 import io
 import shutil
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,13 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.bot import ComfyBot
+from bot.bot import ComfyBot, ComfyShardedBot
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.config import Settings
 from bot.jobqueue import JobQueue
+from bot.journal import Journal
+from bot.store import JobStore
 from bot.workflows import WorkflowLibrary
 from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall, run_bot
@@ -54,6 +56,7 @@ def make_settings(comfy_url: str, workflows_dir: Path, **env: str) -> Settings:
         "DEFAULT_IMAGE_WORKFLOW": "demo",
         "PROGRESS_INTERVAL": "0.05",
         "MAX_JOBS_PER_USER": "3",
+        "DATABASE_PATH": str(workflows_dir.parent / "journal.db"),
     }
     return Settings.from_env({**base, **env})
 
@@ -82,41 +85,63 @@ class ComfyCalls:
 
 @dataclass
 class Services:
-    """What the bot is given: settings, one backend on FakeComfy, and the job queue."""
+    """What the bot is given: settings, backends on FakeComfy, the job queue (and journal)."""
 
     settings: Settings
-    backend: ComfyBackend
+    backends: list[ComfyBackend]
     jobs: JobQueue
     comfy_calls: ComfyCalls
 
-    def new_bot(self) -> ComfyBot:
+    @property
+    def backend(self) -> ComfyBackend:
+        """Return the first (usually the only) backend."""
+        return self.backends[0]
+
+    def new_bot(self, *, sharded: bool = False) -> ComfyBot:
         """Build a ComfyBot on these services (start it with `run_bot`)."""
-        return ComfyBot(
+        cls = ComfyShardedBot if sharded else ComfyBot
+        return cls(
             settings=self.settings,
             jobs=self.jobs,
-            backends=[self.backend],
+            backends=self.backends,
             guild_ready_timeout=0.05,
         )
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Open the session, backend and queue the way `bot.discord_main` does, and close them."""
+async def open_services(
+    settings: Settings, *, journal: bool = False, wait_healthy: bool = True
+) -> AsyncIterator[Services]:
+    """Open the journal (if asked), session, backends and queue as `bot.discord_main` does."""
     calls = ComfyCalls()
-    async with aiohttp.ClientSession(trace_configs=[calls.trace]) as session:
-        backend = ComfyBackend(ComfyClient(settings.comfy_url, session=session))
-        async with backend:
-            async with asyncio.timeout(5):
-                await backend.stream.wait_connected()
-            library = WorkflowLibrary.load(settings.workflows_dir)
-            queue = JobQueue(
-                [backend],
-                library,
-                max_per_user=settings.max_jobs_per_user,
-                max_in_flight=settings.max_in_flight_per_backend,
+    async with AsyncExitStack() as stack:
+        opened: Journal | None = None
+        if journal:
+            store = await stack.enter_async_context(JobStore(settings.database_path))
+            opened = await stack.enter_async_context(Journal(store))
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(trace_configs=[calls.trace])
+        )
+        backends = []
+        for url in settings.backend_urls:
+            client_id = await opened.store.client_id(url) if opened else None
+            client = ComfyClient(
+                url, session=session, client_id=client_id, timeout=settings.request_timeout
             )
-            async with queue:
-                yield Services(settings, backend, queue, calls)
+            backends.append(await stack.enter_async_context(ComfyBackend(client)))
+        if wait_healthy:
+            async with asyncio.timeout(5):
+                await backends[0].stream.wait_connected()
+        library = WorkflowLibrary.load(settings.workflows_dir)
+        queue = JobQueue(
+            backends,
+            library,
+            max_per_user=settings.max_jobs_per_user,
+            max_in_flight=settings.max_in_flight_per_backend,
+            journal=opened,
+        )
+        async with queue:
+            yield Services(settings, backends, queue, calls)
 
 
 def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:

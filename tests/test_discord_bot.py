@@ -51,7 +51,7 @@ async def test_commands_are_synced_to_the_dev_guild_only(
 
     assert None not in fake_discord.commands
     synced = {c["name"]: c for c in fake_discord.commands[fake_discord.guild_id]}
-    assert set(synced) == {"generate", "queue", "comfy", "Use as input"}
+    assert set(synced) == {"generate", "queue", "history", "comfy", "Use as input"}
     options = {o["name"]: o["type"] for o in synced["generate"]["options"]}
     assert options["prompt"] == 3
     assert options["image"] == 11
@@ -72,6 +72,7 @@ async def test_sync_registers_the_commands_globally(
     assert {c["name"] for c in fake_discord.commands[None]} == {
         "generate",
         "queue",
+        "history",
         "comfy",
         "Use as input",
     }
@@ -101,7 +102,7 @@ async def test_comfy_status_for_managers_only(
     refused = await fake_discord.slash("comfy", subcommand="status", user_id=member)
 
     answer = await fake_discord.wait_for(lambda c: webhook_of(status)(c) and c.method == "POST")
-    assert f"🟢 `{fake_comfy.url}`: ComfyUI 0.3.64 · 0 running, 0 pending" in answer.json["content"]
+    assert f"🟢 `{fake_comfy.url}` · ComfyUI 0.3.64 · queue 0 · cpu:" in answer.json["content"]
     assert answer.json["flags"] == 64
     denied = await refused.wait_response()
     assert denied["data"]["flags"] == 64

@@ -10,7 +10,6 @@ from PIL import Image
 from bot import render
 from bot.comfy.backend import PromptFailure
 from bot.comfy.errors import ComfyUnavailable
-from bot.comfy.models import QueueItem, QueueSnapshot
 from bot.images import ImageFile
 from bot.jobs import GenerationRequest, JobResult
 from bot.progress import JobState, PreviewImage, ProgressSnapshot
@@ -185,18 +184,27 @@ def test_batches_hold_at_most_ten_files_and_25_mib() -> None:
     assert render.batches([]) == []
 
 
-def test_backend_line() -> None:
-    stats = {"system": {"comfyui_version": "0.3.64"}}
-    queue = QueueSnapshot((QueueItem(1, "a", None),), (QueueItem(2, "b", None),) * 2)
-
-    up = render.backend_line("http://gpu:8188", is_connected=True, stats=stats, queue=queue)
-    down = render.backend_line(
-        "http://gpu:8188", is_connected=False, stats=None, queue=None, problem="timed out"
-    )
-
-    assert up == "🟢 `http://gpu:8188`: ComfyUI 0.3.64 · 1 running, 2 pending"
-    assert down == "🔴 `http://gpu:8188`: down (timed out)"
-
-
 def test_preview_image_repr_hides_bytes() -> None:
     assert "bytes" in repr(PreviewImage(b"abc", "image/jpeg"))
+
+
+def test_a_waiting_job_is_told_when_no_comfyui_server_is_available() -> None:
+    waiting = ProgressSnapshot(JobState.WAITING, position=3, elapsed=4)
+
+    text = render.progress_text(REQUEST, "Demo", waiting, is_backend_available=False)
+    queued = render.status_line(
+        ProgressSnapshot(JobState.QUEUED, position=0), is_backend_available=False
+    )
+
+    assert text.endswith(
+        "⏳ No ComfyUI server is available right now; your job will start when one is back. · 0:04"
+    )
+    assert queued.startswith("📥 Queued")  # already in ComfyUI: nothing to wait for
+
+
+def test_a_job_that_cannot_be_resumed_says_why() -> None:
+    text = render.unresumable_text(REQUEST, "txt2img", "There is no workflow called txt2img.")
+
+    assert text.splitlines()[1] == (
+        "⚠️ This job could not be resumed after a restart: There is no workflow called txt2img."
+    )
