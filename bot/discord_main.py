@@ -45,6 +45,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         ConfigError: DISCORD_TOKEN is missing, malformed or rejected; workflows cannot load.
     """
     settings.require_discord()
+    _quiet_token_loggers()
     try:
         workflows = await asyncio.to_thread(WorkflowLibrary.load, settings.workflows_dir)
     except WorkflowError as exc:
@@ -79,6 +80,16 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         )
         async with jobs, bot:
             return await _run(bot, settings.discord_token.value)
+
+
+def _quiet_token_loggers() -> None:
+    """Keep interaction tokens out of the log, even at LOG_LEVEL=DEBUG.
+
+    discord.py logs every gateway event and every webhook URL at DEBUG; both carry tokens.
+    """
+    for name in ("discord.gateway", "discord.webhook.async_"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
 
 
 @contextlib.asynccontextmanager
