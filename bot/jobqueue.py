@@ -344,21 +344,33 @@ class JobQueue:
                 self._wake.set()  # a (re)connected backend may take waiting jobs
                 while (extra := updates.get_nowait()) is not None:  # one refresh per burst
                     del extra
-                queued = [j for j in self._in_flight[backend] if j.state is JobState.QUEUED]
-                if not queued:
-                    continue
-                try:
-                    snapshot = await backend.client.queue()
-                except ComfyError as exc:
-                    log.debug("queue refresh on %s failed: %s", backend.url, exc)
-                    continue
-                for job in queued:
-                    position = snapshot.position(job.id)
-                    if position is not None and position != job.tracker.snapshot.position:
-                        job.tracker.update(position=position)
-                        job.publish()
+                await self.refresh_positions(backend)
         finally:
             updates.close()
+
+    async def refresh_positions(self, backend: ComfyBackend) -> None:
+        """Ask ComfyUI where our queued jobs on `backend` stand; one it executes is RUNNING.
+
+        After a restart, this shows a job ComfyUI kept running as running before its next event.
+        """
+        queued = [j for j in self._in_flight[backend] if j.state is JobState.QUEUED]
+        if not queued:
+            return
+        try:
+            snapshot = await backend.client.queue()
+        except ComfyError as exc:
+            log.debug("queue refresh on %s failed: %s", backend.url, exc)
+            return
+        for job in queued:
+            position = snapshot.position(job.id)
+            if job.state is not JobState.QUEUED or position is None:
+                continue
+            if snapshot.is_running(job.id):
+                job.tracker.update(position=0)
+                self._record(job, JobState.RUNNING)
+            elif position != job.tracker.snapshot.position:
+                job.tracker.update(position=position)
+                job.publish()
 
 
 def _failed(job: Job, exc: Exception) -> JobResult:

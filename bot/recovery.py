@@ -54,6 +54,7 @@ async def recover(queue: JobQueue, journal: Journal) -> list[Job]:
         log.info("restored %s (%s) from the journal", job.id, entry.state)
     for backend in queue.backends:
         await backend.reconcile()
+        await queue.refresh_positions(backend)
     return restored
 
 

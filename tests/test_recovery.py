@@ -137,3 +137,27 @@ async def test_recovering_again_in_the_same_process_leaves_followed_jobs_alone(
         fake_comfy.release()
         async with asyncio.timeout(5):
             assert (await job.result()).state is JobState.DONE
+
+
+async def test_a_restored_job_that_comfyui_runs_shows_as_running_before_its_next_event(
+    fake_comfy, tmp_path
+):
+    workflows, db = library(tmp_path), tmp_path / "journal.db"
+    fake_comfy.hold()
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        first = queue.submit(GenerationRequest("alice", "slow", steps=2))
+        second = queue.submit(GenerationRequest("bob", "slow", steps=2))
+        await fake_comfy.wait_for_prompt(first.id, "running")
+        await fake_comfy.wait_for_prompt(second.id, "pending")
+        await journal.flush()
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        restored = {job.id: job for job in await recover(queue, journal)}
+        # Held: ComfyUI sends nothing new, yet /queue says who runs and who waits.
+        assert restored[first.id].state is JobState.RUNNING
+        assert restored[second.id].state is JobState.QUEUED
+        assert restored[second.id].snapshot.position == 1
+        await journal.flush()
+        assert (await journal.store.get(first.id)).state == "running"
+        fake_comfy.release()
+        async with asyncio.timeout(5):
+            assert [(await j.result()).state for j in restored.values()] == [JobState.DONE] * 2
