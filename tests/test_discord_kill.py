@@ -1,0 +1,138 @@
+"""`comfycord bot` killed with SIGKILL mid-job and started again: nothing a member asked is lost.
+
+The bot runs in its own process (tests/bot_launcher.py) against this process's fake Discord and
+fake ComfyUI, with the job journal in tmp_path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from bot.config import env_keys
+from tests.discord_env import ROOT, library_dir, wait_button, webhook_of
+from tests.fakes.comfy import FakeComfy
+from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+START_TIMEOUT = 30.0
+
+
+def bot_env(fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path) -> dict[str, str]:
+    """Return the bot process's environment: ours without any ComfyCord key, plus the test's."""
+    keys = set(env_keys())
+    env = {key: value for key, value in os.environ.items() if key not in keys}
+    return env | {
+        "DISCORD_TOKEN": "MTAxMjM0NTY3ODkw.GfAkEt.fake-token-for-the-kill-test",
+        "COMFYUI_URL": fake_comfy.url,
+        "WORKFLOWS_DIR": str(library_dir(tmp_path)),
+        "DEFAULT_WORKFLOW": "slow",
+        "DEFAULT_IMAGE_WORKFLOW": "demo",
+        "DATABASE_PATH": str(tmp_path / "journal.db"),
+        "PROGRESS_INTERVAL": "0.05",
+        "LOG_LEVEL": "DEBUG",
+        "FAKE_DISCORD_API": fake_discord.api_base,
+        "FAKE_DISCORD_GATEWAY": fake_discord.gateway_url,
+    }
+
+
+@contextlib.asynccontextmanager
+async def bot_process(
+    fake_discord: FakeDiscord, env: dict[str, str], log: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Start `comfycord bot` and wait until it is on the gateway; stop it with SIGINT at the end."""
+    with log.open("ab") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.bot_launcher",
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=output,
+        )
+    try:
+        await fake_discord.gateway.wait_live(START_TIMEOUT)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                async with asyncio.timeout(15):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def generate(fake: FakeDiscord, user: int, prompt: str) -> tuple[Interaction, str]:
+    """Run /generate in the bot process; return the interaction and the job id once shown."""
+    options = {"prompt": prompt, "workflow": "slow", "steps": 30}
+    ix = await fake.slash("generate", options, user_id=user)
+    await ix.wait_response(10)
+    custom_id = await wait_button(fake, ix.original_message_id or 0, "comfycord:cancel:")
+    return ix, custom_id.rsplit(":", 1)[1]
+
+
+def edit_of(ix: Interaction, *, is_final: bool) -> Callable[[RecordedCall], bool]:
+    """Match a successful edit of the interaction's reply: with its PNG, or a progress edit."""
+
+    def matches(call: RecordedCall) -> bool:
+        if not (webhook_of(ix)(call) and call.method == "PATCH" and call.status == 200):
+            return False
+        has_png = bool(call.files) and call.files[0][1].startswith(PNG_MAGIC)
+        return has_png if is_final else "Running" in (call.json or {}).get("content", "")
+
+    return matches
+
+
+async def test_a_killed_bot_posts_what_finished_meanwhile_and_resumes_what_still_runs(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    env, log = bot_env(fake_discord, fake_comfy, tmp_path), tmp_path / "bot.log"
+    alice, bob = fake_discord.add_user("alice"), fake_discord.add_user("bob")
+    fake_comfy.hold()
+    async with bot_process(fake_discord, env, log) as first:
+        done_ix, done_id = await generate(fake_discord, alice, "finishes while the bot is down")
+        await fake_comfy.wait_for_prompt(done_id, "running")
+        running_ix, running_id = await generate(fake_discord, bob, "still runs after the restart")
+        await fake_comfy.wait_for_prompt(running_id, "pending")
+        first.kill()  # SIGKILL: no cleanup, no last writes
+        await first.wait()
+
+    # While the bot is down, ComfyUI finishes the first job and starts the second.
+    fake_comfy.release()
+    await fake_comfy.wait_for_prompt(done_id, "done", timeout=15)
+    fake_comfy.hold()
+    await fake_comfy.wait_for_prompt(running_id, "running")
+    since = len(fake_discord.calls)
+
+    async with bot_process(fake_discord, env, log):
+        delivered = await fake_discord.wait_for(
+            edit_of(done_ix, is_final=True), timeout=START_TIMEOUT, since=since
+        )
+        resumed = await fake_discord.wait_for(
+            edit_of(running_ix, is_final=False), timeout=START_TIMEOUT, since=since
+        )
+        fake_comfy.release()
+        finished = await fake_discord.wait_for(
+            edit_of(running_ix, is_final=True), timeout=START_TIMEOUT, since=since
+        )
+
+    # The first reply was edited through its interaction webhook (the token is still valid).
+    assert delivered.path.endswith(f"/messages/{done_ix.original_message_id}")
+    assert "✅ Done" in delivered.json["content"]
+    assert fake_discord.messages[done_ix.original_message_id or 0]["attachments"]
+    assert resumed.path.endswith(f"/messages/{running_ix.original_message_id}")
+    assert "✅ Done" in finished.json["content"]
+    assert fake_comfy.history[running_id]["status"]["completed"]
+    text = log.read_text(errors="replace")
+    assert "restored" in text
+    for ix in (done_ix, running_ix):
+        assert ix.token not in text
+    assert env["DISCORD_TOKEN"] not in text
