@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.fake_server import Stats, start_fakes  # noqa: E402
+from bench.fake_server import Stats, start_fakes, while_alive  # noqa: E402
 from bot.comfy.backend import ComfyBackend  # noqa: E402
 from bot.comfy.client import ComfyClient  # noqa: E402
 from bot.jobqueue import JobQueue  # noqa: E402
@@ -130,7 +130,7 @@ async def _measure(args: argparse.Namespace, backends: int, jobs: int) -> Figure
         for fake in fakes:
             await fake.mark()
         cpu = time.process_time()
-        seconds, failed = await _run(queue, jobs, "user", args.step_delay)
+        seconds, failed = await while_alive(fakes, _run(queue, jobs, "user", args.step_delay))
         cpu = time.process_time() - cpu
         stats = tuple([await fake.stats() for fake in fakes])
     return Figures(backends, jobs, seconds, failed, cpu, stats)
@@ -198,7 +198,7 @@ async def _request_rate(args: argparse.Namespace) -> None:
     width = max(12, *(len(run.label) + 2 for run in runs))
 
     def row(name: str, values: Sequence[str]) -> None:
-        print(f"{name:<22}" + "".join(f"{value:>{width}}" for value in values))
+        print(f"{name:<24}" + "".join(f"{value:>{width}}" for value in values))
 
     row("", [run.label for run in runs])
     row("seconds", [f"{run.seconds:.1f}" for run in runs])

@@ -13,11 +13,11 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -26,6 +26,7 @@ if str(ROOT) not in sys.path:
 from tests.fakes.comfy import FakeComfy  # noqa: E402
 
 STARTUP_TIMEOUT = 30.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,11 @@ class FakeHandle:
         """Return what happened since mark()."""
         raise NotImplementedError
 
+    async def wait_stopped(self) -> str:
+        """Wait until the server stops on its own, and say how it ended."""
+        await asyncio.Event().wait()  # an in-process fake stops only when closed
+        return "stopped"
+
 
 class _InProcess(FakeHandle):
     def __init__(self, fake: FakeComfy) -> None:
@@ -109,6 +115,9 @@ class _Subprocess(FakeHandle):
     async def mark(self) -> None:
         await self._ask("mark")
 
+    async def wait_stopped(self) -> str:
+        return f"exited with {await self._process.wait()}"
+
     async def stats(self) -> Stats:
         data = json.loads(await self._ask("stats"))
         return Stats(Counter(data["requests"]), data["cpu"], data["busy"], data["runs"])
@@ -122,6 +131,22 @@ class _Subprocess(FakeHandle):
         except TimeoutError:
             self._process.kill()
             await self._process.wait()
+
+
+async def while_alive(fakes: Sequence[FakeHandle], work: Awaitable[T]) -> T:
+    """Await `work`, unless a fake server stops first (then raise RuntimeError)."""
+    task = asyncio.ensure_future(work)
+    stops = {asyncio.ensure_future(fake.wait_stopped()): fake for fake in fakes}
+    try:
+        await asyncio.wait([task, *stops], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for stop in stops:
+            stop.cancel()
+    if not task.done():
+        task.cancel()
+        ended = [f"{fake.url} {stop.result()}" for stop, fake in stops.items() if stop.done()]
+        raise RuntimeError(f"fake ComfyUI stopped mid-run: {', '.join(ended)}")
+    return task.result()
 
 
 async def _spawn(stack: AsyncExitStack, step_delay: float) -> FakeHandle:
