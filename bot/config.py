@@ -43,22 +43,36 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"expected true or false, got {raw!r}")
 
 
+def _whole(raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {raw!r}") from None
+
+
+def _number(raw: str) -> float:
+    try:
+        return float(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected a number, got {raw!r}") from None
+
+
 def _positive_int(raw: str) -> int:
-    value = int(raw)
+    value = _whole(raw)
     if value < 1:
         raise ValueError(f"must be at least 1, got {value}")
     return value
 
 
 def _port(raw: str) -> int:
-    value = int(raw)
+    value = _whole(raw)
     if not 1 <= value <= 65535:
         raise ValueError(f"must be a port between 1 and 65535, got {value}")
     return value
 
 
 def _positive_float(raw: str) -> float:
-    value = float(raw)
+    value = _number(raw)
     if value <= 0:
         raise ValueError(f"must be greater than 0, got {value}")
     return value

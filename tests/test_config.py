@@ -33,7 +33,10 @@ def test_every_bad_key_is_reported_at_once():
                 "HTTP_PORT": "70000",
             }
         )
-    keys = [problem.split(":")[0] for problem in caught.value.problems]
+    problems = caught.value.problems
+    assert "MAX_JOBS_PER_USER: must be at least 1, got 0" in problems
+    assert "PROGRESS_INTERVAL: expected a number, got 'soon'" in problems
+    keys = [problem.split(":")[0] for problem in problems]
     assert keys == [
         "COMFYUI_URL",
         "MAX_JOBS_PER_USER",
