@@ -3,9 +3,8 @@
 Usage: python bench/bench_backends.py [--jobs N] [--backends 1,2,4] [--step-delay S]
     [--rate-jobs 100,1000] [--rate-backends 1,2] [--max-in-flight 2] [--in-process]
 
-Every fake runs in its own subprocess (bench/fake_server.py) so that the fakes' CPU does not
-compete with the bot's event loop; --in-process runs them in this process instead.
-Prints figures only; it asserts nothing.
+Each fake runs in its own subprocess (bench/fake_server.py), off the bot's event loop;
+--in-process runs them in this process instead. Prints figures only; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -50,10 +49,8 @@ async def _pool(
     stack: AsyncExitStack, urls: Sequence[str], workflows: WorkflowLibrary, max_in_flight: int
 ) -> JobQueue:
     """Open one client + backend per URL (production defaults) under one JobQueue."""
-    backends = []
-    for url in urls:
-        client = await stack.enter_async_context(ComfyClient(url))
-        backends.append(await stack.enter_async_context(ComfyBackend(client)))
+    clients = [await stack.enter_async_context(ComfyClient(url)) for url in urls]
+    backends = [await stack.enter_async_context(ComfyBackend(c)) for c in clients]
     async with asyncio.timeout(10):
         for backend in backends:
             await backend.stream.wait_connected()
@@ -88,11 +85,6 @@ class Figures:
     fakes: tuple[Stats, ...]
 
     @property
-    def label(self) -> str:
-        """Return a column heading."""
-        return f"K={self.backends} N={self.jobs}"
-
-    @property
     def rate(self) -> float:
         """Return finished jobs per second."""
         return self.jobs / self.seconds
@@ -101,6 +93,16 @@ class Figures:
     def requests(self) -> Counter[str]:
         """Return the requests every fake saw, by method and path prefix."""
         return sum((fake.requests for fake in self.fakes), Counter[str]())
+
+    @property
+    def requests_per_job(self) -> float:
+        """Return the requests every fake saw, per job."""
+        return self.requests.total() / self.jobs
+
+    @property
+    def cpu_per_job(self) -> float:
+        """Return this process's CPU seconds per job."""
+        return self.cpu / self.jobs
 
     @property
     def busy(self) -> float:
@@ -155,7 +157,7 @@ async def _throughput(args: argparse.Namespace) -> None:
         cores = (run.cpu + run.fakes_cpu) / run.seconds
         print(
             f"{k:>8} {run.seconds:>7.2f} {run.rate:>7.1f} {scaling:>6.2f}x {TARGET * k:>6.2f}x"
-            f" {run.busy:>10.0%} {run.run_ms:>10.1f} {_ms(run.cpu / run.jobs):>15}"
+            f" {run.busy:>10.0%} {run.run_ms:>10.1f} {_ms(run.cpu_per_job):>15}"
             f" {_ms(run.fakes_cpu / run.jobs):>16} {cores:>11.2f}  {verdict}"
             + (f" ({run.failed} failed)" if run.failed else "")
         )
@@ -172,45 +174,51 @@ def _explain(args: argparse.Namespace, runs: Sequence[Figures]) -> None:
     if args.in_process:
         print(
             "Fakes ran in this process: their simulated GPU time is asyncio.sleep on the bot's"
-            " event loop, so every step waits behind the other fakes' and the bot's work."
+            " event loop, so every step waits behind the other fakes' and the bot's work;"
+            " bot CPU includes theirs."
         )
-    for run in runs:
-        if run.rate / runs[0].rate >= TARGET * run.backends:
-            continue
-        if run.busy >= TARGET:
-            print(
-                f"K={run.backends}: the fakes were busy {run.busy:.0%} of the time but took"
-                f" {run.run_ms:.1f} ms a prompt (K={runs[0].backends}: {runs[0].run_ms:.1f}):"
-                " they ran slower on a busier machine (late asyncio.sleep wake-ups); the bot"
-                " kept them fed."
-            )
-        else:
-            print(
-                f"K={run.backends}: the fakes idled {1 - run.busy:.0%} of the time, waiting for"
-                " the bot to send the next prompt: the bot side limits scaling here."
-            )
+    for run in (r for r in runs if r.rate / runs[0].rate < TARGET * r.backends):
+        why = (
+            f"the fakes were busy {run.busy:.0%} of the time but took {run.run_ms:.1f} ms a"
+            f" prompt (K={runs[0].backends}: {runs[0].run_ms:.1f}): a busier machine slowed them"
+            " (late asyncio.sleep wake-ups) while the bot kept them fed"
+            if run.busy >= TARGET
+            else f"the fakes idled {1 - run.busy:.0%} of the time waiting for the bot's next"
+            " prompt: the bot side limits scaling here"
+        )
+        print(f"K={run.backends}: {why}.")
 
 
 async def _request_rate(args: argparse.Namespace) -> None:
     print(f"\n== ComfyUI HTTP requests, all N jobs submitted at once ({STEPS} steps) ==")
     print(f"(at most {args.max_in_flight} prompts per backend in ComfyUI, the rest in JobQueue)")
     runs = [await _measure(args, k, n) for k in args.rate_backends for n in args.rate_jobs]
-    width = max(12, *(len(run.label) + 2 for run in runs))
+    labels = [f"K={run.backends} N={run.jobs}" for run in runs]
+    width = max(12, *(len(label) + 2 for label in labels))
 
-    def row(name: str, values: Sequence[str]) -> None:
-        print(f"{name:<24}" + "".join(f"{value:>{width}}" for value in values))
+    def row(name: str, cells: Sequence[str]) -> None:
+        print(f"{name:<24}" + "".join(f"{cell:>{width}}" for cell in cells))
 
-    row("", [run.label for run in runs])
+    row("", labels)
     row("seconds", [f"{run.seconds:.1f}" for run in runs])
     row("failed jobs", [str(run.failed) for run in runs])
     row("requests", [str(run.requests.total()) for run in runs])
     row("requests/s", [f"{run.requests.total() / run.seconds:.1f}" for run in runs])
-    row("requests/job", [f"{run.requests.total() / run.jobs:.3f}" for run in runs])
+    row("requests/job", [f"{run.requests_per_job:.3f}" for run in runs])
     keys = sorted({key for run in runs for key in run.requests})
     for key in keys:
         row(f"  {key}/job", [f"{run.requests[key] / run.jobs:.3f}" for run in runs])
     row("fake busy", [f"{run.busy:.0%}" for run in runs])
-    row("bot CPU ms/job", [_ms(run.cpu / run.jobs) for run in runs])
+    row("bot CPU ms/job", [_ms(run.cpu_per_job) for run in runs])
+    for k in args.rate_backends:
+        same = [run for run in runs if run.backends == k]
+        small, large = same[0], same[-1]
+        if small.jobs != large.jobs:
+            print(
+                f"K={k}, N={small.jobs} -> {large.jobs}: requests/job"
+                f" x{large.requests_per_job / small.requests_per_job:.2f},"
+                f" bot CPU/job x{large.cpu_per_job / small.cpu_per_job:.2f}"
+            )
 
 
 def _numbers(text: str) -> list[int]:
@@ -230,14 +238,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _main(args: argparse.Namespace) -> None:
-    await _throughput(args)
-    await _request_rate(args)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run both benchmarks and print their figures."""
-    asyncio.run(_main(parse_args(argv)))
+    args = parse_args(argv)
+    asyncio.run(_throughput(args))
+    asyncio.run(_request_rate(args))
     return 0
 
 
