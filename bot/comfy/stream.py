@@ -74,13 +74,6 @@ class Subscription(Generic[T]):
         self._items.append(item)
         self._ready.set()
 
-    async def get(self) -> T:
-        """Return the next item, waiting for one."""
-        while not self._items:
-            self._ready.clear()
-            await self._ready.wait()
-        return self._items.popleft()
-
     async def receive(self) -> T | None:
         """Return the next item, waiting for one; None once closed and drained."""
         while not self._items:
