@@ -33,7 +33,8 @@ class GenerationRequest:
     height: int | None = None
     images: tuple[ImageFile, ...] = ()
     overrides: Mapping[tuple[str, str], Any] = field(default_factory=dict)
-    origin: Mapping[str, Any] = field(default_factory=dict)
+    # Where the request came from; a restored Discord job's holds its interaction token.
+    origin: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def values(self) -> dict[str, Any]:
         """Return the patch values this request sets."""

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -56,7 +56,7 @@ class JournalEntry:
     requester: str
     workflow: str
     params: Mapping[str, Any]
-    origin: Mapping[str, Any]
+    origin: Mapping[str, Any] = field(repr=False)  # may hold an interaction token
     backend: str | None
     state: str
     created_at: float

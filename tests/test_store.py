@@ -3,6 +3,7 @@
 import sqlite3
 
 from bot.images import ImageFile
+from bot.journal import request_from
 from bot.store import MIGRATIONS, JobStore, migrate
 
 
@@ -54,3 +55,16 @@ def test_migrations_bring_any_version_up_to_date(tmp_path):
     assert migrate(db) == len(MIGRATIONS)  # idempotent
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"jobs", "job_states", "job_images", "client_ids"} <= tables
+
+
+async def test_a_stored_interaction_token_stays_out_of_reprs(tmp_path):
+    origin = {"via": "interaction", "channel_id": 5, "token": "interaction-token-abc"}
+    async with JobStore(tmp_path / "t.db") as store:
+        await store.add("j", requester="42", workflow="demo", params={}, origin=origin)
+        entry = await store.get("j")
+    assert entry is not None
+    assert entry.origin["token"] == "interaction-token-abc"
+    request = request_from(entry, ())
+    assert request.origin["token"] == "interaction-token-abc"
+    assert "interaction-token-abc" not in repr(entry)
+    assert "interaction-token-abc" not in repr(request)
