@@ -1,9 +1,8 @@
-"""JobQueue: fair queue between front doors and ComfyUI backends; no Discord, no HTTP details."""
+"""GenerationRequest, Job and JobResult: a request on its way through the queue; no Discord."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field, replace
@@ -13,8 +12,6 @@ from bot.comfy.backend import ComfyBackend, Outcome, PromptFailure
 from bot.images import ImageFile
 from bot.progress import JobState, ProgressSnapshot, ProgressTracker
 from bot.workflows import Workflow
-
-log = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -16,8 +15,6 @@ from bot.images import ImageFile, check_input_image
 from bot.jobs import GenerationRequest
 from bot.render import truncate
 from bot.workflows import Workflow, WorkflowInputError, WorkflowLibrary
-
-log = logging.getLogger(__name__)
 
 OPTION_HELP = {
     "prompt": "What to draw",
