@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from typing import Any
 from bot.errors import user_message
 from bot.jobs import Job, JobResult
 from bot.progress import JobState, ProgressSnapshot
+from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class JobBoard:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._latest: dict[str, JobJSON] = {}
         self._mailboxes: set[Mailbox] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(log)
 
     def __repr__(self) -> str:
         return f"JobBoard(jobs={len(self._jobs)}, listeners={len(self._mailboxes)})"
@@ -140,9 +140,7 @@ class JobBoard:
         self._jobs[job.id] = job
         self._forget_old()
         payload = self._publish(job, job.snapshot, None)
-        task = asyncio.create_task(self._follow(job), name=f"http follow {job.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        self._tasks.spawn(self._follow(job), f"http follow {job.id}")
         return payload
 
     async def describe(self, job: Job) -> JobJSON:
@@ -167,12 +165,7 @@ class JobBoard:
     async def close(self) -> None:
         """End every stream and stop following jobs (the jobs themselves go on)."""
         self.close_listeners()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._tasks.close()
 
     async def _follow(self, job: Job) -> None:
         async for snapshot in job.updates():
@@ -193,8 +186,3 @@ class JobBoard:
                 return
             del self._jobs[oldest.id]
             self._latest.pop(oldest.id, None)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("following %s failed", task.get_name(), exc_info=exc)

@@ -21,6 +21,7 @@ from bot.jobs import MAX_SEED, OUTCOME_STATE, GenerationRequest, Job, JobResult
 from bot.journal import Journal
 from bot.lineup import WaitingLine
 from bot.progress import JobState
+from bot.tasks import TaskSet
 from bot.workflows import WorkflowLibrary
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class JobQueue:
         self._waiting = WaitingLine()
         self._in_flight: dict[ComfyBackend, set[Job]] = {b: set() for b in self.backends}
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(log)
         self._dispatcher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -76,30 +77,14 @@ class JobQueue:
     def start(self) -> None:
         """Start dispatching and watching every backend's queue."""
         if self._dispatcher is None:
-            self._dispatcher = self._spawn(self._dispatch(), "job dispatcher")
+            self._dispatcher = self._tasks.spawn(self._dispatch(), "job dispatcher")
             for backend in self.backends:
-                self._spawn(self._watch_queue(backend), f"queue watcher {backend.url}")
+                self._tasks.spawn(self._watch_queue(backend), f"queue watcher {backend.url}")
 
     async def close(self) -> None:
         """Cancel every task this queue owns and wait for them."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._tasks.close()
         self._dispatcher = None
-
-    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("task %s failed", task.get_name(), exc_info=exc)
 
     def submit(self, request: GenerationRequest) -> Job:
         """Accept a request, or refuse it before anything is sent to ComfyUI.
@@ -211,7 +196,7 @@ class JobQueue:
                 job, backend = taken
                 job.backend = backend
                 self._in_flight[backend].add(job)
-                self._spawn(self._execute(job, backend), f"job {job.id}")
+                self._tasks.spawn(self._execute(job, backend), f"job {job.id}")
                 self._refresh_waiting_positions()
 
     def _refresh_waiting_positions(self) -> None:
@@ -270,7 +255,7 @@ class JobQueue:
         job.backend = backend
         job.tracker.update(state=JobState.QUEUED)
         self._in_flight[backend].add(job)
-        self._spawn(self._execute(job, backend, run), f"job {job.id}")
+        self._tasks.spawn(self._execute(job, backend, run), f"job {job.id}")
 
     def _finish(self, job: Job, result: JobResult) -> None:
         job.finish(result)
