@@ -9,11 +9,9 @@ from typing import Any
 
 from bot.http_errors import BadRequest, MissingImage, NoImageInput, NoPromptInput, UnknownNode
 from bot.images import ImageFile
-from bot.jobs import GenerationRequest
+from bot.jobs import REQUEST_VALUES, GenerationRequest
 from bot.workflows import KEYS, Workflow, WorkflowInputError
 
-# Values GenerationRequest carries as fields; every other key travels as overrides on its points.
-_REQUEST_FIELDS = ("prompt", "negative", "seed", "steps", "width", "height")
 _SHOWN_NODES = 20
 
 
@@ -158,7 +156,8 @@ class PatchState:
             if key != "image" and key != "seed" and (key in self.values or key == "prompt")
             for point in self.workflow.points.get(key, ())
         }
-        fields = {key: self.values[key] for key in _REQUEST_FIELDS if key in self.values}
+        # Every other key travels as overrides on its points (pinned above).
+        fields = {key: self.values[key] for key in REQUEST_VALUES if key in self.values}
         return GenerationRequest(
             requester=requester,
             workflow=workflow_ref,

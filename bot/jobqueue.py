@@ -97,10 +97,7 @@ class JobQueue:
         workflow = self.workflows.resolve(request.workflow)
         if request.seed is None and workflow.has("seed"):
             request = replace(request, seed=secrets.randbelow(MAX_SEED))
-        placeholders = [f"pending_{i}.png" for i in range(len(request.images))]
-        graph = workflow.with_inputs(
-            request.values(), images=placeholders, overrides=request.overrides
-        )
+        graph = request.graph_for(workflow)
         if self.active_count(request.requester) >= self.max_per_user:
             raise TooManyJobs(self.max_per_user)
         if self.waiting_count() >= self.max_waiting:
@@ -273,10 +270,7 @@ class JobQueue:
             (await backend.client.upload_image(image.data, image.filename)).reference
             for image in job.request.images
         ]
-        request = job.request
-        job.graph = job.workflow.with_inputs(
-            request.values(), images=names, overrides=request.overrides
-        )
+        job.graph = job.request.graph_for(job.workflow, names)
         if job.cancelled_by is not None:
             job.sent.set()
             return None

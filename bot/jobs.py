@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -14,6 +14,8 @@ from bot.progress import JobState, ProgressSnapshot, ProgressTracker
 from bot.workflows import Workflow
 
 MAX_SEED = 2**32 - 1
+REQUEST_VALUES = ("prompt", "negative", "seed", "steps", "width", "height")
+"""The workflow keys a GenerationRequest carries as fields; any other input goes in overrides."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +37,20 @@ class GenerationRequest:
 
     def values(self) -> dict[str, Any]:
         """Return the patch values this request sets."""
-        fields = {
-            "prompt": self.prompt,
-            "negative": self.negative,
-            "seed": self.seed,
-            "steps": self.steps,
-            "width": self.width,
-            "height": self.height,
-        }
+        fields = {key: getattr(self, key) for key in REQUEST_VALUES}
         return {key: value for key, value in fields.items() if value is not None}
+
+    def graph_for(
+        self, workflow: Workflow, image_names: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """Return `workflow` patched with this request; placeholder image names until uploaded.
+
+        Raises:
+            WorkflowInputError: a value does not fit the workflow.
+        """
+        if image_names is None:
+            image_names = [f"pending_{i}.png" for i in range(len(self.images))]
+        return workflow.with_inputs(self.values(), images=image_names, overrides=self.overrides)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,14 +7,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from bot.errors import user_message
 from bot.images import ImageFile
+from bot.jobs import REQUEST_VALUES, GenerationRequest, Job, JobResult
 from bot.store import JobStore, JournalEntry
-
-if TYPE_CHECKING:
-    from bot.jobs import GenerationRequest, Job, JobResult
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +114,13 @@ def request_params(request: GenerationRequest) -> dict[str, Any]:
 
 def request_from(entry: JournalEntry, images: tuple[ImageFile, ...]) -> GenerationRequest:
     """Rebuild the request a journal entry recorded."""
-    from bot.jobs import GenerationRequest
-
     params = dict(entry.params)
     overrides = {(str(n), str(i)): v for n, i, v in params.pop("overrides", [])}
-    fields = ("prompt", "negative", "seed", "steps", "width", "height")
     return GenerationRequest(
         requester=entry.requester,
         workflow=entry.workflow,
         images=images,
         overrides=overrides,
         origin=dict(entry.origin),
-        **{key: params[key] for key in fields if key in params},
+        **{key: params[key] for key in REQUEST_VALUES if key in params},
     )

@@ -61,6 +61,4 @@ async def recover(queue: JobQueue, journal: Journal) -> list[Job]:
 def _rebuild(queue: JobQueue, entry: JournalEntry, images: tuple[ImageFile, ...]) -> Job:
     request = request_from(entry, images)
     workflow = queue.workflows.resolve(request.workflow)
-    placeholders = [f"pending_{i}.png" for i in range(len(images))]
-    graph = workflow.with_inputs(request.values(), images=placeholders, overrides=request.overrides)
-    return Job(request, workflow, graph, job_id=entry.id)
+    return Job(request, workflow, request.graph_for(workflow), job_id=entry.id)

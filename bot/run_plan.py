@@ -77,8 +77,7 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Plan:
         images=images,
         overrides=overrides,
     )
-    placeholders = [f"pending_{i}.png" for i in range(len(images))]
-    graph = workflow.with_inputs(request.values(), images=placeholders, overrides=overrides)
+    graph = request.graph_for(workflow)
     out = Path(args.out) if args.out else settings.output_dir
     return Plan(workflow, request, graph, paths, server, out)
 

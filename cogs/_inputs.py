@@ -121,7 +121,7 @@ def build_request(
             f"The workflow {workflow.display_name} needs an input image; attach one."
         )
     request = GenerationRequest(requester=str(requester), workflow=workflow.name, **values)
-    workflow.with_inputs(request.values(), images=[f"check_{i}.png" for i in range(image_count)])
+    request.graph_for(workflow, [f"check_{i}.png" for i in range(image_count)])
     return request
 
 
