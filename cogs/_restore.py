@@ -19,7 +19,14 @@ from bot.journal import request_from
 from bot.recovery import recover
 from bot.store import JournalEntry
 from cogs._delivery import Delivery
-from cogs._sinks import NO_MENTIONS, TOKEN_MARGIN, MessageSink, edit_kwargs, is_token_gone
+from cogs._sinks import (
+    NO_MENTIONS,
+    TOKEN_MARGIN,
+    MessageSink,
+    edit_kwargs,
+    is_token_gone,
+    rewind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +35,6 @@ DISCORD_VIAS = ("interaction", "channel")
 
 def _int(value: Any) -> int | None:
     return int(value) if value not in (None, "") else None
-
-
-def _reset(files: Sequence[discord.File] | None) -> None:
-    for file in files or ():
-        file.reset()
 
 
 class StoredSink:
@@ -96,7 +98,7 @@ class StoredSink:
                 log.info("token of reply %s is gone: %s", self.message_id, exc)
                 self.token = None
         if self.message_id is not None:
-            _reset(files)
+            rewind(files)
             try:
                 message = await self._channel().get_partial_message(self.message_id).edit(**kwargs)
             except (discord.NotFound, discord.Forbidden) as exc:
@@ -104,15 +106,9 @@ class StoredSink:
             else:
                 self.fallback = MessageSink(message)
                 return
-        _reset(files)
-        message = await self._channel().send(
-            content,
-            embed=embed,  # type: ignore[arg-type]  # discord.py's stubs forbid an explicit None
-            files=list(files or ()),
-            view=view,  # type: ignore[arg-type]  # as above
-            allowed_mentions=NO_MENTIONS,
+        self.fallback = await MessageSink.post(
+            self._channel(), content=content, embed=embed, files=files, view=view
         )
-        self.fallback = MessageSink(message)
 
     async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
         """Post more files: a webhook follow-up while the token lasts, else a channel message."""
@@ -125,7 +121,7 @@ class StoredSink:
                 if not is_token_gone(exc):
                     raise
                 self.token = None
-        _reset(files)
+        rewind(files)
         await self._channel().send(content, files=list(files), allowed_mentions=NO_MENTIONS)
 
     def where(self) -> dict[str, Any]:

@@ -66,6 +66,12 @@ def edit_kwargs(
     return kwargs
 
 
+def rewind(files: Sequence[discord.File] | None) -> None:
+    """Rewind files that a failed attempt may have read, so that they can be sent again."""
+    for file in files or ():
+        file.reset()
+
+
 class MessageSink:
     """A message the bot sent itself (a reply to a mention), edited with the bot token."""
 
@@ -92,6 +98,27 @@ class MessageSink:
     async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
         """Post more files in the same channel."""
         await self.message.channel.send(content, files=list(files), allowed_mentions=NO_MENTIONS)
+
+    @classmethod
+    async def post(
+        cls,
+        channel: discord.PartialMessageable,
+        *,
+        content: str,
+        embed: discord.Embed | None = None,
+        files: Sequence[discord.File] | None = None,
+        view: discord.ui.View | None = None,
+    ) -> MessageSink:
+        """Send a new message in place of a reply that can no longer be edited."""
+        rewind(files)
+        message = await channel.send(
+            content,
+            embed=embed,  # type: ignore[arg-type]  # discord.py's stubs forbid an explicit None
+            files=list(files or ()),
+            view=view,  # type: ignore[arg-type]  # as above
+            allowed_mentions=NO_MENTIONS,
+        )
+        return cls(message)
 
     def where(self) -> dict[str, Any]:
         """Return the channel message's ids."""
@@ -146,16 +173,9 @@ class InteractionSink:
         if self.fallback is not None:
             await self.fallback.edit(content=content, embed=embed, files=files, view=view)
             return
-        for file in files or ():
-            file.reset()
-        message = await self._channel().send(
-            content,
-            embed=embed,  # type: ignore[arg-type]  # discord.py's stubs forbid an explicit None
-            files=list(files or ()),
-            view=view,  # type: ignore[arg-type]  # as above
-            allowed_mentions=NO_MENTIONS,
+        self.fallback = await MessageSink.post(
+            self._channel(), content=content, embed=embed, files=files, view=view
         )
-        self.fallback = MessageSink(message)
 
     async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
         """Post a follow-up; a channel message once the token is gone."""
@@ -168,8 +188,7 @@ class InteractionSink:
             except discord.HTTPException as exc:
                 if not is_token_gone(exc):
                     raise
-        for file in files:
-            file.reset()
+        rewind(files)
         await self._channel().send(content, files=list(files), allowed_mentions=NO_MENTIONS)
 
     def where(self) -> dict[str, Any]:
