@@ -43,7 +43,6 @@ class ComfyBot(commands.Bot):
         settings: Settings,
         jobs: JobQueue,
         backends: Sequence[ComfyBackend],
-        workflows: WorkflowLibrary | None = None,
         sync_commands: bool = False,
         **options: Any,
     ) -> None:
@@ -55,8 +54,6 @@ class ComfyBot(commands.Bot):
         self.settings = settings
         self.jobs = jobs
         self.backends = tuple(backends)
-        if workflows is not None:
-            jobs.workflows = workflows
         self.delivery = Delivery(
             settings,
             job_view,
