@@ -54,7 +54,8 @@ class Admin(commands.Cog):
         in_comfy = sum(1 for j in self.jobs.jobs.values() if j.backend and not j.is_done)
         waiting, workflows = self.jobs.waiting_count(), len(self.jobs.workflows)
         lines.append(listings.queue_counts(waiting, in_comfy, workflows))
-        await interaction.followup.send(render.truncate("\n".join(lines), 2000), ephemeral=True)
+        text = render.truncate("\n".join(lines), render.CONTENT_LIMIT)
+        await interaction.followup.send(text, ephemeral=True)
 
     def _describe(self, backend: ComfyBackend) -> str:
         running = [
@@ -80,7 +81,8 @@ class Admin(commands.Cog):
         log.info("workflows reloaded by %s: %s", interaction.user.id, ", ".join(library.names()))
         lines = [f"Loaded {len(library)} workflows: {', '.join(library.names()) or 'none'}."]
         lines += [f"- {name}: {error.user_message}" for name, error in library.errors.items()]
-        await interaction.followup.send(render.truncate("\n".join(lines), 2000), ephemeral=True)
+        text = render.truncate("\n".join(lines), render.CONTENT_LIMIT)
+        await interaction.followup.send(text, ephemeral=True)
 
 
 async def _check(backend: ComfyBackend) -> None:

@@ -12,7 +12,7 @@ from bot import listings
 from bot.errors import BotError, NotAllowed
 from bot.jobqueue import JobQueue
 from bot.jobs import Job
-from bot.render import truncate
+from bot.render import CONTENT_LIMIT, truncate
 from cogs._buttons import history_view
 
 if TYPE_CHECKING:
@@ -39,7 +39,8 @@ class Jobs(commands.Cog):
             await interaction.response.send_message("You have no jobs right now.", ephemeral=True)
             return
         lines = [_describe(job) for job in mine]
-        await interaction.response.send_message(truncate("\n".join(lines), 2000), ephemeral=True)
+        text = truncate("\n".join(lines), CONTENT_LIMIT)
+        await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(name="history")
     @app_commands.describe(everyone="Show everyone's recent jobs (needs Manage Server)")
