@@ -80,7 +80,7 @@ async def test_a_dead_backend_moves_its_pending_jobs_and_reports_its_running_one
         async with asyncio.timeout(5):
             for fake in (one, two):
                 while len(fake.pending) + (fake.running is not None) < 2:
-                    await asyncio.sleep(0.01)
+                    await fake.queue.wait_change()
         victims = [job for job in jobs if job.backend.url == one.url]
         running = next(job for job in victims if job.id == one.running)
         pending = next(job for job in victims if job is not running)
