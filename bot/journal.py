@@ -44,8 +44,10 @@ class Journal:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.flush(), timeout=5)
+            async with asyncio.timeout(5):
+                await self.flush()
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
