@@ -297,7 +297,7 @@ class JobQueue:
             was_running = job.state is JobState.RUNNING
             if job.tracker.apply(event):
                 job.publish()
-                if not was_running and job.state is JobState.RUNNING and self.journal:
+                if not was_running and job.state is JobState.RUNNING and self.journal is not None:
                     self.journal.state(job, str(JobState.RUNNING))
         outcome = await run.result()
         if outcome.outcome is Outcome.LOST and not outcome.was_started:
@@ -321,8 +321,8 @@ class JobQueue:
                 if not isinstance(event, Status):
                     continue
                 self._wake.set()  # a (re)connected backend may take waiting jobs
-                while (extra := updates.get_nowait()) is not None:  # one refresh per burst
-                    del extra
+                while updates.get_nowait() is not None:  # one refresh per burst
+                    pass
                 await self.refresh_positions(backend)
         finally:
             updates.close()
