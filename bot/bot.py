@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import discord
@@ -42,7 +41,6 @@ class ComfyBot(commands.Bot):
         *,
         settings: Settings,
         jobs: JobQueue,
-        backends: Sequence[ComfyBackend],
         sync_commands: bool = False,
         **options: Any,
     ) -> None:
@@ -53,7 +51,6 @@ class ComfyBot(commands.Bot):
         )
         self.settings = settings
         self.jobs = jobs
-        self.backends = tuple(backends)
         self.delivery = Delivery(
             settings,
             job_view,
@@ -64,6 +61,11 @@ class ComfyBot(commands.Bot):
 
     def __repr__(self) -> str:
         return f"ComfyBot(backends={len(self.backends)}, jobs={self.jobs!r})"
+
+    @property
+    def backends(self) -> tuple[ComfyBackend, ...]:
+        """Return the ComfyUI servers (the queue's)."""
+        return self.jobs.backends
 
     @property
     def workflows(self) -> WorkflowLibrary:

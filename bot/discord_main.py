@@ -75,9 +75,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
             max_in_flight=settings.max_in_flight_per_backend,
             journal=journal,
         )
-        bot = bot_class(settings)(
-            settings=settings, jobs=jobs, backends=backends, sync_commands=args.sync
-        )
+        bot = bot_class(settings)(settings=settings, jobs=jobs, sync_commands=args.sync)
         async with jobs, bot:
             return await _run(bot, settings.discord_token.value)
 

@@ -103,7 +103,6 @@ class Services:
         return cls(
             settings=self.settings,
             jobs=self.jobs,
-            backends=self.backends,
             guild_ready_timeout=0.05,
         )
 
