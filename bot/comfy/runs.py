@@ -17,7 +17,7 @@ from bot.comfy.events import (
     ExecutionSuccess,
     OutputFile,
 )
-from bot.comfy.stream import Subscription
+from bot.comfy.subscription import Subscription
 
 
 class Outcome(enum.StrEnum):
