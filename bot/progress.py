@@ -36,7 +36,7 @@ class JobState(enum.StrEnum):
         return self in _FINAL
 
 
-_FINAL = {JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.LOST}
+_FINAL = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.LOST})
 
 
 @dataclass(frozen=True, slots=True)

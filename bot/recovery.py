@@ -15,7 +15,7 @@ from bot.store import JournalEntry
 log = logging.getLogger(__name__)
 
 # States in which ComfyUI may know the prompt (it was written before the prompt was sent).
-_SENT = {"submitting", "queued", "running"}
+_SENT = frozenset({"submitting", "queued", "running"})
 
 
 async def recover(queue: JobQueue, journal: Journal) -> list[Job]:
