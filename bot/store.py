@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from bot.images import ImageFile
+from bot.progress import JobState
 
 T = TypeVar("T")
 
@@ -45,7 +46,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-FINAL_STATES = ("done", "failed", "cancelled", "lost")
+FINAL_STATES = tuple(str(state) for state in JobState if state.is_final)
 
 
 @dataclass(frozen=True, slots=True)
