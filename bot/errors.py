@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, PromptRejected
+
 
 class BotError(Exception):
     """Base of every domain failure; `user_message` is safe to show to a user."""
@@ -55,9 +57,6 @@ UNEXPECTED = "Something went wrong on our side; the error was logged."
 
 def user_message(exc: BaseException) -> str:
     """Turn any failure into text a user can act on; the one place this happens."""
-    # Imported here so that bot.errors stays importable by bot.comfy's neighbours without cycles.
-    from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, PromptRejected
-
     match exc:
         case BotError(user_message=text):
             return text
