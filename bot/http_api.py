@@ -35,6 +35,7 @@ from bot.workflows import (
     WorkflowLibrary,
     WorkflowNotFound,
     load_workflow,
+    names_a_file,
     validate,
 )
 
@@ -145,8 +146,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
 def _load(settings: Settings) -> tuple[WorkflowLibrary, Workflow]:
     """Return the library with the served workflow in it (a file outside it is added)."""
     name = settings.http_workflow
-    path = Path(name)
-    is_path = path.suffix == ".json" or len(path.parts) > 1 or path.exists()
+    is_path = names_a_file(name)
     try:
         library = WorkflowLibrary.load(settings.workflows_dir)
     except WorkflowNotFound:
@@ -157,7 +157,7 @@ def _load(settings: Settings) -> tuple[WorkflowLibrary, Workflow]:
         return library, library.get(name)
     if not is_path:
         library.get(name)  # raises UnknownWorkflow (or the file's own error), listing names
-    workflow = load_workflow(path)
+    workflow = load_workflow(Path(name))
     workflows = {w.name: w for w in library if w.name != workflow.name}
     return WorkflowLibrary({**workflows, workflow.name: workflow}, library.errors), workflow
 

@@ -54,8 +54,15 @@ __all__ = [
     "WorkflowNotFound",
     "WorkflowSummary",
     "load_workflow",
+    "names_a_file",
     "validate",
 ]
+
+
+def names_a_file(name_or_path: str) -> bool:
+    """Tell whether a workflow reference is a path to a file rather than a name in a library."""
+    path = Path(name_or_path)
+    return path.suffix == ".json" or len(path.parts) > 1 or path.exists()
 
 
 def load_workflow(path: Path) -> Workflow:
@@ -147,9 +154,8 @@ class WorkflowLibrary:
         """
         if name_or_path in self._workflows or name_or_path in self.errors:
             return self.get(name_or_path)
-        path = Path(name_or_path)
-        if path.suffix == ".json" or len(path.parts) > 1 or path.exists():
-            return load_workflow(path)
+        if names_a_file(name_or_path):
+            return load_workflow(Path(name_or_path))
         return self.get(name_or_path)
 
     def names(self) -> list[str]:
