@@ -122,7 +122,7 @@ class ComfyBackend:
         """Follow a prompt by id: subscribe before submitting, or re-attach after a restart."""
         run = PromptRun(prompt_id, self.stream.subscribe(prompt_id))
         self._runs[prompt_id] = run
-        run._done.add_done_callback(lambda _: self._forget(run))
+        run.on_done(self._forget)
         return run
 
     def _forget(self, run: PromptRun) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from bot.comfy.events import (
@@ -82,6 +82,10 @@ class PromptRun:
     def is_done(self) -> bool:
         """Tell whether the outcome is known."""
         return self._done.done()
+
+    def on_done(self, callback: Callable[[PromptRun], None]) -> None:
+        """Call `callback(run)` once the outcome is known (or the run was aborted)."""
+        self._done.add_done_callback(lambda _: callback(self))
 
     async def result(self) -> PromptResult:
         """Wait for the outcome, reading (and dropping) any events not yet read."""
