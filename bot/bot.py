@@ -11,11 +11,11 @@ from discord.ext import commands
 from bot.comfy.backend import ComfyBackend
 from bot.config import Settings
 from bot.discord_errors import ErrorTree
+from bot.discord_ui.buttons import DYNAMIC_ITEMS, job_view
+from bot.discord_ui.delivery import Delivery
+from bot.discord_ui.restore import reattach
 from bot.jobqueue import JobQueue
 from bot.workflows import WorkflowLibrary
-from cogs._buttons import DYNAMIC_ITEMS, job_view
-from cogs._delivery import Delivery
-from cogs._restore import reattach
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class ComfyBot(commands.Bot):
     """The Discord bot; it owns only its message deliveries, not the queue or the backends.
 
     With a job journal (`jobs.journal`), it takes up unfinished jobs at start and finds their
-    replies again (`cogs._restore`).
+    replies again (`bot.discord_ui.restore`).
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """/generate, mention-with-image and "Use as input": receive requests, hand them to the JobQueue.
 
 This cog only parses and checks what Discord delivers; queueing is `bot.jobqueue`, keeping the
-reply current is `cogs._delivery`.
+reply current is `bot.discord_ui.delivery`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from discord.ext import commands
 from bot import render
 from bot.config import Settings
 from bot.discord_errors import describe
+from bot.discord_ui import inputs
+from bot.discord_ui.delivery import Delivery
+from bot.discord_ui.sinks import NO_MENTIONS, InteractionSink, MessageSink
 from bot.errors import InvalidImage
 from bot.jobqueue import JobQueue
 from bot.jobs import GenerationRequest
 from bot.workflows import Workflow
-from cogs import _inputs as inputs
-from cogs._delivery import Delivery
-from cogs._sinks import NO_MENTIONS, InteractionSink, MessageSink
 
 if TYPE_CHECKING:
     from bot.bot import ComfyBot

@@ -9,11 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import listings
+from bot.discord_ui.buttons import history_view
 from bot.errors import BotError, NotAllowed
 from bot.jobqueue import JobQueue
 from bot.jobs import Job
 from bot.render import CONTENT_LIMIT, truncate
-from cogs._buttons import history_view
 
 if TYPE_CHECKING:
     from bot.bot import ComfyBot

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Self, cast
 import discord
 
 from bot.discord_errors import reply_error
+from bot.discord_ui.inputs import check_interaction
+from bot.discord_ui.sinks import InteractionSink
 from bot.errors import BotError, NotAllowed, UnknownJob
 from bot.jobs import GenerationRequest, Job
 from bot.progress import JobState
 from bot.reruns import past_request
-from cogs._inputs import check_interaction
-from cogs._sinks import InteractionSink
 
 if TYPE_CHECKING:
     from bot.bot import ComfyBot

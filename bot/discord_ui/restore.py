@@ -14,12 +14,8 @@ from typing import Any
 import discord
 
 from bot import render
-from bot.jobqueue import JobQueue
-from bot.journal import request_from
-from bot.recovery import recover
-from bot.store import JournalEntry
-from cogs._delivery import Delivery
-from cogs._sinks import (
+from bot.discord_ui.delivery import Delivery
+from bot.discord_ui.sinks import (
     NO_MENTIONS,
     TOKEN_MARGIN,
     MessageSink,
@@ -27,6 +23,10 @@ from cogs._sinks import (
     is_token_gone,
     rewind,
 )
+from bot.jobqueue import JobQueue
+from bot.journal import request_from
+from bot.recovery import recover
+from bot.store import JournalEntry
 
 log = logging.getLogger(__name__)
 

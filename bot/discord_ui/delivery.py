@@ -19,11 +19,11 @@ import discord
 
 from bot import render
 from bot.config import Settings
+from bot.discord_ui.sinks import Sink
 from bot.images import ImageFile
 from bot.jobs import Job, JobResult
 from bot.journal import Journal
 from bot.progress import JobState, ProgressSnapshot
-from cogs._sinks import Sink
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The Discord front door's services: replies kept up to date, buttons, input checks, restarts."""
