@@ -26,6 +26,8 @@ from bot.workflows import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
+POSITION_INTERVAL = 0.25  # seconds: waiting jobs' positions are refreshed at most this often
+
 
 class JobQueue:
     """Take requests from every front door and run them fairly on the backends."""
@@ -58,6 +60,8 @@ class JobQueue:
         self._wake = asyncio.Event()
         self._tasks = TaskSet(log)
         self._dispatcher: asyncio.Task[None] | None = None
+        self._positions_at = float("-inf")
+        self._positions_timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return f"JobQueue(backends={len(self.backends)}, jobs={len(self.jobs)})"
@@ -83,6 +87,9 @@ class JobQueue:
 
     async def close(self) -> None:
         """Cancel every task this queue owns and wait for them."""
+        if self._positions_timer is not None:
+            self._positions_timer.cancel()
+            self._positions_timer = None
         await self._tasks.close()
         self._dispatcher = None
 
@@ -108,6 +115,10 @@ class JobQueue:
             self.journal.accepted(job)
         self._waiting.append(job)
         log.info("accepted %s from %s (%s)", job.id, request.requester, workflow.name)
+        # The newcomer learns its place at once; the others' places may follow a moment later.
+        ahead = sum(len(jobs) for jobs in self._in_flight.values())
+        place = next(index for index, waiting in enumerate(self._waiting) if waiting is job)
+        job.tracker.update(position=ahead + place)
         self._refresh_waiting_positions()
         self._wake.set()
         return job
@@ -189,14 +200,36 @@ class JobQueue:
                 async with asyncio.timeout(1.0):
                     await self._wake.wait()
             self._wake.clear()
-            while (taken := self._waiting.take(self._place)) is not None:
+            while self._has_room() and (taken := self._waiting.take(self._place)) is not None:
                 job, backend = taken
                 job.backend = backend
                 self._in_flight[backend].add(job)
                 self._tasks.spawn(self._execute(job, backend), f"job {job.id}")
                 self._refresh_waiting_positions()
 
+    def _has_room(self) -> bool:
+        return any(
+            b.is_healthy and len(self._in_flight[b]) < self.max_in_flight for b in self.backends
+        )
+
     def _refresh_waiting_positions(self) -> None:
+        """Update waiting jobs' positions now, or in a moment if that was just done.
+
+        Each dispatch moves every waiting job up by one, so refreshing every time would cost
+        the square of the queue's length; positions are for display and may lag a little.
+        """
+        if self._positions_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._positions_at + POSITION_INTERVAL - loop.time()
+        if wait > 0:
+            self._positions_timer = loop.call_later(wait, self._positions_now)
+        else:
+            self._positions_now()
+
+    def _positions_now(self) -> None:
+        self._positions_timer = None
+        self._positions_at = asyncio.get_running_loop().time()
         ahead = sum(len(jobs) for jobs in self._in_flight.values())
         for index, job in enumerate(self._waiting):
             if job.tracker.snapshot.position != ahead + index:

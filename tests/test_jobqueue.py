@@ -303,3 +303,21 @@ async def test_only_the_newest_ended_jobs_are_kept_in_memory(
             await second.result()
         assert first.id not in jobs.jobs
         assert jobs.get(second.id) is second
+
+
+async def test_waiting_positions_follow_dispatches(
+    fake_comfy: FakeComfy, backend: ComfyBackend, library: WorkflowLibrary
+) -> None:
+    fake_comfy.hold()
+    async with JobQueue([backend], library, max_in_flight=1) as jobs:
+        first, second, third = (jobs.submit(slow(name)) for name in ("a", "b", "c"))
+        await fake_comfy.wait_for_prompt(first.id, "running")
+        assert third.snapshot.position == 2
+        fake_comfy.release()
+        async with asyncio.timeout(5):
+            await first.result()
+            async for snapshot in third.updates():  # second in flight, third next in line
+                if snapshot.position == 1:
+                    break
+            await second.result()
+            await third.result()
