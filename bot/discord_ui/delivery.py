@@ -104,7 +104,13 @@ class Delivery:
         return job_id in self._tasks
 
     def follow(self, job: Job, sink: Sink) -> asyncio.Task[None]:
-        """Start keeping `sink` up to date with `job` until it ends and its images are posted."""
+        """Start keeping `sink` up to date with `job` until it ends and its images are posted.
+
+        Raises:
+            ValueError: the job already has a message kept up to date (one reply per job).
+        """
+        if job.id in self._tasks:
+            raise ValueError(f"{job.id} is already being delivered")
         task = asyncio.create_task(self._follow(job, sink), name=f"deliver {job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(lambda done: self._task_done(job.id, done))
