@@ -17,11 +17,12 @@ import discord
 from bot.bot import ComfyBot, bot_class
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
+from bot.comfy.errors import ComfyError
 from bot.config import ConfigError, Settings
 from bot.jobqueue import JobQueue
 from bot.journal import Journal
 from bot.store import JobStore
-from bot.workflows import WorkflowError, WorkflowLibrary
+from bot.workflows import WorkflowError, WorkflowLibrary, validate
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
                 client_id=await store.client_id(url),
             )
             backends.append(await stack.enter_async_context(ComfyBackend(client)))
+        await warn_unrunnable(backends, workflows)
         jobs = JobQueue(
             backends,
             workflows,
@@ -78,6 +80,26 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         bot = bot_class(settings)(settings=settings, jobs=jobs, sync_commands=args.sync)
         async with jobs, bot:
             return await _run(bot, settings.discord_token.value)
+
+
+async def warn_unrunnable(backends: list[ComfyBackend], workflows: WorkflowLibrary) -> int:
+    """Log each workflow a reachable server cannot run (missing model, custom node...).
+
+    Advice for the admin at start, never a reason not to start: ComfyUI may be down now and
+    fine later, and `comfycord check` gives the full report. Returns the problems logged.
+    """
+    logged = 0
+    for backend in backends:
+        try:
+            object_info = await backend.client.object_info()
+        except ComfyError as exc:
+            log.warning("ComfyUI at %s does not answer yet: %s", backend.url, exc)
+            continue
+        for workflow in workflows:
+            for problem in validate(workflow.graph, object_info):
+                log.warning("workflow %s cannot run on %s: %s", workflow.name, backend.url, problem)
+                logged += 1
+    return logged
 
 
 def _quiet_token_loggers() -> None:
