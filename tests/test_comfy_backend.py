@@ -17,6 +17,7 @@ from bot.comfy.events import (
     ExecutionError,
     ExecutionSuccess,
     Preview,
+    Progress,
     Status,
     parse_event,
     prompt_id_of,
@@ -336,3 +337,29 @@ async def test_closing_the_stream_ends_waiting_consumers():
     assert len(heard) == 1
     assert len(followed) == 1
     assert not run.is_done
+
+
+async def test_a_socket_comfyui_stopped_talking_to_is_replaced_and_progress_resumes(
+    fake_comfy: FakeComfy,
+) -> None:
+    """ComfyUI forgets a client_id when an older socket of it closes late; we notice the silence."""
+    fake_comfy.step_delay = 0.1
+    async with ComfyClient(fake_comfy.url, client_id="deafened", timeout=5) as client:
+        backend = ComfyBackend(client, backoff=FAST, check_interval=0.1, silence_limit=0.3)
+        async with backend:
+            async with asyncio.timeout(5):
+                await backend.stream.wait_connected()
+            fake_comfy.hold()
+            run = await backend.submit(slow_prompt(41, steps=10))
+            await fake_comfy.wait_for_prompt(run.prompt_id, "running")
+            # A late close of another socket with our client_id unregisters ours (as ComfyUI does).
+            async with aiohttp.ClientSession() as session:
+                ws = await session.ws_connect(f"{fake_comfy.ws_url}?clientId=deafened")
+                await ws.receive()  # its first status
+                await ws.close()
+            fake_comfy.release()
+            events = await collect(run)
+            result = await run.result()
+    assert result.outcome is Outcome.SUCCESS
+    assert backend.stream.connections >= 2
+    assert any(isinstance(event, Progress) for event in events), events

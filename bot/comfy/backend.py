@@ -57,12 +57,14 @@ class ComfyBackend:
         backoff: Backoff | None = None,
         check_interval: float = 5.0,
         dead_after: float = 30.0,
+        silence_limit: float = 30.0,
     ) -> None:
         self.client = client
         self.stream = EventStream(client.ws_url, backoff=backoff, on_connect=self._on_connect)
         self.health = BackendHealth()
         self.check_interval = check_interval
         self.dead_after = dead_after
+        self.silence_limit = silence_limit
         self._runs: dict[str, PromptRun] = {}
         self._abandoned: set[str] = set()
         self._down_since: float | None = None
@@ -235,6 +237,18 @@ class ComfyBackend:
             return
         try:
             queue = await self.client.queue()
+            if self.stream.silence > self.silence_limit and any(
+                queue.is_running(run.prompt_id) for run in runs
+            ):
+                # ComfyUI drops a client_id's registration when its *older* socket closes
+                # late (a half-open connection after a blip): the new socket then hears
+                # nothing. Our prompt is running but silent: register again.
+                log.warning(
+                    "%s silent for %.0fs while running our prompt: reconnecting",
+                    self.url,
+                    self.stream.silence,
+                )
+                await self.stream.reconnect()
             for run in runs:
                 if queue.is_running(run.prompt_id) or queue.is_pending(run.prompt_id):
                     continue

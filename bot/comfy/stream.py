@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -79,6 +80,8 @@ class EventStream:
         self.running_prompt_id: str | None = None
         self.queue_remaining = 0
         self.connections = 0
+        self.last_message_at = time.monotonic()
+        self._ws: ClientConnection | None = None
 
     def __repr__(self) -> str:
         return f"EventStream({self.ws_url!r}, connected={self.is_connected})"
@@ -152,6 +155,7 @@ class EventStream:
                 ) as ws:
                     await ws.send(FEATURE_FLAGS_MESSAGE)
                     next_delay = self._backoff.delays()
+                    self._ws = ws
                     self._opened()
                     await self._receive(ws)
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
@@ -160,6 +164,7 @@ class EventStream:
                 log.exception("ComfyUI stream URL %s is invalid", self.ws_url)
                 raise
             finally:
+                self._ws = None
                 self._connected.clear()
             await asyncio.sleep(next_delay())
 
@@ -177,8 +182,20 @@ class EventStream:
         if not task.cancelled() and task.exception() is not None:
             log.error("ComfyUI stream connect hook failed", exc_info=task.exception())
 
+    async def reconnect(self) -> None:
+        """Close the socket so that the receive loop opens a new one."""
+        if self._ws is not None:
+            await self._ws.close()
+
+    @property
+    def silence(self) -> float:
+        """Return the seconds since the last message arrived (or the socket opened)."""
+        return time.monotonic() - self.last_message_at
+
     async def _receive(self, ws: ClientConnection) -> None:
+        self.last_message_at = time.monotonic()
         async for message in ws:
+            self.last_message_at = time.monotonic()
             self.dispatch(parse_event(message))
 
     def dispatch(self, event: Event) -> None:
