@@ -13,7 +13,7 @@ from bot.images import ImageFile
 from bot.progress import JobState, ProgressSnapshot, ProgressTracker
 from bot.workflows import Workflow
 
-MAX_SEED = 2**32 - 1
+MAX_SEED = 2**32 - 1  # random seeds are drawn below this (any seed a user gives may be larger)
 REQUEST_VALUES = ("prompt", "negative", "seed", "steps", "width", "height")
 """The workflow keys a GenerationRequest carries as fields; any other input goes in overrides."""
 

@@ -15,10 +15,10 @@ from bot.workflow_graph import KEYS, PatchPoint, class_of, inputs_of, title_of
 TEXT_KEYS = frozenset({"prompt", "negative", "checkpoint"})
 INT_KEYS = frozenset({"seed", "steps", "width", "height", "batch_size"})
 FLOAT_KEYS = frozenset({"cfg", "denoise"})
-MAX_SEED = 2**64 - 1
+SEED_LIMIT = 2**64 - 1  # ComfyUI's own maximum seed
 # Bounds ComfyUI itself enforces (KSampler and EmptyLatentImage specs); sidecar ranges narrow them.
 _LIMITS: Mapping[str, tuple[float, float]] = {
-    "seed": (0, MAX_SEED),
+    "seed": (0, SEED_LIMIT),
     "steps": (1, math.inf),
     "width": (1, math.inf),
     "height": (1, math.inf),

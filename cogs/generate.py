@@ -28,7 +28,7 @@ from bot.workflows import Workflow
 if TYPE_CHECKING:
     from bot.bot import ComfyBot
 
-MAX_SEED = 2**53 - 1  # Discord's largest integer option
+DISCORD_MAX_INT = 2**53 - 1  # the largest integer option Discord accepts
 MENU_NAME = "Use as input"
 
 
@@ -51,7 +51,7 @@ class Generate(commands.Cog):
         workflow: str | None = None,
         image: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
-        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        seed: app_commands.Range[int, 0, DISCORD_MAX_INT] | None = None,
         steps: app_commands.Range[int, 1, 200] | None = None,
         width: app_commands.Range[int, 64, 4096] | None = None,
         height: app_commands.Range[int, 64, 4096] | None = None,
