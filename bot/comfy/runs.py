@@ -95,18 +95,15 @@ class PromptRun:
 
     async def events(self) -> AsyncIterator[Event]:
         """Yield this prompt's events until its outcome is known."""
+        subscription = self._subscription
         while not self._done.done():
-            event = await self._next()
-            if event is None:
+            # A backlog is read without a loop turn per event: whoever follows this run's
+            # consumer sees the latest state of a burst. finish() wakes receive() by closing.
+            event = subscription.get_nowait()
+            if event is None and (event := await subscription.receive()) is None:
                 break
             self.observe(event)
             yield event
-
-    async def _next(self) -> Event | None:
-        # One loop turn per event, even from a backlog, so that whoever follows this run's
-        # consumer (a progress view) sees every step; finish() wakes receive() by closing.
-        await asyncio.sleep(0)
-        return await self._subscription.receive()
 
     def observe(self, event: Event) -> None:
         """Record an event's outputs, and finish on a terminal event."""
