@@ -37,6 +37,8 @@ def _opt_str(value: Any) -> str | None:
 
 
 def _float(value: Any) -> float:
+    if type(value) is float:  # the common case, first: progress values are floats
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a number, got {type(value).__name__}")
     return float(value)
@@ -156,7 +158,7 @@ class ProgressState:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
-        nodes = tuple(NodeState.from_data(node) for node in data["nodes"].values())
+        nodes = tuple([NodeState.from_data(node) for node in data["nodes"].values()])
         return cls(_str(data["prompt_id"]), nodes)
 
 
@@ -376,15 +378,23 @@ _BINARY_EVENTS: Final[Mapping[int, Callable[[bytes], Event]]] = {
 
 def parse_json(obj: Mapping[str, Any]) -> Event:
     """Turn a decoded `{"type", "data"}` text message into an event; never raise."""
-    match obj:
-        case {"type": str(kind), "data": Mapping() as data} if kind in _TEXT_EVENTS:
-            try:
-                return _TEXT_EVENTS[kind](data)
-            except _BAD_INPUT:
-                return Unknown(kind, data)
-        case {"type": str(kind)}:
-            return Unknown(kind, obj.get("data"))
-    return Unknown("invalid", obj)
+    return _parse_object(obj) if isinstance(obj, Mapping) else Unknown("invalid", obj)
+
+
+def _parse_object(obj: Mapping[str, Any]) -> Event:
+    # Plain lookups rather than a mapping pattern: this runs for every message, and a
+    # pattern checks `Mapping` (an ABC, slow) once more for a dict json.loads just built.
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        return Unknown("invalid", obj)
+    data = obj.get("data")
+    parser = _TEXT_EVENTS.get(kind)
+    if parser is None or not (type(data) is dict or isinstance(data, Mapping)):
+        return Unknown(kind, data)
+    try:
+        return parser(data)
+    except _BAD_INPUT:
+        return Unknown(kind, data)
 
 
 def parse_binary(frame: bytes) -> Event:
@@ -408,7 +418,7 @@ def parse_event(message: str | bytes) -> Event:
         obj = json.loads(message)
     except _BAD_INPUT:
         return Unknown("invalid", message)
-    return parse_json(obj) if isinstance(obj, Mapping) else Unknown("invalid", obj)
+    return _parse_object(obj) if isinstance(obj, dict) else Unknown("invalid", obj)
 
 
 def prompt_id_of(event: Event) -> str | None:
