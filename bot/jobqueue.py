@@ -348,11 +348,9 @@ class JobQueue:
 
     async def _watch_queue(self, backend: ComfyBackend) -> None:
         """Refresh ComfyUI queue positions of our queued jobs when ComfyUI's queue changes."""
-        updates = backend.stream.listen()
+        updates = backend.stream.listen(Status)
         try:
-            async for event in updates:
-                if not isinstance(event, Status):
-                    continue
+            async for _ in updates:
                 self._wake.set()  # a (re)connected backend may take waiting jobs
                 while updates.get_nowait() is not None:  # one refresh per burst
                     pass

@@ -363,3 +363,22 @@ async def test_a_socket_comfyui_stopped_talking_to_is_replaced_and_progress_resu
     assert result.outcome is Outcome.SUCCESS
     assert backend.stream.connections >= 2
     assert any(isinstance(event, Progress) for event in events), events
+
+
+def test_a_listener_may_ask_for_some_event_classes_only():
+    stream = EventStream("ws://127.0.0.1:9/ws")
+    statuses, everything = stream.listen(Status), stream.listen()
+    events = [
+        parse_event(
+            json.dumps(
+                {"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 1}}}}
+            )
+        ),
+        parse_event(
+            json.dumps({"type": "execution_start", "data": {"prompt_id": "p", "timestamp": 1}})
+        ),
+    ]
+    for event in events:
+        stream.dispatch(event)
+    assert [statuses.get_nowait(), statuses.get_nowait()] == [events[0], None]
+    assert [everything.get_nowait(), everything.get_nowait()] == events

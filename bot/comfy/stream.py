@@ -73,7 +73,8 @@ class EventStream:
         self._backoff = backoff or Backoff()
         self._on_connect = on_connect
         self._routes: dict[str, Subscription[Event]] = {}
-        self._listeners: set[Subscription[Event]] = set()
+        # Listener -> the event classes it wants (None: every event).
+        self._listeners: dict[Subscription[Event], tuple[type, ...] | None] = {}
         self._reader: asyncio.Task[None] | None = None
         self._hooks: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
@@ -130,11 +131,14 @@ class EventStream:
         self._routes[prompt_id] = sub
         return sub
 
-    def listen(self) -> Subscription[Event]:
-        """Receive every event of the stream (status broadcasts included)."""
-        sub: Subscription[Event] = Subscription(self._listeners.discard)
-        self._listeners.add(sub)
+    def listen(self, *kinds: type) -> Subscription[Event]:
+        """Receive the stream's events of these classes (every event when none is named)."""
+        sub: Subscription[Event] = Subscription(self._drop_listener)
+        self._listeners[sub] = kinds or None
         return sub
+
+    def _drop_listener(self, sub: Subscription[Event]) -> None:
+        self._listeners.pop(sub, None)
 
     def _drop_route(self, prompt_id: str, sub: Subscription[Event]) -> None:
         if self._routes.get(prompt_id) is sub:
@@ -223,5 +227,6 @@ class EventStream:
                 event = replace(event, prompt_id=prompt_id)
         if prompt_id is not None and (sub := self._routes.get(prompt_id)) is not None:
             sub.put(event)
-        for listener in self._listeners:
-            listener.put(event)
+        for listener, kinds in self._listeners.items():
+            if kinds is None or isinstance(event, kinds):
+                listener.put(event)
