@@ -12,12 +12,12 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
-from bot.comfy.backend import CancelResult, ComfyBackend, Outcome, PromptResult, PromptRun
+from bot.comfy.backend import CancelResult, ComfyBackend, PromptRun
 from bot.comfy.errors import ComfyError, ComfyUnavailable
-from bot.comfy.events import OutputFile, Status
+from bot.comfy.events import Status
 from bot.errors import NotAllowed, QueueFull, TooManyJobs, UnknownJob
-from bot.images import ImageFile
-from bot.jobs import MAX_SEED, OUTCOME_STATE, GenerationRequest, Job, JobResult
+from bot.execution import failed, follow, record, send
+from bot.jobs import MAX_SEED, GenerationRequest, Job, JobResult
 from bot.journal import Journal
 from bot.lineup import WaitingLine
 from bot.progress import JobState
@@ -240,16 +240,16 @@ class JobQueue:
         result: JobResult | None
         try:
             if run is None:
-                run = await self._send(job, backend)
-            result = await self._follow(job, backend, run) if run is not None else None
+                run = await send(job, backend, self.journal)
+            result = await follow(job, backend, run, self.journal) if run is not None else None
             if result is None and job.cancelled_by is not None:
                 result = JobResult(job.id, JobState.CANCELLED, cancelled_by=job.cancelled_by)
         except ComfyUnavailable as exc:
             log.warning("job %s could not reach %s: %s", job.id, backend.url, exc)
-            result = None if job.tracker.snapshot.state is JobState.WAITING else _failed(job, exc)
+            result = None if job.tracker.snapshot.state is JobState.WAITING else failed(job, exc)
         except ComfyError as exc:
             log.warning("job %s on %s failed: %s", job.id, backend.url, exc)
-            result = _failed(job, exc)
+            result = failed(job, exc)
         finally:
             self._in_flight[backend].discard(job)
             self._wake.set()
@@ -297,55 +297,6 @@ class JobQueue:
         if self.journal is not None:
             self.journal.finished(job, result)
 
-    async def _send(self, job: Job, backend: ComfyBackend) -> PromptRun | None:
-        """Upload the inputs and queue the prompt; None when it was cancelled meanwhile."""
-        names = [
-            (await backend.client.upload_image(image.data, image.filename)).reference
-            for image in job.request.images
-        ]
-        job.graph = job.request.graph_for(job.workflow, names)
-        if job.cancelled_by is not None:
-            job.sent.set()
-            return None
-        if self.journal is not None:
-            # The prompt_id is on disk before ComfyUI can know it: a crash leaves nothing unknown.
-            self.journal.state(job, "submitting", backend=backend.url)
-            await self.journal.flush()
-        try:
-            run = await backend.submit(job.graph, prompt_id=job.id)
-            self._record(job, JobState.QUEUED)
-        finally:
-            job.sent.set()
-        return run
-
-    def _record(self, job: Job, state: JobState) -> None:
-        job.tracker.update(state=state)
-        job.publish()
-        if self.journal is not None:
-            self.journal.state(job, str(state))
-
-    async def _follow(self, job: Job, backend: ComfyBackend, run: PromptRun) -> JobResult | None:
-        """Follow a queued prompt to its result; None when ComfyUI never started it."""
-        async for event in run.events():
-            was_running = job.state is JobState.RUNNING
-            if job.tracker.apply(event):
-                job.publish()
-                if not was_running and job.state is JobState.RUNNING and self.journal is not None:
-                    self.journal.state(job, str(JobState.RUNNING))
-        outcome = await run.result()
-        if outcome.outcome is Outcome.LOST and not outcome.was_started:
-            return None
-        return await self._result(job, backend, outcome)
-
-    async def _result(self, job: Job, backend: ComfyBackend, outcome: PromptResult) -> JobResult:
-        state = OUTCOME_STATE[outcome.outcome]
-        if outcome.outcome is not Outcome.SUCCESS:
-            return JobResult(job.id, state, failure=outcome.failure, cancelled_by=job.cancelled_by)
-        files = _downloadable(outcome.files)
-        data = await asyncio.gather(*(backend.client.view(f) for f in files))
-        outputs = tuple(ImageFile(f.filename, d) for f, d in zip(files, data, strict=True))
-        return JobResult(job.id, state, outputs=outputs)
-
     async def _watch_queue(self, backend: ComfyBackend) -> None:
         """Refresh ComfyUI queue positions of our queued jobs when ComfyUI's queue changes."""
         updates = backend.stream.listen(Status)
@@ -377,16 +328,7 @@ class JobQueue:
                 continue
             if snapshot.is_running(job.id):
                 job.tracker.update(position=0)
-                self._record(job, JobState.RUNNING)
+                record(job, JobState.RUNNING, self.journal)
             elif position != job.tracker.snapshot.position:
                 job.tracker.update(position=position)
                 job.publish()
-
-
-def _failed(job: Job, exc: Exception) -> JobResult:
-    return JobResult(job.id, JobState.FAILED, error=exc, cancelled_by=job.cancelled_by)
-
-
-def _downloadable(files: Sequence[OutputFile]) -> list[OutputFile]:
-    saved = [f for f in files if f.type == "output"]
-    return saved or list(files)
