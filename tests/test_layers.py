@@ -25,6 +25,7 @@ MIDDLE = (
     "workflow_errors",
     "render",
     "tasks",
+    "execution",
 )
 
 
