@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import itertools
 
@@ -243,3 +244,28 @@ async def test_an_execution_error_names_the_node_and_the_message(
     )
     assert final.json["embeds"] == []
     assert "comfycord:reroll:" in str(final.json["components"])
+
+
+async def test_a_job_outliving_the_token_moves_to_a_channel_message_before_it_expires(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot, monkeypatch
+) -> None:
+    # As if 15 minutes had passed: the reply switches by the clock, without waiting for an error.
+    monkeypatch.setattr("bot.discord_ui.sinks.TOKEN_MARGIN", datetime.timedelta(minutes=15))
+    user = fake_discord.add_user("fiona")
+    ix = await fake_discord.slash("generate", {"prompt": "long", "workflow": "slow"}, user_id=user)
+    sent = await fake_discord.wait_for(
+        lambda c: c.method == "POST" and c.path == f"/channels/{fake_discord.channel_id}/messages"
+    )
+    message_id = int(sent.response["id"])
+    final = await fake_discord.wait_for(
+        lambda c: (
+            c.method == "PATCH"
+            and c.path.endswith(f"/messages/{message_id}")
+            and bool(c.json.get("embeds"))
+        ),
+        timeout=10,
+    )
+    assert final.files[0][1].startswith(PNG_MAGIC)
+    webhook_edits = [c for c in fake_discord.calls if c.method == "PATCH" and ix.token in c.path]
+    assert all(not c.files for c in webhook_edits)
+    assert not any(c.status >= 400 for c in fake_discord.calls)
