@@ -9,7 +9,7 @@ from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
 from bot.jobqueue import JobQueue
-from bot.jobs import GenerationRequest
+from bot.jobs import GenerationRequest, Job
 from bot.journal import Journal
 from bot.progress import JobState
 from bot.recovery import recover
@@ -41,13 +41,25 @@ def library(tmp_path):
     return WorkflowLibrary.load(directory)
 
 
+async def stop_while_running(fake, db: Path, workflows, request, *, seen_running=False) -> Job:
+    """Run one bot process until ComfyUI holds `request`'s prompt running, then stop it."""
+    fake.hold()
+    async with bot_process(fake, db, workflows) as (queue, journal):
+        job = queue.submit(request)
+        await fake.wait_for_prompt(job.id, "running")
+        if seen_running:  # the journal records "running" only once the bot has seen it start
+            async with asyncio.timeout(5):
+                async for snapshot in job.updates():
+                    if snapshot.state is JobState.RUNNING:
+                        break
+        await journal.flush()
+    return job
+
+
 async def test_a_job_that_finished_while_the_bot_was_down_is_delivered(fake_comfy, tmp_path):
     workflows, db = library(tmp_path), tmp_path / "journal.db"
-    fake_comfy.hold()
-    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
-        job = queue.submit(GenerationRequest("alice", "slow", steps=3, origin={"channel": 7}))
-        await fake_comfy.wait_for_prompt(job.id, "running")
-        await journal.flush()
+    request = GenerationRequest("alice", "slow", steps=3, origin={"channel": 7})
+    job = await stop_while_running(fake_comfy, db, workflows, request)
     # The bot is gone; ComfyUI finishes the job meanwhile.
     fake_comfy.release()
     await fake_comfy.wait_for_prompt(job.id, "done")
@@ -65,11 +77,7 @@ async def test_a_job_that_finished_while_the_bot_was_down_is_delivered(fake_comf
 
 async def test_a_job_still_running_is_reattached_and_its_progress_resumes(fake_comfy, tmp_path):
     workflows, db = library(tmp_path), tmp_path / "journal.db"
-    fake_comfy.hold()
-    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
-        job = queue.submit(GenerationRequest("alice", "slow", steps=4))
-        await fake_comfy.wait_for_prompt(job.id, "running")
-        await journal.flush()
+    await stop_while_running(fake_comfy, db, workflows, GenerationRequest("alice", "slow", steps=4))
     async with bot_process(fake_comfy, db, workflows) as (queue, journal):
         (restored,) = await recover(queue, journal)
         await queue.backends[0].stream.wait_connected()
@@ -84,15 +92,8 @@ async def test_a_job_still_running_is_reattached_and_its_progress_resumes(fake_c
 
 async def test_a_job_whose_comfyui_restarted_is_lost_not_done(fake_comfy, tmp_path):
     workflows, db = library(tmp_path), tmp_path / "journal.db"
-    fake_comfy.hold()
-    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
-        job = queue.submit(GenerationRequest("alice", "slow", steps=3))
-        await fake_comfy.wait_for_prompt(job.id, "running")
-        async with asyncio.timeout(5):
-            async for snapshot in job.updates():
-                if snapshot.state is JobState.RUNNING:
-                    break
-        await journal.flush()
+    request = GenerationRequest("alice", "slow", steps=3)
+    job = await stop_while_running(fake_comfy, db, workflows, request, seen_running=True)
     await fake_comfy.restart()
     fake_comfy.release()
     async with bot_process(fake_comfy, db, workflows) as (queue, journal):
