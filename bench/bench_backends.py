@@ -29,10 +29,10 @@ if str(ROOT) not in sys.path:
 from bench.fake_server import Stats, start_fakes, while_alive  # noqa: E402
 from bot.comfy.backend import ComfyBackend  # noqa: E402
 from bot.comfy.client import ComfyClient  # noqa: E402
-from bot.jobqueue import JobQueue  # noqa: E402
-from bot.jobs import GenerationRequest  # noqa: E402
-from bot.progress import JobState  # noqa: E402
-from bot.workflows import WorkflowLibrary  # noqa: E402
+from bot.jobs.model import GenerationRequest  # noqa: E402
+from bot.jobs.progress import JobState  # noqa: E402
+from bot.jobs.queue import JobQueue  # noqa: E402
+from bot.workflows.library import WorkflowLibrary  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "workflows"
 STEPS = 5

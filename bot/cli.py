@@ -18,10 +18,10 @@ from bot.config import ConfigError, Settings
 # Command name -> (module, one-line help). Each module has `add_arguments(parser)` and
 # `async def main(args, settings) -> int`.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "bot": ("bot.discord_main", "run the Discord bot (the default)"),
-    "run": ("bot.runner", "run one workflow in the terminal with live progress"),
-    "serve": ("bot.http_api", "serve the HTTP middleware (default port 8189)"),
-    "check": ("bot.doctor", "check settings, ComfyUI and every workflow"),
+    "bot": ("bot.discord.main", "run the Discord bot (the default)"),
+    "run": ("bot.terminal.run", "run one workflow in the terminal with live progress"),
+    "serve": ("bot.http.serve", "serve the HTTP middleware (default port 8189)"),
+    "check": ("bot.terminal.check", "check settings, ComfyUI and every workflow"),
 }
 
 EXIT_USAGE = 2

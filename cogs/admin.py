@@ -13,14 +13,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import listings, render
 from bot.comfy.backend import ComfyBackend
-from bot.jobqueue import JobQueue
-from bot.progress import JobState
-from bot.workflows import WorkflowLibrary
+from bot.discord import listings, render
+from bot.jobs.progress import JobState
+from bot.jobs.queue import JobQueue
+from bot.workflows.library import WorkflowLibrary
 
 if TYPE_CHECKING:
-    from bot.bot import ComfyBot
+    from bot.discord.client import ComfyBot
 
 log = logging.getLogger(__name__)
 

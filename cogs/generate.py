@@ -1,7 +1,7 @@
 """/generate, mention-with-image and "Use as input": receive requests, hand them to the JobQueue.
 
-This cog only parses and checks what Discord delivers; queueing is `bot.jobqueue`, keeping the
-reply current is `bot.discord_ui.delivery`.
+This cog only parses and checks what Discord delivers; queueing is `bot.jobs.queue`, keeping the
+reply current is `bot.discord.delivery`.
 """
 
 from __future__ import annotations
@@ -14,19 +14,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
 from bot.config import Settings
-from bot.discord_errors import describe
-from bot.discord_ui import inputs
-from bot.discord_ui.delivery import Delivery
-from bot.discord_ui.sinks import NO_MENTIONS, InteractionSink, MessageSink
+from bot.discord import inputs, render
+from bot.discord.delivery import Delivery
+from bot.discord.errors import describe
+from bot.discord.sinks import NO_MENTIONS, InteractionSink, MessageSink
 from bot.errors import InvalidImage
-from bot.jobqueue import JobQueue
-from bot.jobs import GenerationRequest
-from bot.workflows import Workflow
+from bot.jobs.model import GenerationRequest
+from bot.jobs.queue import JobQueue
+from bot.workflows.library import Workflow
 
 if TYPE_CHECKING:
-    from bot.bot import ComfyBot
+    from bot.discord.client import ComfyBot
 
 DISCORD_MAX_INT = 2**53 - 1  # the largest integer option Discord accepts
 MENU_NAME = "Use as input"

@@ -8,15 +8,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import listings
-from bot.discord_ui.buttons import history_view
+from bot.discord import listings
+from bot.discord.buttons import history_view
+from bot.discord.render import CONTENT_LIMIT, truncate
 from bot.errors import BotError, NotAllowed
-from bot.jobqueue import JobQueue
-from bot.jobs import Job
-from bot.render import CONTENT_LIMIT, truncate
+from bot.jobs.model import Job
+from bot.jobs.queue import JobQueue
 
 if TYPE_CHECKING:
-    from bot.bot import ComfyBot
+    from bot.discord.client import ComfyBot
 
 HISTORY_LENGTH = 10
 

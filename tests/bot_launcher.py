@@ -15,8 +15,8 @@ from typing import Any
 import discord
 import yarl
 
-from bot import bot as bot_module
 from bot import cli
+from bot.discord import client as bot_module
 
 GUILD_READY_TIMEOUT = 0.05
 

@@ -15,14 +15,14 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.bot import ComfyBot, ComfyShardedBot
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.config import Settings
-from bot.jobqueue import JobQueue
-from bot.journal import Journal
-from bot.store import JobStore
-from bot.workflows import WorkflowLibrary
+from bot.discord.client import ComfyBot, ComfyShardedBot
+from bot.jobs.journal import Journal
+from bot.jobs.queue import JobQueue
+from bot.jobs.store import JobStore
+from bot.workflows.library import WorkflowLibrary
 from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall, run_bot
 from tests.fakes.discord_messages import walk
@@ -111,7 +111,7 @@ class Services:
 async def open_services(
     settings: Settings, *, journal: bool = False, wait_healthy: bool = True
 ) -> AsyncIterator[Services]:
-    """Open the journal (if asked), session, backends and queue as `bot.discord_main` does."""
+    """Open the journal (if asked), session, backends and queue as `bot.discord.main` does."""
     calls = ComfyCalls()
     async with AsyncExitStack() as stack:
         opened: Journal | None = None

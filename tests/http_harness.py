@@ -18,9 +18,9 @@ from PIL import Image
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
-from bot.http_api import HttpOptions, create_app
-from bot.jobqueue import JobQueue
-from bot.workflows import WorkflowLibrary, load_workflow
+from bot.http.serve import HttpOptions, create_app
+from bot.jobs.queue import JobQueue
+from bot.workflows.library import WorkflowLibrary, load_workflow
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
 HTTP_TEXT = Path(__file__).resolve().parent / "fixtures" / "http" / "http_text.json"

@@ -11,10 +11,10 @@ from pathlib import Path
 import discord
 import pytest
 
-import bot.bot as bot_module
-from bot import discord_main
-from bot.bot import EXTENSIONS, ComfyBot
+import bot.discord.client as bot_module
 from bot.config import ConfigError
+from bot.discord import main as discord_main
+from bot.discord.client import EXTENSIONS, ComfyBot
 from tests.discord_env import (  # noqa: F401  # fixtures
     FIXTURES,
     Services,

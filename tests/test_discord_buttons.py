@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.bot import ComfyBot
-from bot.progress import JobState
+from bot.discord.client import ComfyBot
+from bot.jobs.progress import JobState
 from tests.discord_env import (  # noqa: F401  # fixtures
     Services,
     bot_fixture,

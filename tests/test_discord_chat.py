@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.bot import ComfyBot
+from bot.discord.client import ComfyBot
 from tests.discord_env import (  # noqa: F401  # fixtures
     Services,
     bot_fixture,

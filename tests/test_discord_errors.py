@@ -10,7 +10,7 @@ import pytest
 from discord import app_commands
 
 from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, NodeError, PromptRejected
-from bot.discord_errors import describe
+from bot.discord.errors import describe
 from bot.errors import (
     UNEXPECTED,
     ImageTooLarge,
@@ -21,7 +21,7 @@ from bot.errors import (
     UnknownJob,
     user_message,
 )
-from bot.workflows import UnknownWorkflow, WorkflowInputError
+from bot.workflows.library import UnknownWorkflow, WorkflowInputError
 
 
 def _invoke_error(original: Exception) -> app_commands.CommandInvokeError:
@@ -88,7 +88,7 @@ def test_describe_unwraps_command_invoke_errors() -> None:
 def test_describe_gives_unexpected_errors_an_id_and_logs_them(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="bot.discord_errors"):
+    with caplog.at_level(logging.ERROR, logger="bot.discord.errors"):
         text = describe(_invoke_error(KeyError("internal")), "/generate by 1")
 
     match = re.fullmatch(

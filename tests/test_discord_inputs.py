@@ -1,4 +1,4 @@
-"""bot.discord_ui.inputs: allow-lists, workflow lookup and request checks, no Discord objects."""
+"""bot.discord.inputs: allow-lists, workflow lookup and request checks, no Discord objects."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.discord_ui import inputs
+from bot.discord import inputs
 from bot.errors import NotAllowed
-from bot.workflows import UnknownWorkflow, WorkflowInputError, WorkflowLibrary
+from bot.workflows.library import UnknownWorkflow, WorkflowInputError, WorkflowLibrary
 from tests.discord_env import library_dir
 
 

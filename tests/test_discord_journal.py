@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.bot import ComfyShardedBot, bot_class
-from bot.progress import JobState
+from bot.discord.client import ComfyShardedBot, bot_class
+from bot.jobs.progress import JobState
 from tests.discord_env import (
     Services,
     button,

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
-from bot.discord_main import warn_unrunnable
-from bot.workflows import WorkflowLibrary
+from bot.discord.main import warn_unrunnable
+from bot.workflows.library import WorkflowLibrary
 from tests.fakes.comfy import FakeComfy
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
@@ -15,7 +15,7 @@ WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 async def test_a_missing_checkpoint_is_logged_and_a_runnable_workflow_is_not(caplog):
     library = WorkflowLibrary.load(WORKFLOWS)
     async with FakeComfy() as fake, ComfyClient(fake.url, timeout=5) as client:
-        with caplog.at_level(logging.WARNING, logger="bot.discord_main"):
+        with caplog.at_level(logging.WARNING, logger="bot.discord.main"):
             logged = await warn_unrunnable([ComfyBackend(client)], library)
     text = caplog.text
     assert logged == 2  # txt2img and img2img name a checkpoint this server lacks
@@ -27,6 +27,6 @@ async def test_a_missing_checkpoint_is_logged_and_a_runnable_workflow_is_not(cap
 async def test_an_unreachable_server_is_only_a_warning(caplog, unused_tcp_port):
     library = WorkflowLibrary.load(WORKFLOWS)
     async with ComfyClient(f"http://127.0.0.1:{unused_tcp_port}", timeout=2) as client:
-        with caplog.at_level(logging.WARNING, logger="bot.discord_main"):
+        with caplog.at_level(logging.WARNING, logger="bot.discord.main"):
             assert await warn_unrunnable([ComfyBackend(client)], library) == 0
     assert "does not answer yet" in caplog.text

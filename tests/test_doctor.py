@@ -1,4 +1,4 @@
-"""Tests of `comfycord check` (bot.doctor) against the fake ComfyUI over real sockets."""
+"""Tests of `comfycord check` (bot.terminal.check) against the fake ComfyUI over real sockets."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import doctor
 from bot.cli import build_parser
 from bot.config import Settings
+from bot.terminal import check as doctor
 from tests.fakes.comfy import FakeComfy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from bot.comfy.client import ComfyClient
-from bot.http_api import HttpOptions
-from bot.progress import JobState
-from bot.workflows import load_workflow
+from bot.http.serve import HttpOptions
+from bot.jobs.progress import JobState
+from bot.workflows.library import load_workflow
 from tests.fakes.comfy import FakeComfy
 from tests.http_harness import FIXTURES, image_form, png, serve_middleware, sse, until_final
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.http_api import HttpOptions
+from bot.http.serve import HttpOptions
 from tests.fakes.comfy import FakeComfy
 from tests.http_harness import image_form, png, serve_middleware
 

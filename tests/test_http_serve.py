@@ -15,7 +15,7 @@ import pytest
 
 from bot import cli
 from bot.config import ConfigError, Settings
-from bot.http_api import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, HttpOptions, main
+from bot.http.serve import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, HttpOptions, main
 from tests.fakes.comfy import FakeComfy
 from tests.http_harness import DEMO, FIXTURES, serve_middleware
 
@@ -150,7 +150,7 @@ async def test_serve_runs_a_workflow_file_until_sigterm(fake_comfy: FakeComfy) -
     port = _free_port()
     settings = _settings(COMFYUI_URL=fake_comfy.url)
     started = _Started()
-    logger = logging.getLogger("bot.http_api")
+    logger = logging.getLogger("bot.http.serve")
     logger.addHandler(started)
     logger.setLevel(logging.INFO)
     workflow = str(FIXTURES / "slow.json")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ImageTooLarge, InvalidImage
-from bot.http_errors import MissingImage, NoImageInput, UnknownNode, classify
-from bot.http_state import PatchState
+from bot.http.errors import MissingImage, NoImageInput, UnknownNode, classify
+from bot.http.patch import PatchState
 from bot.images import ImageFile, check_input_image
-from bot.workflows import Workflow, WorkflowInputError, load_workflow
+from bot.workflows.library import Workflow, WorkflowInputError, load_workflow
 from tests.http_harness import HTTP_TEXT, png
 
 TWO_IMAGES = {

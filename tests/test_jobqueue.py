@@ -16,10 +16,10 @@ from bot.comfy.errors import ComfyUnavailable
 from bot.comfy.stream import Backoff
 from bot.errors import NotAllowed, TooManyJobs
 from bot.images import ImageFile
-from bot.jobqueue import JobQueue
-from bot.jobs import GenerationRequest, Job
-from bot.progress import JobState, ProgressSnapshot
-from bot.workflows import WorkflowInputError, WorkflowLibrary
+from bot.jobs.model import GenerationRequest, Job
+from bot.jobs.progress import JobState, ProgressSnapshot
+from bot.jobs.queue import JobQueue
+from bot.workflows.library import WorkflowInputError, WorkflowLibrary
 from tests.comfy_prompts import PNG_MAGIC, slow_prompt
 from tests.fakes.comfy import FakeComfy
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import GenerationRequest, Job
-from bot.lineup import WaitingLine
-from bot.workflows import load_workflow
+from bot.jobs.lineup import WaitingLine
+from bot.jobs.model import GenerationRequest, Job
+from bot.workflows.library import load_workflow
 
 SLOW = Path(__file__).parent / "fixtures" / "workflows" / "slow.json"
 

@@ -1,9 +1,9 @@
 """The /history and /comfy status listings: plain values in, chat text out."""
 
-from bot import listings
 from bot.comfy.backend import BackendHealth
-from bot.jobs import GenerationRequest
-from bot.store import JournalEntry
+from bot.discord import listings
+from bot.jobs.model import GenerationRequest
+from bot.jobs.store import JournalEntry
 
 GPU = {
     "name": "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",

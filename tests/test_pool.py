@@ -13,10 +13,10 @@ from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
 from bot.images import ImageFile
-from bot.jobqueue import JobQueue
-from bot.jobs import GenerationRequest
-from bot.progress import JobState
-from bot.workflows import WorkflowLibrary
+from bot.jobs.model import GenerationRequest
+from bot.jobs.progress import JobState
+from bot.jobs.queue import JobQueue
+from bot.workflows.library import WorkflowLibrary
 from tests.fakes.comfy import FakeComfy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "workflows"

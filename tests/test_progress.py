@@ -10,7 +10,7 @@ from bot.comfy.events import (
     ProgressState,
     Status,
 )
-from bot.progress import JobState, ProgressSnapshot, ProgressTracker
+from bot.jobs.progress import JobState, ProgressSnapshot, ProgressTracker
 
 GRAPH = {
     "4": {"class_type": "CheckpointLoaderSimple", "inputs": {}},

@@ -8,13 +8,13 @@ from pathlib import Path
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
-from bot.jobqueue import JobQueue
-from bot.jobs import GenerationRequest, Job
-from bot.journal import Journal
-from bot.progress import JobState
-from bot.recovery import recover
-from bot.store import JobStore
-from bot.workflows import WorkflowLibrary
+from bot.jobs.journal import Journal
+from bot.jobs.model import GenerationRequest, Job
+from bot.jobs.progress import JobState
+from bot.jobs.queue import JobQueue
+from bot.jobs.recovery import recover
+from bot.jobs.store import JobStore
+from bot.workflows.library import WorkflowLibrary
 
 FIXTURES = Path(__file__).parent / "fixtures" / "workflows"
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""bot.render: job state as text and embed data, within Discord's limits (pure, no event loop)."""
+"""bot.discord.render: job state as text and embed data within Discord's limits (pure)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import io
 import pytest
 from PIL import Image
 
-from bot import render
 from bot.comfy.backend import PromptFailure
 from bot.comfy.errors import ComfyUnavailable
+from bot.discord import render
 from bot.images import ImageFile
-from bot.jobs import GenerationRequest, JobResult
-from bot.progress import JobState, PreviewImage, ProgressSnapshot
+from bot.jobs.model import GenerationRequest, JobResult
+from bot.jobs.progress import JobState, PreviewImage, ProgressSnapshot
 
 REQUEST = GenerationRequest(requester="1234", workflow="txt2img", prompt="a red fox")
 

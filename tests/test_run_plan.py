@@ -1,4 +1,4 @@
-"""Tests of bot.run_plan: arguments checked into a plan without ComfyUI, summary, saving."""
+"""Tests of bot.terminal.plan: arguments checked into a plan without ComfyUI, summary, saving."""
 
 import argparse
 import io
@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import runner
 from bot.config import Settings
 from bot.errors import BotError, user_message
 from bot.images import ImageFile
-from bot.run_plan import REQUESTER, parse_override, prepare, save_outputs, summary_lines
+from bot.terminal import run as runner
+from bot.terminal.plan import REQUESTER, parse_override, prepare, save_outputs, summary_lines
 
 WORKFLOWS = Path(__file__).parent / "fixtures" / "workflows"
 

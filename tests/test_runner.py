@@ -1,4 +1,4 @@
-"""Tests of `comfycord run` (bot.runner) against the fake ComfyUI over real sockets."""
+"""Tests of `comfycord run` (bot.terminal.run) against the fake ComfyUI over real sockets."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot import runner
 from bot.cli import build_parser
 from bot.comfy.client import ComfyClient
 from bot.config import Settings
+from bot.terminal import run as runner
 from tests.fakes.comfy import FakeComfy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,8 +3,8 @@
 import sqlite3
 
 from bot.images import ImageFile
-from bot.journal import request_from
-from bot.store import MIGRATIONS, JobStore, migrate
+from bot.jobs.journal import request_from
+from bot.jobs.store import MIGRATIONS, JobStore, migrate
 
 
 async def test_records_a_job_and_reads_it_back_after_reopen(tmp_path):

@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from bot.progress import JobState, ProgressSnapshot
-from bot.terminal import ProgressView, bar, duration, node_name, status_text
+from bot.jobs.progress import JobState, ProgressSnapshot
+from bot.terminal.view import ProgressView, bar, duration, node_name, status_text
 
 
 class Stream(io.StringIO):

@@ -13,8 +13,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import BotError
-from bot.workflow_detect import detect_points
-from bot.workflows import (
+from bot.workflows.detect import detect_points
+from bot.workflows.library import (
     KEYS,
     PatchPoint,
     SidecarError,

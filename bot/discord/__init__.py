@@ -1,0 +1,2 @@
+"""The Discord front door: the client and its start-up, replies kept current, buttons, input checks,
+restarts, the one error hook, and the Discord markdown of render and listings."""

@@ -1,0 +1,122 @@
+"""ComfyBot: the discord.py client, composed from services it is given; loads the cogs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.comfy.backend import ComfyBackend
+from bot.config import Settings
+from bot.discord.buttons import DYNAMIC_ITEMS, job_view
+from bot.discord.delivery import Delivery
+from bot.discord.errors import ErrorTree
+from bot.discord.restore import reattach
+from bot.jobs.queue import JobQueue
+from bot.workflows.library import WorkflowLibrary
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin")
+
+
+def intents() -> discord.Intents:
+    """Return the gateway intents: the defaults plus Message Content, for mention-with-image."""
+    chosen = discord.Intents.default()
+    chosen.message_content = True
+    return chosen
+
+
+class ComfyBot(commands.Bot):
+    """The Discord bot; it owns only its message deliveries, not the queue or the backends.
+
+    With a job journal (`jobs.journal`), it takes up unfinished jobs at start and finds their
+    replies again (`bot.discord.restore`).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        jobs: JobQueue,
+        sync_commands: bool = False,
+        **options: Any,
+    ) -> None:
+        options.setdefault("intents", intents())
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        super().__init__(
+            command_prefix=commands.when_mentioned, tree_cls=ErrorTree, help_command=None, **options
+        )
+        self.settings = settings
+        self.jobs = jobs
+        self.delivery = Delivery(
+            settings,
+            job_view,
+            journal=jobs.journal,
+            is_available=lambda: jobs.has_healthy_backend,
+        )
+        self.sync_commands = sync_commands
+
+    def __repr__(self) -> str:
+        return f"ComfyBot(backends={len(self.backends)}, jobs={self.jobs!r})"
+
+    @property
+    def backends(self) -> tuple[ComfyBackend, ...]:
+        """Return the ComfyUI servers (the queue's)."""
+        return self.jobs.backends
+
+    @property
+    def workflows(self) -> WorkflowLibrary:
+        """Return the current workflow library (the queue's; /comfy reload replaces it)."""
+        return self.jobs.workflows
+
+    async def setup_hook(self) -> None:
+        """Register the persistent buttons, load the cogs, take up unfinished jobs, sync."""
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        for extension in EXTENSIONS:
+            try:
+                await self.load_extension(extension)
+            except Exception:
+                log.exception("could not load %s; the other extensions go on", extension)
+        try:
+            await reattach(self, self.jobs, self.delivery)
+        except Exception:
+            log.exception("could not take up the journal's unfinished jobs; starting anyway")
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self._sync(guild)
+        if self.sync_commands:
+            await self._sync(None)
+
+    async def _sync(self, guild: discord.Object | None) -> None:
+        where = f"guild {guild.id}" if guild else "every server (global)"
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.HTTPException:
+            log.exception("syncing commands to %s failed", where)
+        else:
+            log.info("synced %d commands to %s", len(synced), where)
+
+    async def on_ready(self) -> None:
+        """Log who we are."""
+        log.info("logged in as %s (%s)", self.user, getattr(self.user, "id", "?"))
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """Ignore prefix commands; chat requests are the Generate cog's listener."""
+
+    async def close(self) -> None:
+        """Stop following jobs before discord.py closes its connections."""
+        await self.delivery.close()
+        await super().close()
+
+
+class ComfyShardedBot(ComfyBot, commands.AutoShardedBot):
+    """ComfyBot on discord.py's AutoShardedBot: the shard count comes from GET /gateway/bot."""
+
+
+def bot_class(settings: Settings) -> type[ComfyBot]:
+    """Return the bot class the settings ask for (SHARDED=true: one process, several shards)."""
+    return ComfyShardedBot if settings.sharded else ComfyBot

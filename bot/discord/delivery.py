@@ -1,0 +1,252 @@
+"""Delivery: keep one Discord message per job up to date, from waiting in line to the images.
+
+Every entry point (slash command, mention, context menu, reroll) hands a job and a `Sink` to
+`Delivery.follow`; the flow of edits is written once, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import mimetypes
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
+from typing import Any
+
+import discord
+
+from bot.config import Settings
+from bot.discord import render
+from bot.discord.sinks import Sink
+from bot.images import ImageFile
+from bot.jobs.journal import Journal
+from bot.jobs.model import Job, JobResult
+from bot.jobs.progress import JobState, ProgressSnapshot
+
+log = logging.getLogger(__name__)
+
+Controls = Callable[[Job, bool], discord.ui.View | None]
+"""Build the buttons of a job's message: (job, has_ended) -> view or None."""
+
+AVAILABILITY_CHECK = 1.0
+"""Seconds between checks, while a job waits, of whether any ComfyUI server is available."""
+
+
+def to_file(image: ImageFile) -> discord.File:
+    """Wrap an image as a Discord upload."""
+    return discord.File(io.BytesIO(image.data), filename=image.filename)
+
+
+def to_embed(data: render.EmbedData) -> discord.Embed:
+    """Turn rendered embed data into a Discord embed."""
+    embed = discord.Embed(title=data.title, description=data.description or None, color=data.color)
+    for field in data.fields:
+        embed.add_field(name=field.name, value=field.value, inline=field.inline)
+    if data.footer:
+        embed.set_footer(text=data.footer)
+    return embed
+
+
+def _preview_file(snapshot: ProgressSnapshot) -> discord.File | None:
+    preview = snapshot.preview
+    if preview is None:
+        return None
+    extension = mimetypes.guess_extension(preview.content_type) or ".jpg"
+    return discord.File(io.BytesIO(preview.data), filename=f"preview{extension}")
+
+
+class _Where:
+    """Keep the journal told where one job's reply lives, whenever that changes."""
+
+    def __init__(self, journal: Journal | None, job: Job, sink: Sink) -> None:
+        self._journal = journal
+        self._job = job
+        self._sink = sink
+        self._recorded: dict[str, Any] | None = None
+
+    async def note(self) -> None:
+        """Record the sink's place if it changed, and wait until it is on disk."""
+        if self._journal is None:
+            return
+        where = self._sink.where()
+        if where == self._recorded:
+            return
+        self._recorded = where
+        self._journal.origin(self._job, {**where, "requester_id": self._job.request.requester})
+        await self._journal.flush()
+
+
+class Delivery:
+    """Follow jobs and keep their messages current; owns one task per followed job."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        controls: Controls,
+        *,
+        journal: Journal | None = None,
+        is_available: Callable[[], bool] | None = None,
+    ) -> None:
+        self.interval = settings.progress_interval
+        self.show_previews = settings.show_previews
+        self._controls = controls
+        self._journal = journal
+        self._is_available = is_available or (lambda: True)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def __repr__(self) -> str:
+        return f"Delivery(following={len(self._tasks)})"
+
+    def is_following(self, job_id: str) -> bool:
+        """Tell whether a message of this job is being kept up to date."""
+        return job_id in self._tasks
+
+    def follow(self, job: Job, sink: Sink) -> asyncio.Task[None]:
+        """Start keeping `sink` up to date with `job` until it ends and its images are posted.
+
+        Raises:
+            ValueError: the job already has a message kept up to date (one reply per job).
+        """
+        if job.id in self._tasks:
+            raise ValueError(f"{job.id} is already being delivered")
+        task = asyncio.create_task(self._follow(job, sink), name=f"deliver {job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda done: self._task_done(job.id, done))
+        return task
+
+    def _task_done(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("delivery of %s failed", job_id, exc_info=exc)
+
+    async def close(self) -> None:
+        """Stop following every job (the jobs themselves go on)."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow(self, job: Job, sink: Sink) -> None:
+        where = _Where(self._journal, job, sink)
+        # On disk before the first edit: a restart from then on finds this reply again.
+        await where.note()
+        await self._show_progress(job, sink, where)
+        result = await job.result()
+        await self._show_result(job, sink, result)
+        await where.note()
+
+    async def _show_progress(self, job: Job, sink: Sink, where: _Where) -> None:
+        """Edit at most once per interval; after a wait, show the newest snapshot."""
+        loop = asyncio.get_running_loop()
+        next_edit = 0.0
+        shown: tuple[ProgressSnapshot, bool] | None = None
+        async with contextlib.aclosing(_updates(job, AVAILABILITY_CHECK)) as updates:
+            async for update in updates:
+                snapshot = update
+                if (wait := next_edit - loop.time()) > 0 and not snapshot.state.is_final:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):
+                            await job.result()
+                    snapshot = job.snapshot
+                if snapshot.state.is_final:
+                    return
+                available = self._is_available()
+                if shown is None or shown[1] != available or not _same(shown[0], snapshot):
+                    before = shown[0] if shown else None
+                    await self._edit_progress(job, sink, snapshot, before, available)
+                    await where.note()
+                    shown = (snapshot, available)
+                    next_edit = loop.time() + self.interval
+
+    async def _edit_progress(
+        self,
+        job: Job,
+        sink: Sink,
+        snapshot: ProgressSnapshot,
+        shown: ProgressSnapshot | None,
+        is_available: bool,
+    ) -> None:
+        preview = None
+        if self.show_previews and snapshot.preview is not (shown.preview if shown else None):
+            preview = _preview_file(snapshot)
+        text = render.progress_text(
+            job.request,
+            job.workflow.display_name,
+            snapshot,
+            is_backend_available=is_available,
+        )
+        try:
+            await sink.edit(
+                content=text,
+                files=None if preview is None else [preview],
+                view=self._controls(job, False),
+            )
+        except discord.HTTPException as exc:
+            log.warning("progress edit of %s failed: %s", job.id, exc)
+
+    async def _show_result(self, job: Job, sink: Sink, result: JobResult) -> None:
+        workflow = job.workflow.display_name
+        groups: list[list[ImageFile]] = []
+        notes: list[str] = []
+        if result.state is JobState.DONE and result.outputs:
+            files, notes = await asyncio.to_thread(
+                render.fit_outputs, result.outputs, sink.filesize_limit
+            )
+            groups = render.batches(files)
+        title = _node_title(job, result.failure.node_id if result.failure else None)
+        content = render.final_text(job.request, workflow, result, notes, node_title=title)
+        embed = None
+        if result.state is JobState.DONE:
+            embed = to_embed(render.result_embed(job.request, workflow, result, job.seed))
+        first = [to_file(image) for image in groups[0]] if groups else []
+        view = self._controls(job, True)
+        try:
+            await sink.edit(content=content, embed=embed, files=first, view=view)
+        except discord.HTTPException as exc:
+            log.warning("result edit of %s failed: %s", job.id, exc)
+            failed = f"{content}\n-# The images could not be posted ({exc.status})."
+            await sink.edit(content=render.truncate(failed, render.CONTENT_LIMIT), files=[])
+            return
+        for number, group in enumerate(groups[1:], start=2):
+            await sink.send(content=f"-# {number}/{len(groups)}", files=[to_file(i) for i in group])
+        log.info("delivered %s (%s, %d files)", job.id, result.state, len(result.outputs))
+
+
+async def _updates(job: Job, period: float) -> AsyncGenerator[ProgressSnapshot, None]:
+    """Yield the job's snapshots as they change, and the current one every `period` seconds."""
+    async with contextlib.aclosing(job.updates()) as updates:
+        pending: asyncio.Future[ProgressSnapshot] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(updates))
+                done, _ = await asyncio.wait({pending}, timeout=period)
+                if not done:
+                    yield job.snapshot
+                    continue
+                snapshot = pending.result()
+                pending = None
+                yield snapshot
+                if snapshot.state.is_final:
+                    return
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await pending
+
+
+def _node_title(job: Job, node_id: str | None) -> str | None:
+    meta = job.graph.get(node_id or "", {}).get("_meta") or {}
+    title = meta.get("title")
+    return str(title) if title else None
+
+
+def _same(shown: ProgressSnapshot, snapshot: ProgressSnapshot) -> bool:
+    """Tell whether nothing but the clock changed."""
+    return replace(shown, elapsed=0.0) == replace(snapshot, elapsed=0.0)

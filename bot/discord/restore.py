@@ -1,0 +1,181 @@
+"""After a restart: take up the journal's unfinished jobs and find their Discord replies again.
+
+The journal keeps where each reply lives (`Sink.where`): the interaction's webhook token with its
+expiry, the channel and the message. `StoredSink` edits that same message from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import discord
+
+from bot.discord import render
+from bot.discord.delivery import Delivery
+from bot.discord.sinks import (
+    NO_MENTIONS,
+    TOKEN_MARGIN,
+    MessageSink,
+    edit_kwargs,
+    is_token_gone,
+    rewind,
+)
+from bot.jobs.journal import request_from
+from bot.jobs.queue import JobQueue
+from bot.jobs.recovery import recover
+from bot.jobs.store import JournalEntry
+
+log = logging.getLogger(__name__)
+
+DISCORD_VIAS = ("interaction", "channel")
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+class StoredSink:
+    """A reply known only from the journal: webhook while the token lasts, then the bot token."""
+
+    def __init__(self, client: discord.Client, origin: Mapping[str, Any]) -> None:
+        self.client = client
+        self.guild_id = _int(origin.get("guild_id"))
+        self.channel_id = int(origin["channel_id"])
+        self.message_id = _int(origin.get("message_id"))
+        self.application_id = _int(origin.get("application_id"))
+        is_interaction = origin.get("via") == "interaction"
+        self.token: str | None = (
+            str(origin["token"]) if is_interaction and origin.get("token") else None
+        )
+        self.token_expires = float(origin.get("token_expires") or 0.0)
+        limit = origin.get("filesize_limit") or discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+        self._filesize_limit = int(limit)
+        self.fallback: MessageSink | None = None
+
+    def __repr__(self) -> str:  # never the token
+        return f"StoredSink(channel={self.channel_id}, message={self.message_id})"
+
+    @property
+    def filesize_limit(self) -> int:
+        """Return the upload limit the interaction had (Discord's default otherwise)."""
+        return self._filesize_limit
+
+    def _webhook(self) -> discord.Webhook | None:
+        margin = TOKEN_MARGIN.total_seconds()
+        if self.fallback or not self.token or time.time() >= self.token_expires - margin:
+            return None
+        if self.application_id is None:
+            return None
+        return discord.Webhook.partial(self.application_id, self.token, client=self.client)
+
+    def _channel(self) -> discord.PartialMessageable:
+        return self.client.get_partial_messageable(self.channel_id, guild_id=self.guild_id)
+
+    async def edit(
+        self,
+        *,
+        content: str,
+        embed: discord.Embed | None = None,
+        files: Sequence[discord.File] | None = None,
+        view: discord.ui.View | None = None,
+    ) -> None:
+        """Edit the reply: through the webhook, else with the bot token, else send a new one."""
+        if self.fallback is not None:
+            await self.fallback.edit(content=content, embed=embed, files=files, view=view)
+            return
+        kwargs = edit_kwargs(content, embed, files, view)
+        webhook = self._webhook()
+        if webhook is not None and self.message_id is not None:
+            try:
+                await webhook.edit_message(self.message_id, **kwargs)
+                return
+            except discord.HTTPException as exc:
+                if not is_token_gone(exc):
+                    raise
+                log.info("token of reply %s is gone: %s", self.message_id, exc)
+                self.token = None
+        if self.message_id is not None:
+            rewind(files)
+            try:
+                message = await self._channel().get_partial_message(self.message_id).edit(**kwargs)
+            except (discord.NotFound, discord.Forbidden) as exc:
+                log.info("reply %s cannot be edited any more: %s", self.message_id, exc)
+            else:
+                self.fallback = MessageSink(message)
+                return
+        self.fallback = await MessageSink.post(
+            self._channel(), content=content, embed=embed, files=files, view=view
+        )
+
+    async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
+        """Post more files: a webhook follow-up while the token lasts, else a channel message."""
+        webhook = self._webhook()
+        if webhook is not None:
+            try:
+                await webhook.send(content, files=list(files), allowed_mentions=NO_MENTIONS)
+                return
+            except discord.HTTPException as exc:
+                if not is_token_gone(exc):
+                    raise
+                self.token = None
+        rewind(files)
+        await self._channel().send(content, files=list(files), allowed_mentions=NO_MENTIONS)
+
+    def where(self) -> dict[str, Any]:
+        """Return where the reply lives now."""
+        where: dict[str, Any] = {
+            "via": "channel",
+            "guild_id": self.guild_id,
+            "channel_id": self.channel_id,
+            "message_id": self.fallback.message.id if self.fallback else self.message_id,
+            "filesize_limit": self._filesize_limit,
+        }
+        if self.fallback is None and self.token:
+            where |= {"via": "interaction", "application_id": self.application_id}
+            where |= {"token": self.token, "token_expires": self.token_expires}
+        return where
+
+
+def is_discord_origin(origin: Mapping[str, Any]) -> bool:
+    """Tell whether a journal origin names a Discord reply."""
+    return origin.get("via") in DISCORD_VIAS and bool(origin.get("channel_id"))
+
+
+async def reattach(client: discord.Client, jobs: JobQueue, delivery: Delivery) -> int:
+    """Restore the journal's unfinished jobs and keep their replies current; return how many.
+
+    Also reattaches jobs still in memory whose delivery stopped (the Discord client restarted
+    in the same process), and tells the requester about jobs that cannot be resumed.
+    """
+    journal = jobs.journal
+    if journal is None:
+        return 0
+    await journal.flush()
+    entries = await journal.unfinished()
+    restored = {job.id: job for job in await recover(jobs, journal)}
+    count = 0
+    for entry in entries:
+        if not is_discord_origin(entry.origin):
+            continue
+        job = restored.get(entry.id) or jobs.jobs.get(entry.id)
+        sink = StoredSink(client, entry.origin)
+        if job is None:
+            await _tell_unresumable(sink, await journal.store.get(entry.id) or entry)
+        elif not delivery.is_following(job.id):
+            delivery.follow(job, sink)
+            count += 1
+    log.info("reattached %d replies of unfinished jobs", count)
+    return count
+
+
+async def _tell_unresumable(sink: StoredSink, entry: JournalEntry) -> None:
+    request = request_from(entry, ())
+    reason = entry.error or "it is no longer known."
+    text = render.unresumable_text(request, entry.workflow, reason)
+    try:
+        await sink.edit(content=text, view=None)
+    except discord.HTTPException as exc:
+        log.warning("could not tell about unresumable job %s: %s", entry.id, exc)

@@ -1,0 +1,1 @@
+"""`comfycord serve`: app, routes, service state, job board, errors, OpenAPI."""

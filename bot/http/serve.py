@@ -1,0 +1,246 @@
+"""`comfycord serve`: the HTTP middleware (the seed's "continuous mode") on the shared JobQueue.
+
+Exit codes: 0 stopped cleanly; 1 could not listen; 2 bad settings or a workflow that cannot
+run on the server; 3 ComfyUI unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from bot.comfy.backend import ComfyBackend
+from bot.comfy.client import ComfyClient
+from bot.comfy.errors import ComfyError, ComfyUnavailable
+from bot.config import Settings
+from bot.errors import user_message
+from bot.http.errors import auth_middleware, error_middleware
+from bot.http.routes import OPEN_PATHS, ROUTES, STATE
+from bot.http.service import HttpOptions, ServerState
+from bot.jobs.queue import JobQueue
+from bot.workflows.library import (
+    Workflow,
+    WorkflowError,
+    WorkflowLibrary,
+    WorkflowNotFound,
+    load_workflow,
+    names_a_file,
+    validate,
+)
+
+__all__ = ["HttpOptions", "add_arguments", "create_app", "main"]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_LISTEN = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+def create_app(
+    jobs: JobQueue, workflow: Workflow, options: HttpOptions | None = None
+) -> web.Application:
+    """Return the middleware's app around an open JobQueue; the caller owns the queue.
+
+    The app owns its per-server state (what clients set, the jobs it queued) and the tasks
+    following those jobs; it stops them on cleanup.
+    """
+    options = options or HttpOptions()
+    middlewares: list[Middleware] = [error_middleware]
+    if options.token:
+        middlewares.append(auth_middleware(options.token, OPEN_PATHS))
+    app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
+    app[STATE] = ServerState(jobs, workflow, options)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    app.on_shutdown.append(_end_streams)
+    app.on_cleanup.append(_stop_following)
+    return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    app[STATE].board.close_listeners()
+
+
+async def _stop_following(app: web.Application) -> None:
+    await app[STATE].board.close()
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port between 1 and 65535, not {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the server's arguments (each defaults to its HTTP_* setting)."""
+    parser.add_argument("--host", help="address to listen on (default HTTP_HOST, 127.0.0.1)")
+    parser.add_argument("--port", type=_port, help="port to listen on (default HTTP_PORT, 8189)")
+    parser.add_argument(
+        "--workflow", help="workflow name in WORKFLOWS_DIR, or a file (default HTTP_WORKFLOW)"
+    )
+    parser.add_argument(
+        "--auto-execute",
+        action="store_true",
+        default=None,
+        help="queue a run on every image upload (default AUTO_EXECUTE_ON_UPLOAD)",
+    )
+
+
+async def main(args: argparse.Namespace, settings: Settings) -> int:
+    """Check ComfyUI and the workflow, then serve until SIGINT or SIGTERM.
+
+    Raises:
+        ConfigError: listening beyond loopback without HTTP_API_TOKEN (reported by the CLI).
+    """
+    settings = replace(
+        settings,
+        http_host=args.host or settings.http_host,
+        http_port=args.port or settings.http_port,
+        http_workflow=args.workflow or settings.http_workflow,
+        auto_execute_on_upload=args.auto_execute or settings.auto_execute_on_upload,
+    )
+    settings.require_http_token()
+    try:
+        library, workflow = await asyncio.to_thread(_load, settings)
+    except WorkflowError as exc:
+        log.error("Cannot serve workflow %r: %s", settings.http_workflow, user_message(exc))
+        return EXIT_USAGE
+    async with aiohttp.ClientSession() as http:
+        clients = [
+            ComfyClient(url, session=http, timeout=settings.request_timeout)
+            for url in settings.backend_urls
+        ]
+        code = await check_servers(clients, workflow)
+        if code != EXIT_OK:
+            return code
+        async with AsyncExitStack() as stack:
+            backends = [await stack.enter_async_context(ComfyBackend(c)) for c in clients]
+            if not await _streams_open(backends, settings.request_timeout):
+                return EXIT_UNREACHABLE
+            jobs = await stack.enter_async_context(
+                JobQueue(
+                    backends,
+                    library,
+                    max_per_user=settings.max_jobs_per_user,
+                    max_in_flight=settings.max_in_flight_per_backend,
+                )
+            )
+            app = create_app(jobs, workflow, HttpOptions.from_settings(settings))
+            return await serve(app, settings.http_host, settings.http_port)
+
+
+def _load(settings: Settings) -> tuple[WorkflowLibrary, Workflow]:
+    """Return the library with the served workflow in it (a file outside it is added)."""
+    name = settings.http_workflow
+    is_path = names_a_file(name)
+    try:
+        library = WorkflowLibrary.load(settings.workflows_dir)
+    except WorkflowNotFound:
+        if not is_path:
+            raise
+        library = WorkflowLibrary({})
+    if name in library:
+        return library, library.get(name)
+    if not is_path:
+        library.get(name)  # raises UnknownWorkflow (or the file's own error), listing names
+    workflow = load_workflow(Path(name))
+    workflows = {w.name: w for w in library if w.name != workflow.name}
+    return WorkflowLibrary({**workflows, workflow.name: workflow}, library.errors), workflow
+
+
+async def check_servers(clients: Sequence[ComfyClient], workflow: Workflow) -> int:
+    """Check every server answers and can run the workflow; log what is wrong; exit code."""
+    for client in clients:
+        try:
+            await client.system_stats()
+            problems = validate(workflow.with_inputs(), await client.object_info())
+        except ComfyUnavailable as exc:
+            log.error(
+                "%s Start ComfyUI, or point COMFYUI_URL (COMFYUI_URLS) at it.",
+                str(exc) or f"ComfyUI at {client.base_url} is not reachable.",
+            )
+            return EXIT_UNREACHABLE
+        except ComfyError as exc:
+            log.error("ComfyUI at %s answered unexpectedly: %s", client.base_url, exc)
+            return EXIT_UNREACHABLE
+        if problems:
+            log.error(
+                "ComfyUI at %s cannot run %s:\n%s",
+                client.base_url,
+                workflow.path.name,
+                "\n".join(f"  - {problem}" for problem in problems),
+            )
+            return EXIT_USAGE
+    return EXIT_OK
+
+
+async def _streams_open(backends: Sequence[ComfyBackend], seconds: float) -> bool:
+    for backend in backends:
+        try:
+            async with asyncio.timeout(seconds):
+                await backend.stream.wait_connected()
+        except TimeoutError:
+            log.error(
+                "ComfyUI at %s answers HTTP, but its WebSocket did not open within %.0fs.",
+                backend.url,
+                seconds,
+            )
+            return False
+        await backend.check()  # healthy from the start, not only after the first check round
+    return True
+
+
+async def serve(app: web.Application, host: str, port: int) -> int:
+    """Serve `app` on host:port until SIGINT or SIGTERM, then shut down cleanly."""
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            log.error("Cannot listen on %s:%s: %s", host, port, exc.strerror or exc)
+            return EXIT_LISTEN
+        state = app[STATE]
+        log.info(
+            "Serving workflow %r on http://%s:%s (token %s); Ctrl+C stops",
+            state.patch.workflow.name,
+            host,
+            port,
+            "required" if state.options.token else "not required",
+        )
+        await _wait_for_signal()
+        log.info("Stopping: closing event streams and connections")
+    finally:
+        await runner.cleanup()
+    return EXIT_OK
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        # Only the main thread of a Unix process can take signals this way.
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in signals:
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                loop.remove_signal_handler(sig)

@@ -1,0 +1,81 @@
+"""One job's trip through one backend: upload, submit, follow to the outcome, download."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from bot.comfy.backend import ComfyBackend, Outcome, PromptResult, PromptRun
+from bot.comfy.events import OutputFile
+from bot.images import ImageFile
+from bot.jobs.journal import Journal
+from bot.jobs.model import OUTCOME_STATE, Job, JobResult
+from bot.jobs.progress import JobState
+
+
+async def send(job: Job, backend: ComfyBackend, journal: Journal | None) -> PromptRun | None:
+    """Upload the inputs and queue the prompt; None when it was cancelled meanwhile."""
+    names = [
+        (await backend.client.upload_image(image.data, image.filename)).reference
+        for image in job.request.images
+    ]
+    job.graph = job.request.graph_for(job.workflow, names)
+    if job.cancelled_by is not None:
+        job.sent.set()
+        return None
+    if journal is not None:
+        # The prompt_id is on disk before ComfyUI can know it: a crash leaves nothing unknown.
+        journal.state(job, "submitting", backend=backend.url)
+        await journal.flush()
+    try:
+        run = await backend.submit(job.graph, prompt_id=job.id)
+        record(job, JobState.QUEUED, journal)
+    finally:
+        job.sent.set()
+    return run
+
+
+def record(job: Job, state: JobState, journal: Journal | None) -> None:
+    """Set a job's state, tell its followers, and journal it."""
+    job.tracker.update(state=state)
+    job.publish()
+    if journal is not None:
+        journal.state(job, str(state))
+
+
+async def follow(
+    job: Job, backend: ComfyBackend, run: PromptRun, journal: Journal | None
+) -> JobResult | None:
+    """Follow a queued prompt to its result; None when ComfyUI never started it."""
+    async for event in run.events():
+        was_running = job.state is JobState.RUNNING
+        if job.tracker.apply(event):
+            job.publish()
+            if not was_running and job.state is JobState.RUNNING and journal is not None:
+                journal.state(job, str(JobState.RUNNING))
+    outcome = await run.result()
+    if outcome.outcome is Outcome.LOST and not outcome.was_started:
+        return None
+    return await collect(job, backend, outcome)
+
+
+async def collect(job: Job, backend: ComfyBackend, outcome: PromptResult) -> JobResult:
+    """Turn a prompt's outcome into the job's result, downloading its outputs at once."""
+    state = OUTCOME_STATE[outcome.outcome]
+    if outcome.outcome is not Outcome.SUCCESS:
+        return JobResult(job.id, state, failure=outcome.failure, cancelled_by=job.cancelled_by)
+    files = downloadable(outcome.files)
+    data = await asyncio.gather(*(backend.client.view(f) for f in files))
+    outputs = tuple(ImageFile(f.filename, d) for f, d in zip(files, data, strict=True))
+    return JobResult(job.id, state, outputs=outputs)
+
+
+def failed(job: Job, exc: Exception) -> JobResult:
+    """Return the result of a job that failed outside ComfyUI's execution."""
+    return JobResult(job.id, JobState.FAILED, error=exc, cancelled_by=job.cancelled_by)
+
+
+def downloadable(files: Sequence[OutputFile]) -> list[OutputFile]:
+    """Return the saved outputs (type "output"), or every file when nothing was saved."""
+    saved = [f for f in files if f.type == "output"]
+    return saved or list(files)

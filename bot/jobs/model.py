@@ -1,0 +1,154 @@
+"""GenerationRequest, Job and JobResult: a request on its way through the queue; no Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.comfy.backend import ComfyBackend, Outcome, PromptFailure
+from bot.images import ImageFile
+from bot.jobs.progress import JobState, ProgressSnapshot, ProgressTracker
+from bot.workflows.library import Workflow
+
+MAX_SEED = 2**32 - 1  # random seeds are drawn below this (any seed a user gives may be larger)
+REQUEST_VALUES = ("prompt", "negative", "seed", "steps", "width", "height")
+"""The workflow keys a GenerationRequest carries as fields; any other input goes in overrides."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """What somebody asked for, independent of the door they came through."""
+
+    requester: str
+    workflow: str
+    prompt: str = ""
+    negative: str | None = None
+    seed: int | None = None
+    steps: int | None = None
+    width: int | None = None
+    height: int | None = None
+    images: tuple[ImageFile, ...] = ()
+    overrides: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    # Where the request came from; a restored Discord job's holds its interaction token.
+    origin: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def values(self) -> dict[str, Any]:
+        """Return the patch values this request sets."""
+        fields = {key: getattr(self, key) for key in REQUEST_VALUES}
+        return {key: value for key, value in fields.items() if value is not None}
+
+    def graph_for(
+        self, workflow: Workflow, image_names: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """Return `workflow` patched with this request; placeholder image names until uploaded.
+
+        Raises:
+            WorkflowInputError: a value does not fit the workflow.
+        """
+        if image_names is None:
+            image_names = [f"pending_{i}.png" for i in range(len(self.images))]
+        return workflow.with_inputs(self.values(), images=image_names, overrides=self.overrides)
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """How a job ended and what it made."""
+
+    job_id: str
+    state: JobState
+    outputs: tuple[ImageFile, ...] = ()
+    failure: PromptFailure | None = None
+    error: Exception | None = None
+    cancelled_by: str | None = None
+    elapsed: float = 0.0
+
+
+class Job:
+    """One request on its way through the queue; publishes snapshots, ends with a JobResult."""
+
+    def __init__(
+        self,
+        request: GenerationRequest,
+        workflow: Workflow,
+        graph: dict[str, Any],
+        *,
+        job_id: str | None = None,
+    ) -> None:
+        self.id = job_id or f"comfycord-{uuid.uuid4().hex}"
+        self.request = request
+        self.workflow = workflow
+        self.graph = graph
+        self.backend: ComfyBackend | None = None
+        self.tracker = ProgressTracker(graph)
+        self.cancelled_by: str | None = None
+        self._version = 0
+        self._changed = asyncio.Event()
+        # Set once a dispatched job's prompt is in ComfyUI's queue (or will never be).
+        self.sent = asyncio.Event()
+        self._result: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, {self.request.requester!r}, {self.state})"
+
+    @property
+    def seed(self) -> int | None:
+        """Return the seed this job runs with."""
+        return self.request.seed
+
+    @property
+    def state(self) -> JobState:
+        """Return the job's current state."""
+        return self.tracker.snapshot.state
+
+    @property
+    def snapshot(self) -> ProgressSnapshot:
+        """Return the latest progress snapshot."""
+        return self.tracker.tick()
+
+    def publish(self) -> None:
+        """Wake everyone who follows this job's updates."""
+        self._version += 1
+        self._changed.set()
+
+    async def updates(self) -> AsyncGenerator[ProgressSnapshot, None]:
+        """Yield snapshots as they change (the latest wins), ending with the final one."""
+        seen = -1
+        while True:
+            if self._version != seen:
+                seen = self._version
+                snapshot = self.snapshot
+                yield snapshot
+                if snapshot.state.is_final:
+                    return
+            self._changed.clear()
+            if self._version == seen:
+                await self._changed.wait()
+
+    async def result(self) -> JobResult:
+        """Wait for the job to end."""
+        return await asyncio.shield(self._result)
+
+    @property
+    def is_done(self) -> bool:
+        """Tell whether the job has ended."""
+        return self._result.done()
+
+    def finish(self, result: JobResult) -> None:
+        """End the job once."""
+        if self._result.done():
+            return
+        self.tracker.update(state=result.state, position=None, eta=None)
+        self._result.set_result(replace(result, elapsed=self.snapshot.elapsed))
+        self.publish()
+
+
+OUTCOME_STATE = {
+    Outcome.SUCCESS: JobState.DONE,
+    Outcome.ERROR: JobState.FAILED,
+    Outcome.INTERRUPTED: JobState.CANCELLED,
+    Outcome.CANCELLED: JobState.CANCELLED,
+    Outcome.LOST: JobState.LOST,
+}

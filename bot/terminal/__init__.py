@@ -1,0 +1,1 @@
+"""`comfycord run` and `comfycord check`: argument plan, the run itself, progress view, doctor."""

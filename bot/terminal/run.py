@@ -1,0 +1,254 @@
+"""`comfycord run`: one workflow from the terminal, on the same JobQueue as the bot.
+
+Exit codes: 0 success; 1 the workflow failed in ComfyUI (execution error, refused, lost);
+2 bad input or usage; 3 ComfyUI unreachable; 130 interrupted (Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+
+from bot.comfy.backend import CancelResult, ComfyBackend
+from bot.comfy.client import ComfyClient
+from bot.comfy.errors import ComfyError, ComfyUnavailable
+from bot.config import Settings
+from bot.errors import BotError, user_message
+from bot.jobs.model import Job, JobResult
+from bot.jobs.progress import JobState
+from bot.jobs.queue import JobQueue
+from bot.terminal.plan import REQUESTER, Plan, prepare, save_outputs, summary_lines
+from bot.terminal.view import CtrlC, ProgressView, ask, duration
+from bot.workflows.library import WorkflowLibrary, validate
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+_CANCEL_NOTES = {
+    CancelResult.REMOVED: "Interrupted: your prompt was removed from the queue before it started.",
+    CancelResult.INTERRUPTED: (
+        "Interrupted: ComfyUI was asked to stop your running prompt (other prompts go on)."
+    ),
+    CancelResult.NOT_FOUND: "Interrupted, but your prompt was no longer in ComfyUI's queue.",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the runner's arguments."""
+    parser.add_argument("workflow", metavar="WORKFLOW", help="a name in WORKFLOWS_DIR or a file")
+    parser.add_argument("--prompt", help="the positive prompt text")
+    parser.add_argument("--negative", help="the negative prompt text")
+    parser.add_argument(
+        "--image", action="append", default=[], metavar="PATH", help="an input image (repeatable)"
+    )
+    for name in ("seed", "steps", "width", "height"):
+        parser.add_argument(f"--{name}", type=int, metavar="N")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="NODE.INPUT=VALUE",
+        help="set any node input, e.g. --set 3.cfg=7.5 (repeatable)",
+    )
+    parser.add_argument("--server", metavar="URL", help="ComfyUI's URL (default COMFYUI_URL)")
+    parser.add_argument("--out", metavar="DIR", help="where to save outputs (default OUTPUT_DIR)")
+    parser.add_argument("-y", "--yes", action="store_true", help="run without asking to confirm")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show log lines too")
+
+
+async def main(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one workflow with live progress; return the exit code."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def stop() -> None:
+        task.cancel()
+
+    ctrl = CtrlC(stop, exit_code=EXIT_INTERRUPTED)
+    # Only the main thread of a Unix process can take signals this way; elsewhere Ctrl+C
+    # keeps Python's default behaviour.
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+        loop.add_signal_handler(signal.SIGINT, ctrl.press)
+    try:
+        with _quiet_logs(enabled=not args.verbose):
+            return await _run(args, settings, ctrl)
+    except asyncio.CancelledError:
+        if ctrl.presses == 0 or task.uncancel() > 0:
+            raise
+        print("\nInterrupted." if ctrl.is_sent else "\nInterrupted: nothing was sent to ComfyUI.")
+        return EXIT_INTERRUPTED
+    finally:
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int:
+    try:
+        plan = await asyncio.to_thread(prepare, args, settings)
+    except BotError as exc:
+        return _fail(user_message(exc), EXIT_USAGE)
+    async with ComfyClient(plan.server, timeout=settings.request_timeout) as client:
+        code = await _get_ready(plan, client, assume_yes=args.yes)
+        if code is not None:
+            return code
+        async with (
+            ComfyBackend(client) as backend,
+            JobQueue(
+                [backend], WorkflowLibrary({plan.workflow.name: plan.workflow}), max_per_user=1
+            ) as queue,
+        ):
+            try:
+                async with asyncio.timeout(settings.request_timeout):
+                    await backend.stream.wait_connected()
+            except TimeoutError:
+                return _fail(
+                    f"ComfyUI at {plan.server} answers HTTP, but its WebSocket "
+                    f"({client.ws_url.split('?')[0]}) did not open.",
+                    EXIT_UNREACHABLE,
+                )
+            ctrl.is_sent = True
+            job = queue.submit(plan.request)
+            result = await _follow(job, queue, ctrl)
+    return await _finish(result, plan, ctrl)
+
+
+async def _get_ready(plan: Plan, client: ComfyClient, *, assume_yes: bool) -> int | None:
+    """Check the server, validate the graph on it, show the summary and confirm."""
+    try:
+        stats = await client.system_stats()
+    except ComfyError as exc:
+        return _unreachable(plan.server, exc)
+    system = stats.get("system") if isinstance(stats.get("system"), dict) else {}
+    version = system.get("comfyui_version") if system else None
+    try:
+        problems = validate(plan.graph, await client.object_info())
+    except ComfyUnavailable as exc:
+        return _unreachable(plan.server, exc)
+    except ComfyError as exc:
+        print(f"Note: could not check the workflow against the server ({exc}).", file=sys.stderr)
+        problems = []
+    if problems:
+        lines = [f"ComfyUI at {plan.server} cannot run {plan.workflow.path.name}:"]
+        lines += [f"  - {problem}" for problem in problems]
+        return _fail("\n".join(lines), EXIT_USAGE)
+    server = f"{plan.server} (ComfyUI {version})" if version else plan.server
+    print("\n".join(summary_lines(plan, server)))
+    if assume_yes:
+        return None
+    if not sys.stdin.isatty():
+        return _fail(
+            "Not asking for confirmation: standard input is not a terminal."
+            " Pass --yes to run without confirming.",
+            EXIT_USAGE,
+        )
+    if not await ask("Run it? [y/N] ", stdin=sys.stdin, stdout=sys.stdout):
+        print("Not run; nothing was sent to ComfyUI.")
+        return EXIT_OK
+    return None
+
+
+async def _follow(job: Job, queue: JobQueue, ctrl: CtrlC) -> JobResult:
+    """Show the job's progress until it ends; a first Ctrl+C cancels it (and only it)."""
+    view = ProgressView(sys.stdout, is_tty=sys.stdout.isatty())
+    cancelling: list[asyncio.Task[None]] = []
+
+    def cancel() -> None:
+        view.note("Ctrl+C: cancelling your prompt (press Ctrl+C again to quit at once)...")
+        cancelling.append(asyncio.create_task(_cancel(job, queue, view)))
+
+    ctrl.on_first = cancel
+    ticker = asyncio.create_task(_tick(job, view)) if view.is_tty else None
+    try:
+        async for snapshot in job.updates():
+            view.show(snapshot)
+    finally:
+        ctrl.on_first = ctrl.default
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+        for task in cancelling:  # let the note of what the cancel did come out
+            await task
+        view.close()
+    return await job.result()
+
+
+async def _cancel(job: Job, queue: JobQueue, view: ProgressView) -> None:
+    try:
+        outcome = await queue.cancel(job.id, by=REQUESTER)
+    except ComfyError as exc:
+        view.note(f"Could not cancel: {user_message(exc)} Press Ctrl+C again to quit.")
+        return
+    view.note(_CANCEL_NOTES[outcome])
+
+
+async def _tick(job: Job, view: ProgressView) -> None:
+    """Redraw the bar every half second so the elapsed time moves between events."""
+    while True:
+        await asyncio.sleep(0.5)
+        view.show(job.snapshot)
+
+
+async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
+    match result.state:
+        case JobState.DONE:
+            saved = await asyncio.to_thread(save_outputs, result.outputs, plan.out)
+            seed = plan.request.seed
+            print(
+                f"Done in {duration(result.elapsed)}"
+                + (f" (seed {seed})." if seed is not None else ".")
+            )
+            print("\n".join(f"Saved {path}" for path in saved) or "The workflow saved no files.")
+            return EXIT_OK
+        case JobState.CANCELLED if ctrl.presses:
+            return EXIT_INTERRUPTED
+        case JobState.CANCELLED:
+            return _fail("The prompt was interrupted in ComfyUI (not by us).", EXIT_FAILED)
+        case JobState.FAILED if (failure := result.failure) is not None:
+            node = f"node {failure.node_id} ({failure.node_type})"
+            return _fail(
+                f"Failed at {node}: {failure.exception_type}: {failure.message.strip()}",
+                EXIT_FAILED,
+            )
+        case JobState.FAILED if isinstance(result.error, ComfyUnavailable):
+            return _unreachable(plan.server, result.error)
+        case JobState.FAILED if result.error is not None:
+            return _fail(user_message(result.error), EXIT_FAILED)
+    return _fail("ComfyUI lost the prompt (was it restarted?).", EXIT_FAILED)
+
+
+def _unreachable(url: str, exc: BaseException) -> int:
+    detail = str(exc).removeprefix(f"ComfyUI at {url} is unreachable: ")
+    return _fail(
+        f"ComfyUI at {url} is not reachable ({detail}).\n"
+        "Start ComfyUI, or point COMFYUI_URL (or --server) at it.",
+        EXIT_UNREACHABLE,
+    )
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"comfycord run: {message}", file=sys.stderr)
+    return code
+
+
+@contextlib.contextmanager
+def _quiet_logs(*, enabled: bool) -> Iterator[None]:
+    """Keep INFO log lines of `bot` off the terminal while the bar is drawn."""
+    logger = logging.getLogger("bot")
+    level = logger.level
+    if enabled and logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,1 @@
+"""Workflows: loading files and sidecars, tracing the graph, detecting patch points, validation."""
