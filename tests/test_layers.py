@@ -1,6 +1,7 @@
 """The layers stay apart and no import goes round in a circle, checked by walking every import.
 
-Front doors (bot.discord, bot.http, bot.terminal) sit over the core (bot.jobs), which sits over
+Front doors (bot.discord, bot.http, bot.terminal) sit over the community controls
+(bot.community: settings, quotas, moderation) and the core (bot.jobs), which sits over
 bot.workflows and bot.comfy; the small shared modules at the top serve everyone. The rules are by
 package prefix, so a new module lands under its package's rule without editing this file.
 """
@@ -19,12 +20,13 @@ ALLOWED: dict[str, set[str]] = {
     "bot.comfy": set(),
     "bot.workflows": {"bot.comfy"},
     "bot.jobs": {"bot.comfy", "bot.workflows"},
-    "bot.discord": {"bot.comfy", "bot.workflows", "bot.jobs"},
-    "bot.http": {"bot.comfy", "bot.workflows", "bot.jobs"},
-    "bot.terminal": {"bot.comfy", "bot.workflows", "bot.jobs"},
+    "bot.community": {"bot.comfy", "bot.workflows", "bot.jobs"},
+    "bot.discord": {"bot.comfy", "bot.workflows", "bot.jobs", "bot.community"},
+    "bot.http": {"bot.comfy", "bot.workflows", "bot.jobs", "bot.community"},
+    "bot.terminal": {"bot.comfy", "bot.workflows", "bot.jobs", "bot.community"},
 }
 # Packages that must not know Discord or serve HTTP.
-NO_DISCORD = ("bot.comfy", "bot.workflows", "bot.jobs", "bot.terminal", "bot.http")
+NO_DISCORD = ("bot.comfy", "bot.workflows", "bot.jobs", "bot.community", "bot.terminal", "bot.http")
 TOP_LEVEL_LIMIT = 8
 
 

@@ -1,0 +1,1 @@
+"""Community controls: per-server settings, quotas, banned terms, image moderation; no Discord."""
