@@ -68,3 +68,16 @@ async def test_a_stored_interaction_token_stays_out_of_reprs(tmp_path):
     assert request.origin["token"] == "interaction-token-abc"
     assert "interaction-token-abc" not in repr(entry)
     assert "interaction-token-abc" not in repr(request)
+
+
+async def test_a_requests_priority_survives_the_journal(tmp_path):
+    from bot.jobs.journal import request_params
+    from bot.jobs.model import GenerationRequest
+
+    request = GenerationRequest("42", "demo", prompt="a fox", priority=3)
+    async with JobStore(tmp_path / "p.db") as store:
+        params = request_params(request)
+        await store.add("j", requester="42", workflow="demo", params=params, origin={})
+        entry = await store.get("j")
+    assert entry is not None
+    assert request_from(entry, ()) == request

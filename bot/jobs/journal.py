@@ -111,7 +111,7 @@ class Journal:
 def request_params(request: GenerationRequest) -> dict[str, Any]:
     """Return the JSON-safe parameters of a request (images are stored apart)."""
     overrides = [[node, name, value] for (node, name), value in request.overrides.items()]
-    return {**request.values(), "overrides": overrides}
+    return {**request.values(), "overrides": overrides, "priority": request.priority}
 
 
 def request_from(entry: JournalEntry, images: tuple[ImageFile, ...]) -> GenerationRequest:
@@ -124,5 +124,6 @@ def request_from(entry: JournalEntry, images: tuple[ImageFile, ...]) -> Generati
         images=images,
         overrides=overrides,
         origin=dict(entry.origin),
+        priority=int(params.pop("priority", 0)),
         **{key: params[key] for key in REQUEST_VALUES if key in params},
     )

@@ -32,6 +32,7 @@ class GenerationRequest:
     height: int | None = None
     images: tuple[ImageFile, ...] = ()
     overrides: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    priority: int = 0  # granted by the front door (a role's priority); higher goes first
     # Where the request came from; a restored Discord job's holds its interaction token.
     origin: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
