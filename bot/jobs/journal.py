@@ -79,6 +79,7 @@ class Journal:
                 params=params,
                 origin=dict(request.origin),
                 images=request.images,
+                guild_id=request.guild_id,
             )
         )
 
@@ -125,5 +126,6 @@ def request_from(entry: JournalEntry, images: tuple[ImageFile, ...]) -> Generati
         overrides=overrides,
         origin=dict(entry.origin),
         priority=int(params.pop("priority", 0)),
+        guild_id=entry.guild_id,
         **{key: params[key] for key in REQUEST_VALUES if key in params},
     )

@@ -33,6 +33,7 @@ class GenerationRequest:
     images: tuple[ImageFile, ...] = ()
     overrides: Mapping[tuple[str, str], Any] = field(default_factory=dict)
     priority: int = 0  # granted by the front door (a role's priority); higher goes first
+    guild_id: int | None = None  # the Discord server asked from; None elsewhere (and in DMs)
     # Where the request came from; a restored Discord job's holds its interaction token.
     origin: Mapping[str, Any] = field(default_factory=dict, repr=False)
 

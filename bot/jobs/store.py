@@ -44,6 +44,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE client_ids (backend TEXT PRIMARY KEY, client_id TEXT NOT NULL);
     """,
+    # Jobs belong to a server (NULL: a direct message or another front door); servers keep
+    # their own settings.
+    """
+    ALTER TABLE jobs ADD COLUMN guild_id INTEGER;
+    CREATE INDEX jobs_guild ON jobs (guild_id, requester, created_at);
+    CREATE TABLE guild_settings (
+        guild_id INTEGER PRIMARY KEY, data TEXT NOT NULL, updated_at REAL NOT NULL
+    );
+    """,
 )
 
 FINAL_STATES = tuple(str(state) for state in JobState if state.is_final)
@@ -64,6 +73,7 @@ class JournalEntry:
     updated_at: float
     outputs: tuple[str, ...]
     error: str | None
+    guild_id: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Self:
@@ -80,6 +90,7 @@ class JournalEntry:
             updated_at=row["updated_at"],
             outputs=tuple(json.loads(row["outputs"])),
             error=row["error"],
+            guild_id=row["guild_id"],
         )
 
 
@@ -95,6 +106,10 @@ class JobStore:
     def __repr__(self) -> str:
         return f"JobStore({str(self.path)!r})"
 
+    def clock(self) -> float:
+        """Return the time the store writes into its rows (wall-clock seconds)."""
+        return self._clock()
+
     async def __aenter__(self) -> Self:
         await self.open()
         return self
@@ -107,7 +122,13 @@ class JobStore:
     ) -> None:
         await self.close()
 
-    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in a transaction on the journal's thread (for the tables of other modules).
+
+        Raises:
+            RuntimeError: the journal is not open.
+        """
+
         def run() -> T:
             if self._db is None:
                 raise RuntimeError("the journal is not open")
@@ -147,7 +168,7 @@ class JobStore:
             db.execute("INSERT INTO client_ids VALUES (?, ?)", (backend, new))
             return new
 
-        return await self._call(work)
+        return await self.call(work)
 
     async def add(
         self,
@@ -159,15 +180,16 @@ class JobStore:
         origin: Mapping[str, Any],
         images: Sequence[ImageFile] = (),
         state: str = "waiting",
+        guild_id: int | None = None,
     ) -> None:
-        """Record a new job with what was asked and where it came from."""
+        """Record a new job with what was asked, where it came from and its server."""
         now = self._clock()
-        row = (job_id, requester, workflow, _dump(params), _dump(origin), state, now, now)
+        row = (job_id, requester, workflow, _dump(params), _dump(origin), state, now, now, guild_id)
 
         def work(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT INTO jobs (id, requester, workflow, params, origin, state, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " updated_at, guild_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             db.execute("INSERT INTO job_states VALUES (?, ?, ?)", (job_id, state, now))
@@ -176,7 +198,7 @@ class JobStore:
                 [(job_id, i, image.filename, image.data) for i, image in enumerate(images)],
             )
 
-        await self._call(work)
+        await self.call(work)
 
     async def update(
         self,
@@ -208,7 +230,7 @@ class JobStore:
             if state is not None:
                 db.execute("INSERT INTO job_states VALUES (?, ?, ?)", (job_id, state, now))
 
-        await self._call(work)
+        await self.call(work)
 
     async def get(self, job_id: str) -> JournalEntry | None:
         """Return one job, or None."""
@@ -217,7 +239,7 @@ class JobStore:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             return JournalEntry.from_row(row) if row is not None else None
 
-        return await self._call(work)
+        return await self.call(work)
 
     async def images(self, job_id: str) -> tuple[ImageFile, ...]:
         """Return the input images a job was asked with, in order."""
@@ -229,7 +251,7 @@ class JobStore:
             )
             return tuple(ImageFile(name, bytes(data)) for name, data in rows)
 
-        return await self._call(work)
+        return await self.call(work)
 
     async def unfinished(self) -> list[JournalEntry]:
         """Return every job that has not reached a final state, oldest first."""
@@ -239,7 +261,7 @@ class JobStore:
         def work(db: sqlite3.Connection) -> list[JournalEntry]:
             return [JournalEntry.from_row(r) for r in db.execute(query, FINAL_STATES)]
 
-        return await self._call(work)
+        return await self.call(work)
 
     async def recent(self, requester: str | None = None, *, limit: int = 10) -> list[JournalEntry]:
         """Return the newest jobs, of one requester or of everyone."""
@@ -254,7 +276,7 @@ class JobStore:
                 )
             return [JournalEntry.from_row(r) for r in rows]
 
-        return await self._call(work)
+        return await self.call(work)
 
     async def states(self, job_id: str) -> list[tuple[str, float]]:
         """Return a job's state changes with their times, oldest first."""
@@ -265,7 +287,7 @@ class JobStore:
             )
             return [(str(state), float(at)) for state, at in rows]
 
-        return await self._call(work)
+        return await self.call(work)
 
 
 def migrate(db: sqlite3.Connection) -> int:
