@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["ConfigError", "Secret", "Settings"]
+__all__ = ["MODERATION_MODES", "ConfigError", "Secret", "Settings", "split_list"]
 
 
 class ConfigError(Exception):
@@ -115,6 +115,55 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _optional_number(raw: str) -> float | None:
+    return _positive_float(raw) if raw.strip() else None
+
+
+def _optional_whole(raw: str) -> int | None:
+    return _positive_int(raw) if raw.strip() else None
+
+
+def _seconds(raw: str) -> float:
+    value = _number(raw)
+    if value < 0:
+        raise ValueError(f"must be 0 or more seconds, got {value}")
+    return value
+
+
+def _fraction(raw: str) -> float:
+    value = _number(raw)
+    if not 0 < value < 1:
+        raise ValueError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+MODERATION_MODES = ("off", "block", "spoiler")
+
+
+def _moderation(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in MODERATION_MODES:
+        raise ValueError(f"expected off, block or spoiler, got {raw!r}")
+    return mode
+
+
+def split_list(raw: str) -> tuple[str, ...]:
+    """Split a comma-separated list; a comma inside `/a regex/` does not split it."""
+    items: list[str] = []
+    current = ""
+    in_regex = False
+    for char in raw:
+        if char == "/" and (in_regex or not current.strip()):
+            in_regex = not in_regex
+        if char == "," and not in_regex:
+            items.append(current)
+            current = ""
+            continue
+        current += char
+    items.append(current)
+    return tuple(item.strip() for item in items if item.strip())
+
+
 def _secret(raw: str) -> Secret:
     return Secret(raw.strip())
 
@@ -154,6 +203,15 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HTTP_MAX_BODY_BYTES": ("http_max_body_bytes", _positive_int, "20971520"),
     "DATABASE_PATH": ("database_path", _path, "comfycord.db"),
     "SHARDED": ("sharded", _bool, "false"),
+    "ALLOW_DMS": ("allow_dms", _bool, "false"),
+    "DAILY_IMAGES": ("daily_images", _optional_whole, ""),
+    "DAILY_GPU_SECONDS": ("daily_gpu_seconds", _optional_number, ""),
+    "JOB_COOLDOWN": ("job_cooldown", _seconds, "0"),
+    "QUOTA_EXEMPT_ADMINS": ("quota_exempt_admins", _bool, "true"),
+    "PRIORITY_AGEING": ("priority_ageing", _positive_float, "60"),
+    "BANNED_TERMS": ("banned_terms", split_list, ""),
+    "IMAGE_MODERATION": ("image_moderation", _moderation, "off"),
+    "NSFW_THRESHOLD": ("nsfw_threshold", _fraction, "0.6"),
 }
 
 
@@ -186,6 +244,15 @@ class Settings:
     http_max_body_bytes: int
     database_path: Path
     sharded: bool
+    allow_dms: bool
+    daily_images: int | None
+    daily_gpu_seconds: float | None
+    job_cooldown: float
+    quota_exempt_admins: bool
+    priority_ageing: float
+    banned_terms: tuple[str, ...]
+    image_moderation: str
+    nsfw_threshold: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

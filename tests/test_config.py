@@ -97,3 +97,27 @@ def test_env_example_lists_exactly_the_keys_settings_read_with_their_defaults():
 def test_every_key_maps_to_a_settings_field():
     assert len(env_keys()) == len(fields(Settings))
     Settings.from_env(env_keys())
+
+
+def test_community_defaults_and_their_errors():
+    settings = Settings.from_env(
+        {
+            "DAILY_IMAGES": "20",
+            "DAILY_GPU_SECONDS": "",
+            "BANNED_TERMS": "nsfw, big cat, /x{1,2}/",
+            "IMAGE_MODERATION": "Spoiler",
+        }
+    )
+    assert (settings.daily_images, settings.daily_gpu_seconds) == (20, None)
+    assert settings.banned_terms == ("nsfw", "big cat", "/x{1,2}/")
+    assert settings.image_moderation == "spoiler"
+    assert not settings.allow_dms
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(
+            {"IMAGE_MODERATION": "blur", "NSFW_THRESHOLD": "1.5", "JOB_COOLDOWN": "-1"}
+        )
+    assert caught.value.problems == [
+        "JOB_COOLDOWN: must be 0 or more seconds, got -1.0",
+        "IMAGE_MODERATION: expected off, block or spoiler, got 'blur'",
+        "NSFW_THRESHOLD: must be between 0 and 1, got 1.5",
+    ]
