@@ -1,0 +1,151 @@
+"""Gate: the checks before anything is queued (where, who, workflow, terms, jobs, quota)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.community import options
+from bot.community.guild import GuildSettings
+from bot.community.quotas import Quota, Usage, check, day_start
+from bot.community.terms import TermMatch
+from bot.errors import BotError, NotAllowed, TooManyJobs
+from bot.jobs.servers import ServerStore
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Who asks and where, as the front door saw it."""
+
+    user_id: int
+    guild_id: int | None  # None: a direct message
+    role_ids: frozenset[int] = frozenset()
+    channel_ids: tuple[int, ...] = ()  # the channel, and a thread's parent
+    is_manager: bool = False  # has Manage Server there
+    is_owner: bool = False  # owns the application
+
+    @property
+    def requester(self) -> str:
+        """Return the requester id jobs carry."""
+        return str(self.user_id)
+
+
+class BannedTermUsed(BotError):
+    """A request holds one of the server's banned terms."""
+
+    def __init__(self, match: TermMatch) -> None:
+        super().__init__(
+            f"Your {match.field} contains the banned term “{match.term}”; nothing was queued."
+        )
+        self.match = match
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the gate decided for a request it let through."""
+
+    rules: GuildSettings
+    priority: int = 0
+
+
+@dataclass(slots=True)
+class Gate:
+    """Each server's rules (cached), changed through `change`, and the checks before queueing."""
+
+    defaults: GuildSettings
+    servers: ServerStore | None
+    allow_dms: bool = False
+    clock: Callable[[], float] = time.time
+    _rules: dict[int, GuildSettings] = field(default_factory=dict, repr=False)
+    _last_job: dict[tuple[int | None, int], float] = field(default_factory=dict, repr=False)
+
+    async def rules(self, guild_id: int | None) -> GuildSettings:
+        """Return a server's rules (a DM's are the defaults)."""
+        if guild_id is None or self.servers is None:
+            return self.defaults
+        if guild_id not in self._rules:
+            stored = await self.servers.settings(guild_id)
+            self._rules[guild_id] = options.apply(self.defaults, stored)
+        return self._rules[guild_id]
+
+    async def change(
+        self, guild_id: int, edit: Callable[[Mapping[str, Any]], dict[str, Any]]
+    ) -> GuildSettings:
+        """Apply `edit` to a server's stored overrides, store them, and return the new rules.
+
+        Raises:
+            BotError: this bot keeps no journal, so it cannot keep settings.
+            BadSetting: from `edit`.
+        """
+        if self.servers is None:
+            raise BotError("This bot keeps no journal, so servers cannot change settings.")
+        overrides = edit((await self.rules(guild_id)).overrides)
+        await self.servers.save_settings(guild_id, overrides)
+        self._rules[guild_id] = options.apply(self.defaults, overrides)
+        return self._rules[guild_id]
+
+    async def admit(
+        self, member: Member, *, workflow: str, fields: Mapping[str, str | None], active: int
+    ) -> Admission:
+        """Let a request through or refuse it; `active` counts the member's unfinished jobs here.
+
+        Raises:
+            NotAllowed: DMs off, a channel, role or workflow not allowed here.
+            BannedTermUsed: a banned term in the prompt, negative or flags.
+            TooManyJobs: at this server's jobs-at-once limit.
+            QuotaExceeded: over today's quota or inside the cooldown.
+        """
+        rules = await self.rules(member.guild_id)
+        check_place(rules, member, allow_dms=self.allow_dms)
+        if not rules.allows_workflow(workflow):
+            allowed = ", ".join(sorted(rules.allowed_workflows))
+            raise NotAllowed(f"The workflow {workflow} is not allowed here; allowed: {allowed}.")
+        if (found := rules.banned_terms.find(fields)) is not None:
+            raise BannedTermUsed(found)
+        if active >= rules.jobs_per_member:
+            raise TooManyJobs(rules.jobs_per_member)
+        if not self.is_exempt(rules, member):
+            quota, usage = await self.usage(member, rules, active=active)
+            check(quota, usage, self.clock())
+        self._last_job[(member.guild_id, member.user_id)] = self.clock()
+        return Admission(rules, rules.priority_for(member.role_ids))
+
+    def is_exempt(self, rules: GuildSettings, member: Member) -> bool:
+        """Tell whether quotas skip this member (managers and the owner, unless switched off)."""
+        return rules.exempt_admins and (member.is_manager or member.is_owner)
+
+    async def usage(
+        self, member: Member, rules: GuildSettings, *, active: int = 0
+    ) -> tuple[Quota, Usage]:
+        """Return a member's quota here and what they used of it today."""
+        quota = rules.quota_for(member.role_ids)
+        now = self.clock()
+        last = self._last_job.get((member.guild_id, member.user_id))
+        if self.servers is None:
+            return quota, Usage(last_job_at=last, pending=active)
+        day = await self.servers.usage(member.guild_id, member.requester, day_start(now))
+        stored = day.last_job_at
+        latest = max(t for t in (last, stored) if t is not None) if last or stored else None
+        # Unfinished jobs count from memory: the journal may not have the newest one yet.
+        return quota, Usage(day.images, day.gpu_seconds, latest, active)
+
+
+def check_place(rules: GuildSettings, member: Member, *, allow_dms: bool) -> None:
+    """Refuse requests from DMs (unless allowed), other channels, or members without a role.
+
+    Raises:
+        NotAllowed: with a message naming what is allowed.
+    """
+    if member.guild_id is None:
+        if not allow_dms:
+            raise NotAllowed("I don't take requests in direct messages; ask in a server.")
+        return
+    channels, roles = rules.allowed_channel_ids, rules.allowed_role_ids
+    if channels and not channels.intersection(member.channel_ids):
+        where = ", ".join(f"<#{channel}>" for channel in sorted(channels))
+        raise NotAllowed(f"I only take requests in {where}.")
+    if roles and not roles.intersection(member.role_ids):
+        which = ", ".join(f"<@&{role}>" for role in sorted(roles))
+        raise NotAllowed(f"You need one of these roles to generate images: {which}.")
