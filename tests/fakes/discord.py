@@ -163,12 +163,14 @@ class FakeDiscord(FakeStore):
         user_id: int,
         subcommand: str | None = None,
         attachments: Sequence[dict[str, Any]] = (),
+        channel_id: int | None = None,
     ) -> Interaction:
-        """Invoke a slash command; option types are inferred (attachment dicts are type 11)."""
+        """Invoke a slash command (in ``channel_id``'s guild, or a DM channel's direct message)."""
         data = command_data(
             self, name, options or {}, subcommand=subcommand, attachments=attachments
         )
-        return await self._dispatch(new_interaction(self, APPLICATION_COMMAND, user_id, data))
+        ix = new_interaction(self, APPLICATION_COMMAND, user_id, data, channel_id=channel_id)
+        return await self._dispatch(ix)
 
     async def autocomplete(
         self,
@@ -179,12 +181,14 @@ class FakeDiscord(FakeStore):
         user_id: int,
         subcommand: str | None = None,
         timeout: float = 5.0,
+        channel_id: int | None = None,
     ) -> list[dict[str, Any]]:
         """Ask the bot for choices of the ``focused`` option; return the choices it answered."""
         data = command_data(
             self, name, options, subcommand=subcommand, attachments=(), focused=focused
         )
-        ix = await self._dispatch(new_interaction(self, AUTOCOMPLETE, user_id, data))
+        ix = new_interaction(self, AUTOCOMPLETE, user_id, data, channel_id=channel_id)
+        ix = await self._dispatch(ix)
         body = await ix.wait_response(timeout)
         return list((body.get("data") or {}).get("choices") or [])
 
@@ -240,6 +244,7 @@ class FakeDiscord(FakeStore):
         user_id: int,
         attachments: Sequence[dict[str, Any]] = (),
         mentions_bot: bool = False,
+        channel_id: int | None = None,
     ) -> dict[str, Any]:
         """Post a user's message (MESSAGE_CREATE); ``mentions_bot`` prefixes ``<@bot>``."""
         mention = f"<@{self.bot_user_id}>"
@@ -249,7 +254,7 @@ class FakeDiscord(FakeStore):
         files = [{k: v for k, v in a.items() if k != "ephemeral"} for a in attachments]
         message = payloads.message(
             snowflake(),
-            self.channel_id,
+            channel_id or self.channel_id,
             self.users[user_id],
             content=content,
             attachments=files,

@@ -104,11 +104,9 @@ class Gateway:
         self.sessions[session.id] = session
         ready = self._fake.ready_payload(session.id, session.shard)
         await self._send(session, "READY", ready)
-        if (
-            session.shard is None
-            or (self._fake.guild_id >> 22) % session.shard[1] == session.shard[0]
-        ):
-            await self._send(session, "GUILD_CREATE", self._fake.guild_payload())
+        for guild_id in self._fake.guild_ids:
+            if session.shard is None or (guild_id >> 22) % session.shard[1] == session.shard[0]:
+                await self._send(session, "GUILD_CREATE", self._fake.guild_payload(guild_id))
         self._live.set()
         return session
 
@@ -127,9 +125,10 @@ class Gateway:
         return session
 
     async def _send_chunk(self, session: Session, data: dict[str, Any]) -> None:
+        guild_id = int(data.get("guild_id") or self._fake.guild_id)
         chunk = {
-            "guild_id": str(self._fake.guild_id),
-            "members": self._fake.member_payloads(),
+            "guild_id": str(guild_id),
+            "members": self._fake.member_payloads(guild_id),
             "chunk_index": 0,
             "chunk_count": 1,
             "not_found": [],

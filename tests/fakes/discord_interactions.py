@@ -67,11 +67,24 @@ class Interaction:
 
 
 def new_interaction(
-    fake: FakeDiscord, kind: int, user_id: int, data: dict[str, Any], message_id: int | None = None
+    fake: FakeDiscord,
+    kind: int,
+    user_id: int,
+    data: dict[str, Any],
+    message_id: int | None = None,
+    channel_id: int | None = None,
 ) -> Interaction:
-    """Build the INTERACTION_CREATE payload of type ``kind`` from ``user_id`` and register it."""
+    """Build the INTERACTION_CREATE payload of type ``kind`` from ``user_id`` and register it.
+
+    It comes from ``channel_id`` (the first guild's channel unless given; the message's channel
+    for a component), in that channel's guild, or from a direct message.
+    """
     if user_id not in fake.users:
         raise KeyError(f"unknown user {user_id}; create one with add_user()")
+    if message_id is not None:
+        channel_id = int(fake.messages[message_id]["channel_id"])
+    channel_id = channel_id or fake.channel_id
+    guild_id = fake.guild_of(channel_id)
     interaction_id = snowflake()
     token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
     payload: dict[str, Any] = {
@@ -81,19 +94,22 @@ def new_interaction(
         "token": token,
         "version": 1,
         "data": data,
-        "guild_id": str(fake.guild_id),
-        "guild": {"id": str(fake.guild_id), "locale": "en-US", "features": []},
-        "channel_id": str(fake.channel_id),
-        "channel": fake.channel_payload(),
-        "member": fake.member_payload(user_id, with_permissions=True),
+        "channel_id": str(channel_id),
+        "channel": fake.channel_payload(channel_id),
         "app_permissions": str(fake.bot_permissions),
         "locale": "en-US",
-        "guild_locale": "en-US",
         "entitlements": [],
-        "authorizing_integration_owners": {"0": str(fake.guild_id)},
-        "context": 0,
+        "authorizing_integration_owners": {"0": str(guild_id)} if guild_id else {"1": str(user_id)},
+        "context": 0 if guild_id else 1,
         "attachment_size_limit": fake.attachment_size_limit,
     }
+    if guild_id is None:
+        payload["user"] = fake.user_payload(user_id)
+    else:
+        payload["guild_id"] = str(guild_id)
+        payload["guild"] = {"id": str(guild_id), "locale": "en-US", "features": []}
+        payload["guild_locale"] = "en-US"
+        payload["member"] = fake.member_payload(user_id, with_permissions=True, guild_id=guild_id)
     if message_id is not None:
         payload["message"] = fake.messages[message_id]
     interaction = Interaction(

@@ -108,10 +108,14 @@ class FakeStore(FakeGuild):
         self._buckets[message_id] = (start, count + 1)
         return None
 
-    def new_bot_message(self, ix: Interaction | None, flags: int) -> dict[str, Any]:
-        """Build (not store) a message authored by the bot, tied to ``ix`` if given."""
+    def new_bot_message(
+        self, ix: Interaction | None, flags: int, channel_id: int | None = None
+    ) -> dict[str, Any]:
+        """Build (not store) a message authored by the bot, in ``ix``'s channel if given."""
         author = self.users[self.bot_user_id]
-        message = payloads.message(snowflake(), self.channel_id, author, flags=flags)
+        if ix is not None:
+            channel_id = int(ix.payload["channel_id"])
+        message = payloads.message(snowflake(), channel_id or self.channel_id, author, flags=flags)
         if ix is not None:
             data = ix.payload["data"]
             is_command = ix.type == APPLICATION_COMMAND
@@ -121,7 +125,7 @@ class FakeStore(FakeGuild):
                 "id": str(ix.id),
                 "type": ix.type,
                 "user": self.users[ix.user_id],
-                "authorizing_integration_owners": {"0": str(self.guild_id)},
+                "authorizing_integration_owners": ix.payload["authorizing_integration_owners"],
             }
             if is_command:
                 metadata["name"] = ix.name
@@ -142,8 +146,9 @@ class FakeStore(FakeGuild):
         message = self.deleted_messages[message_id] = self.messages.pop(message_id)
         if self.is_echoing_bot_messages and not message["flags"] & FLAG_EPHEMERAL:
             ids = {"id": message["id"], "channel_id": message["channel_id"]}
+            guild = self.guild_of(int(message["channel_id"]))
             await self.gateway.dispatch(
-                "MESSAGE_DELETE", {**ids, "guild_id": str(self.guild_id)}, wait=0
+                "MESSAGE_DELETE", {**ids, "guild_id": str(guild) if guild else None}, wait=0
             )
 
     async def echo(self, event: str, message: dict[str, Any]) -> None:
@@ -152,9 +157,12 @@ class FakeStore(FakeGuild):
             await self.gateway.dispatch(event, self._gateway_message(message), wait=0)
 
     def _gateway_message(self, message: dict[str, Any]) -> dict[str, Any]:
-        member = self.member_payload(int(message["author"]["id"]))
+        guild = self.guild_of(int(message["channel_id"]))
+        if guild is None:
+            return dict(message)
+        member = self.member_payload(int(message["author"]["id"]), guild_id=guild)
         del member["user"]
-        return {**message, "guild_id": str(self.guild_id), "member": member}
+        return {**message, "guild_id": str(guild), "member": member}
 
     # commands
 
