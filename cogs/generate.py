@@ -14,8 +14,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.community.gate import Member
 from bot.config import Settings
 from bot.discord import inputs, render
+from bot.discord.community import Community
 from bot.discord.delivery import Delivery
 from bot.discord.errors import describe
 from bot.discord.sinks import NO_MENTIONS, InteractionSink, MessageSink
@@ -34,10 +36,13 @@ MENU_NAME = "Use as input"
 class Generate(commands.Cog):
     """Take generation requests from slash commands, mentions and the message menu."""
 
-    def __init__(self, jobs: JobQueue, settings: Settings, delivery: Delivery) -> None:
+    def __init__(
+        self, jobs: JobQueue, settings: Settings, delivery: Delivery, community: Community
+    ) -> None:
         self.jobs = jobs
         self.settings = settings
         self.delivery = delivery
+        self.community = community
         self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.use_as_input)
 
     @app_commands.command(name="generate")
@@ -57,22 +62,28 @@ class Generate(commands.Cog):
     ) -> None:
         """Generate images with ComfyUI."""
         attachments = [a for a in (image, image2) if a is not None]
-        inputs.check_interaction(self.settings, interaction)
+        member = await self.community.member(interaction)
+        rules = await self.community.rules(member.guild_id)
         inputs.check_attachments(attachments, self.settings.max_input_image_bytes)
-        default = self.settings.default_image_workflow if attachments else None
-        chosen = self._workflow(workflow or default or self.settings.default_workflow)
+        default = rules.default_image_workflow if attachments else rules.default_workflow
+        chosen = self._workflow(workflow or default)
         values = {"prompt": prompt, "negative": negative, "seed": seed, "steps": steps}
         values |= {"width": width, "height": height}
         request = inputs.build_request(chosen, interaction.user.id, len(attachments), **values)
-        await self._run(interaction, request, attachments)
+        await self._run(interaction, member, request, attachments)
 
     @generate.autocomplete("workflow")
     async def workflow_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        """Offer the library's workflows by name and display name."""
+        """Offer the library's workflows this server allows, by name and display name."""
+        rules = await self.community.rules(interaction.guild_id)
         found = inputs.workflow_choices(self.jobs.workflows, current)
-        return [app_commands.Choice(name=label, value=name) for label, name in found]
+        return [
+            app_commands.Choice(name=label, value=name)
+            for label, name in found
+            if rules.allows_workflow(name)
+        ]
 
     async def use_as_input(
         self, interaction: discord.Interaction[Any], message: discord.Message
@@ -81,8 +92,9 @@ class Generate(commands.Cog):
         attachments = [a for a in message.attachments if inputs.is_image(a)]
         if not attachments:
             raise InvalidImage("That message has no image I can use.")
-        inputs.check_interaction(self.settings, interaction)
-        chosen = self._workflow(self.settings.default_image_workflow)
+        member = await self.community.member(interaction)
+        rules = await self.community.rules(member.guild_id)
+        chosen = self._workflow(rules.default_image_workflow)
         attachments = attachments[: max(chosen.image_inputs, 1)]
         inputs.check_attachments(attachments, self.settings.max_input_image_bytes)
 
@@ -90,19 +102,24 @@ class Generate(commands.Cog):
             request = inputs.build_request(
                 chosen, submitted.user.id, len(attachments), prompt=prompt
             )
-            await self._run(submitted, request, attachments)
+            await self._run(submitted, member, request, attachments)
 
         await interaction.response.send_modal(inputs.PromptModal(on_prompt))
 
     async def _run(
         self,
         interaction: discord.Interaction[Any],
+        member: Member,
         request: GenerationRequest,
         attachments: list[discord.Attachment],
     ) -> None:
+        # Before the reply exists: a refusal stays private and nothing is sent to ComfyUI.
+        request, cap = await self.community.admit(member, request, self.jobs)
         response = await interaction.response.defer(thinking=True)
         images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
-        job = self.jobs.submit(replace(request, images=images))
+        if images:
+            await self.community.check_inputs(member, images, interaction.channel, request.prompt)
+        job = self.jobs.submit(replace(request, images=images), max_jobs=cap)
         message_id = response.message_id if response is not None else None
         self.delivery.follow(job, InteractionSink(interaction, message_id=message_id))
 
@@ -117,14 +134,17 @@ class Generate(commands.Cog):
             return
         prompt = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
         try:
-            inputs.check_message(self.settings, message)
-            chosen = self._workflow(self.settings.default_image_workflow)
+            member = await self.community.member_of(message)
+            rules = await self.community.rules(member.guild_id)
+            chosen = self._workflow(rules.default_image_workflow)
             attachments = attachments[: max(chosen.image_inputs, 1)]
             request = inputs.build_request(
                 chosen, message.author.id, len(attachments), prompt=prompt
             )
+            request, cap = await self.community.admit(member, request, self.jobs)
             images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
-            job = self.jobs.submit(replace(request, images=images))
+            await self.community.check_inputs(member, images, message.channel, request.prompt)
+            job = self.jobs.submit(replace(request, images=images), max_jobs=cap)
         except Exception as exc:  # the one catch point of chat requests
             text = describe(exc, f"mention by {message.author.id}")
             await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
@@ -144,7 +164,7 @@ class Generate(commands.Cog):
 
 async def setup(bot: ComfyBot) -> None:
     """Add the Generate cog and its message menu."""
-    cog = Generate(bot.jobs, bot.settings, bot.delivery)
+    cog = Generate(bot.jobs, bot.settings, bot.delivery, bot.community)
     await bot.add_cog(cog)
     bot.tree.add_command(cog.menu)
 

@@ -1,4 +1,4 @@
-"""/queue and /history: a member's jobs, now and from the journal; the buttons are `_buttons`."""
+"""/queue and /history: a member's jobs in this server, now and from the journal, and quota."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.community.quotas import describe
 from bot.discord import listings
 from bot.discord.buttons import history_view
+from bot.discord.community import Community
 from bot.discord.render import CONTENT_LIMIT, truncate
 from bot.errors import BotError, NotAllowed
 from bot.jobs.model import Job
 from bot.jobs.queue import JobQueue
+from bot.jobs.servers import ServerStore
 
 if TYPE_CHECKING:
     from bot.discord.client import ComfyBot
@@ -24,21 +27,29 @@ HISTORY_LENGTH = 10
 class Jobs(commands.Cog):
     """Show a member their jobs."""
 
-    def __init__(self, jobs: JobQueue) -> None:
+    def __init__(self, jobs: JobQueue, community: Community) -> None:
         self.jobs = jobs
+        self.community = community
 
     @app_commands.command(name="queue")
     async def queue(self, interaction: discord.Interaction[Any]) -> None:
-        """Show your jobs that are waiting or running."""
+        """Show your jobs here that are waiting or running, and what is left of your quota."""
         mine = [
             job
             for job in self.jobs.jobs.values()
-            if job.request.requester == str(interaction.user.id) and not job.is_done
+            if job.request.requester == str(interaction.user.id)
+            and job.request.guild_id == interaction.guild_id
+            and not job.is_done
         ]
-        if not mine:
-            await interaction.response.send_message("You have no jobs right now.", ephemeral=True)
-            return
-        lines = [_describe(job) for job in mine]
+        lines = [_describe(job) for job in mine] or ["You have no jobs right now."]
+        member = await self.community.member(interaction)
+        gate = self.community.gate
+        rules = await gate.rules(member.guild_id)
+        if gate.is_exempt(rules, member):
+            lines.append("-# Quotas do not apply to you here.")
+        else:
+            quota, usage = await gate.usage(member, rules, active=len(mine))
+            lines.append(f"-# {describe(quota, usage, gate.clock())}")
         text = truncate("\n".join(lines), CONTENT_LIMIT)
         await interaction.response.send_message(text, ephemeral=True)
 
@@ -53,7 +64,8 @@ class Jobs(commands.Cog):
             raise BotError("This bot keeps no job history (it runs without a job journal).")
         await interaction.response.defer(ephemeral=True, thinking=True)
         requester = None if everyone else str(interaction.user.id)
-        entries = await journal.store.recent(requester, limit=HISTORY_LENGTH)
+        servers = ServerStore(journal.store)
+        entries = await servers.recent(interaction.guild_id, requester, limit=HISTORY_LENGTH)
         text = listings.history(entries, show_requester=everyone)
         view = history_view([entry.id for entry in entries])
         if view is None:
@@ -71,4 +83,4 @@ def _describe(job: Job) -> str:
 
 async def setup(bot: ComfyBot) -> None:
     """Add the Jobs cog."""
-    await bot.add_cog(Jobs(bot.jobs))
+    await bot.add_cog(Jobs(bot.jobs, bot.community))

@@ -51,13 +51,21 @@ async def test_commands_are_synced_to_the_dev_guild_only(
 
     assert None not in fake_discord.commands
     synced = {c["name"]: c for c in fake_discord.commands[fake_discord.guild_id]}
-    assert set(synced) == {"generate", "queue", "history", "comfy", "Use as input"}
+    assert set(synced) == {"generate", "queue", "history", "comfy", "config", "Use as input"}
     options = {o["name"]: o["type"] for o in synced["generate"]["options"]}
     assert options["prompt"] == 3
     assert options["image"] == 11
     assert options["steps"] == 4
     assert synced["Use as input"]["type"] == 3
     assert int(synced["comfy"]["default_member_permissions"]) == 1 << 5
+    assert int(synced["config"]["default_member_permissions"]) == 1 << 5  # Manage Server
+    config = {o["name"]: o for o in synced["config"]["options"]}
+    assert set(config) == {"set", "show", "reset"}
+    assert {o["name"]: o.get("autocomplete", False) for o in config["set"]["options"]} == {
+        "setting": True,
+        "value": True,
+        "role": False,
+    }
 
 
 async def test_sync_registers_the_commands_globally(
@@ -74,6 +82,7 @@ async def test_sync_registers_the_commands_globally(
         "queue",
         "history",
         "comfy",
+        "config",
         "Use as input",
     }
     assert fake_discord.guild_id not in fake_discord.commands
@@ -88,7 +97,7 @@ async def test_a_broken_extension_is_logged_and_the_others_load(
     monkeypatch.setattr(bot_module, "EXTENSIONS", ("cogs.missing", *EXTENSIONS))
 
     async with run_bot(services.new_bot()) as running:
-        assert set(running.cogs) == {"Generate", "Jobs", "Admin"}
+        assert set(running.cogs) == {"Generate", "Jobs", "Admin", "ServerConfig"}
 
     assert any("could not load cogs.missing" in r.getMessage() for r in caplog.records)
 
@@ -137,7 +146,10 @@ async def test_queue_lists_my_waiting_and_running_jobs(
     assert listed["flags"] == 64
     assert "slow" in listed["content"]
     assert "mine" in listed["content"]
-    assert (await empty.wait_response())["data"]["content"] == "You have no jobs right now."
+    assert listed["content"].endswith("\n-# No quota applies to you.")
+    assert (await empty.wait_response())["data"]["content"] == (
+        "You have no jobs right now.\n-# Quotas do not apply to you here."  # the owner
+    )
     fake_comfy.release()
 
 

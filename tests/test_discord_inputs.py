@@ -1,4 +1,4 @@
-"""bot.discord.inputs: allow-lists, workflow lookup and request checks, no Discord objects."""
+"""bot.discord.inputs: workflow lookup and request checks, no Discord objects."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
 from bot.discord import inputs
-from bot.errors import NotAllowed
 from bot.workflows.library import UnknownWorkflow, WorkflowInputError, WorkflowLibrary
 from tests.discord_env import library_dir
 
@@ -16,31 +14,6 @@ from tests.discord_env import library_dir
 @pytest.fixture
 def library(tmp_path: Path) -> WorkflowLibrary:
     return WorkflowLibrary.load(library_dir(tmp_path))
-
-
-def _settings(**env: str) -> Settings:
-    return Settings.from_env(env)
-
-
-@pytest.mark.parametrize(
-    ("env", "channels", "roles", "refusal"),
-    [
-        ({}, [1], [], None),
-        ({"ALLOWED_CHANNEL_IDS": "1,2"}, [2, None], [], None),
-        ({"ALLOWED_CHANNEL_IDS": "1,2"}, [3, 2], [], None),  # a thread whose parent is allowed
-        ({"ALLOWED_CHANNEL_IDS": "1,2"}, [3, None], [], "I only take requests in <#1>, <#2>."),
-        ({"ALLOWED_ROLE_IDS": "9"}, [3], [8, 9], None),
-        ({"ALLOWED_ROLE_IDS": "9"}, [3], [8], "You need one of these roles"),
-    ],
-)
-def test_check_access(
-    env: dict[str, str], channels: list[int | None], roles: list[int], refusal: str | None
-) -> None:
-    if refusal is None:
-        inputs.check_access(_settings(**env), channels, roles)
-    else:
-        with pytest.raises(NotAllowed, match=refusal):
-            inputs.check_access(_settings(**env), channels, roles)
 
 
 def test_find_workflow_by_name_or_display_name_never_a_path(library: WorkflowLibrary) -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from bot.community import options
-from bot.community.gate import BannedTermUsed, Gate, Member
+from bot.community.gate import BannedTermUsed, Gate, Member, check_place
 from bot.community.guild import GuildSettings
 from bot.community.quotas import DAY, QuotaExceeded
 from bot.config import Settings
@@ -152,3 +152,24 @@ async def test_the_highest_role_priority_comes_with_the_admission(gate):
     await set_(gate, GUILD_A, "priority", "3", role=BOOSTER)
     assert (await admit(gate, member(roles=[BOOSTER]))).priority == 3
     assert (await admit(gate, member(GUILD_B, roles=[BOOSTER]))).priority == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "channels", "roles", "refusal"),
+    [
+        ({}, [1], [], None),
+        ({"ALLOWED_CHANNEL_IDS": "1,2"}, [2], [], None),
+        ({"ALLOWED_CHANNEL_IDS": "1,2"}, [3, 2], [], None),  # a thread whose parent is allowed
+        ({"ALLOWED_CHANNEL_IDS": "1,2"}, [3], [], "I only take requests in <#1>, <#2>."),
+        ({"ALLOWED_ROLE_IDS": "9"}, [3], [8, 9], None),
+        ({"ALLOWED_ROLE_IDS": "9"}, [3], [8], "You need one of these roles"),
+    ],
+)
+def test_the_env_allow_lists_are_every_servers_default(env, channels, roles, refusal):
+    rules = GuildSettings.defaults(Settings.from_env(env))
+    who = Member(ALICE, GUILD_A, frozenset(roles), tuple(channels))
+    if refusal is None:
+        check_place(rules, who, allow_dms=False)
+    else:
+        with pytest.raises(NotAllowed, match=refusal):
+            check_place(rules, who, allow_dms=False)

@@ -114,11 +114,12 @@ class ImageModerator:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        await self.close()
 
-    def close(self) -> None:
-        """Stop the worker thread (after the image it scores, if any)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    async def close(self) -> None:
+        """Stop the worker thread, waiting off the event loop for the image it scores, if any."""
+        executor = self._executor
+        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
     @property
     def is_available(self) -> bool:

@@ -140,16 +140,25 @@ OPTIONS: dict[str, Option] = {
 }
 
 
+def parse_name(name: str) -> Option:
+    """Return the setting called `name`.
+
+    Raises:
+        BadSetting: no such setting (the message lists them).
+    """
+    option = OPTIONS.get(name)
+    if option is None:
+        raise BadSetting(f"There is no setting {name!r}; there are: {', '.join(OPTIONS)}.")
+    return option
+
+
 def parse(name: str, raw: str, workflows: Collection[str]) -> Any:
     """Return the stored form of a typed value.
 
     Raises:
         BadSetting: no such setting, or a value it cannot take.
     """
-    option = OPTIONS.get(name)
-    if option is None:
-        raise BadSetting(f"There is no setting {name!r}; there are: {', '.join(OPTIONS)}.")
-    return option.parse(raw, workflows)
+    return parse_name(name).parse(raw, workflows)
 
 
 def set_value(

@@ -14,9 +14,9 @@ from typing import Any, Protocol, Self, cast
 import discord
 
 from bot.config import Settings
+from bot.discord.community import Community
 from bot.discord.delivery import Delivery
 from bot.discord.errors import reply_error
-from bot.discord.inputs import check_interaction
 from bot.discord.sinks import InteractionSink
 from bot.errors import BotError, NotAllowed, UnknownJob
 from bot.jobs.model import GenerationRequest, Job
@@ -37,6 +37,8 @@ class ButtonServices(Protocol):
     def jobs(self) -> JobQueue: ...
     @property
     def delivery(self) -> Delivery: ...
+    @property
+    def community(self) -> Community: ...
 
 
 def _bot(interaction: discord.Interaction[Any]) -> ButtonServices:
@@ -82,9 +84,13 @@ class CancelButton(_JobButton, template=re.compile(f"comfycord:cancel:{_JOB_ID}"
         bot = _bot(interaction)
         try:
             job = bot.jobs.get(self.job_id)
+            check_server(job.request, interaction)
             await interaction.response.defer()
             is_moderator = interaction.permissions.manage_messages
-            await bot.jobs.cancel(job.id, by=str(interaction.user.id), is_moderator=is_moderator)
+            clicker = str(interaction.user.id)
+            await bot.jobs.cancel(job.id, by=clicker, is_moderator=is_moderator)
+            if clicker != job.request.requester:
+                await bot.community.cancelled_by_moderator(interaction, job)
         except Exception as exc:  # the one catch point of this button
             await reply_error(interaction, exc)
             return
@@ -105,10 +111,9 @@ class RerollButton(_JobButton, template=re.compile(f"comfycord:reroll:{_JOB_ID}"
         bot = _bot(interaction)
         try:
             request = await _request(bot, self.job_id, "rerolled")
-            check_interaction(bot.settings, interaction)
-            new_job = bot.jobs.submit(
-                replace(request, seed=None, requester=str(interaction.user.id))
-            )
+            check_server(request, interaction)
+            again = replace(request, seed=None, requester=str(interaction.user.id))
+            new_job = await _admit_and_submit(bot, interaction, again)
             response = await interaction.response.defer(thinking=True)
         except Exception as exc:  # the one catch point of this button
             await reply_error(interaction, exc)
@@ -132,8 +137,8 @@ class RetryButton(_JobButton, template=re.compile(f"comfycord:retry:{_JOB_ID}"))
                 raise NotAllowed(
                     "Only the person who asked for this job, or a moderator, can retry it."
                 )
-            check_interaction(bot.settings, interaction)
-            new_job = bot.jobs.submit(replace(request, requester=clicker))
+            check_server(request, interaction)
+            new_job = await _admit_and_submit(bot, interaction, replace(request, requester=clicker))
             await interaction.response.defer()
         except Exception as exc:  # the one catch point of this button
             await reply_error(interaction, exc)
@@ -150,6 +155,25 @@ async def _request(bot: ButtonServices, job_id: str, verb: str) -> GenerationReq
         raise BotError(
             f"This job can no longer be {verb} (the bot no longer knows it); use /generate again."
         ) from None
+
+
+def check_server(request: GenerationRequest, interaction: discord.Interaction[Any]) -> None:
+    """Refuse acting on a job from another server (or from DMs in a server, and back).
+
+    Raises:
+        NotAllowed: the job was asked for elsewhere.
+    """
+    if request.guild_id != interaction.guild_id:
+        raise NotAllowed("That job belongs to another server.")
+
+
+async def _admit_and_submit(
+    bot: ButtonServices, interaction: discord.Interaction[Any], request: GenerationRequest
+) -> Job:
+    """Pass a request again through this server's rules (quota, terms...), then queue it."""
+    member = await bot.community.member(interaction)
+    admitted, cap = await bot.community.admit(member, replace(request, images=()), bot.jobs)
+    return bot.jobs.submit(replace(admitted, images=request.images), max_jobs=cap)
 
 
 def _message_id(interaction: discord.Interaction[Any]) -> int | None:

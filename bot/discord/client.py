@@ -9,17 +9,23 @@ import discord
 from discord.ext import commands
 
 from bot.comfy.backend import ComfyBackend
+from bot.community.gate import Gate
+from bot.community.guild import GuildSettings
+from bot.community.nsfw import ImageModerator, load_detector
 from bot.config import Settings
 from bot.discord.buttons import DYNAMIC_ITEMS, job_view
+from bot.discord.community import Community
 from bot.discord.delivery import Delivery
 from bot.discord.errors import ErrorTree
+from bot.discord.modlog import ModLog
 from bot.discord.restore import reattach
 from bot.jobs.queue import JobQueue
+from bot.jobs.servers import ServerStore
 from bot.workflows.library import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin")
+EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin", "cogs.config")
 
 
 def intents() -> discord.Intents:
@@ -33,7 +39,8 @@ class ComfyBot(commands.Bot):
     """The Discord bot; it owns only its message deliveries, not the queue or the backends.
 
     With a job journal (`jobs.journal`), it takes up unfinished jobs at start and finds their
-    replies again (`bot.discord.restore`).
+    replies again (`bot.discord.restore`), and servers keep their own settings in it. Without a
+    `moderator`, it makes (and closes) one with NudeNet when the moderation extra is installed.
     """
 
     def __init__(
@@ -41,6 +48,8 @@ class ComfyBot(commands.Bot):
         *,
         settings: Settings,
         jobs: JobQueue,
+        gate: Gate | None = None,
+        moderator: ImageModerator | None = None,
         sync_commands: bool = False,
         **options: Any,
     ) -> None:
@@ -51,11 +60,22 @@ class ComfyBot(commands.Bot):
         )
         self.settings = settings
         self.jobs = jobs
+        self._own_moderator = moderator is None
+        if gate is None:
+            servers = ServerStore(jobs.journal.store) if jobs.journal is not None else None
+            gate = Gate(GuildSettings.defaults(settings), servers, allow_dms=settings.allow_dms)
+        self.community = Community(
+            gate,
+            moderator or ImageModerator(load_detector()),
+            ModLog(self),
+            is_owner=self.is_owner,
+        )
         self.delivery = Delivery(
             settings,
             job_view,
             journal=jobs.journal,
             is_available=lambda: jobs.has_healthy_backend,
+            screen=self.community.screen,
         )
         self.sync_commands = sync_commands
 
@@ -111,6 +131,8 @@ class ComfyBot(commands.Bot):
         """Stop following jobs before discord.py closes its connections."""
         await self.delivery.close()
         await super().close()
+        if self._own_moderator:
+            await self.community.moderator.close()
 
 
 class ComfyShardedBot(ComfyBot, commands.AutoShardedBot):

@@ -11,8 +11,8 @@ import contextlib
 import io
 import logging
 import mimetypes
-from collections.abc import AsyncGenerator, Callable
-from dataclasses import replace
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import discord
@@ -30,13 +30,25 @@ log = logging.getLogger(__name__)
 Controls = Callable[[Job, bool], discord.ui.View | None]
 """Build the buttons of a job's message: (job, has_ended) -> view or None."""
 
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """How a job's images may be posted: as they are, as spoilers, or withheld (with why)."""
+
+    spoiler: bool = False
+    withheld: str | None = None
+
+
+Screen = Callable[[Job, Sequence[ImageFile], Mapping[str, Any]], Awaitable[Screening]]
+"""Check a job's images before they are posted where the reply is: (job, images, where)."""
+
 AVAILABILITY_CHECK = 1.0
 """Seconds between checks, while a job waits, of whether any ComfyUI server is available."""
 
 
-def to_file(image: ImageFile) -> discord.File:
-    """Wrap an image as a Discord upload."""
-    return discord.File(io.BytesIO(image.data), filename=image.filename)
+def to_file(image: ImageFile, *, spoiler: bool = False) -> discord.File:
+    """Wrap an image as a Discord upload (hidden behind a spoiler if asked)."""
+    return discord.File(io.BytesIO(image.data), filename=image.filename, spoiler=spoiler)
 
 
 def to_embed(data: render.EmbedData) -> discord.Embed:
@@ -88,8 +100,10 @@ class Delivery:
         *,
         journal: Journal | None = None,
         is_available: Callable[[], bool] | None = None,
+        screen: Screen | None = None,
     ) -> None:
         self.interval = settings.progress_interval
+        self.screen = screen
         self.show_previews = settings.show_previews
         self._controls = controls
         self._journal = journal
@@ -193,7 +207,12 @@ class Delivery:
         workflow = job.workflow.display_name
         groups: list[list[ImageFile]] = []
         notes: list[str] = []
-        if result.state is JobState.DONE and result.outputs:
+        screening = Screening()
+        if result.state is JobState.DONE and result.outputs and self.screen is not None:
+            screening = await self.screen(job, result.outputs, sink.where())
+        if screening.withheld:
+            notes = [f"🚫 {screening.withheld}"]
+        elif result.state is JobState.DONE and result.outputs:
             files, notes = await asyncio.to_thread(
                 render.fit_outputs, result.outputs, sink.filesize_limit
             )
@@ -203,7 +222,8 @@ class Delivery:
         embed = None
         if result.state is JobState.DONE:
             embed = to_embed(render.result_embed(job.request, workflow, result, job.seed))
-        first = [to_file(image) for image in groups[0]] if groups else []
+        spoiler = screening.spoiler
+        first = [to_file(image, spoiler=spoiler) for image in groups[0]] if groups else []
         view = self._controls(job, True)
         try:
             await sink.edit(content=content, embed=embed, files=first, view=view)
@@ -213,7 +233,8 @@ class Delivery:
             await sink.edit(content=render.truncate(failed, render.CONTENT_LIMIT), files=[])
             return
         for number, group in enumerate(groups[1:], start=2):
-            await sink.send(content=f"-# {number}/{len(groups)}", files=[to_file(i) for i in group])
+            uploads = [to_file(image, spoiler=spoiler) for image in group]
+            await sink.send(content=f"-# {number}/{len(groups)}", files=uploads)
         log.info("delivered %s (%s, %d files)", job.id, result.state, len(result.outputs))
 
 

@@ -1,17 +1,16 @@
-"""Turn what Discord users give (options, attachments, roles, channels) into checked requests."""
+"""Turn what Discord users give (options, attachments) into checked requests."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
 
-from bot.config import Settings
 from bot.discord.errors import reply_error
 from bot.discord.render import truncate
-from bot.errors import ImageTooLarge, InvalidImage, NotAllowed
+from bot.errors import ImageTooLarge, InvalidImage
 from bot.images import ImageFile, check_input_image
 from bot.jobs.model import GenerationRequest
 from bot.workflows.library import Workflow, WorkflowInputError, WorkflowLibrary
@@ -30,47 +29,6 @@ OPTION_HELP = {
 """Descriptions of /generate's options, as Discord shows them."""
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
-
-
-def check_access(
-    settings: Settings, channel_ids: Iterable[int | None], role_ids: Iterable[int]
-) -> None:
-    """Refuse requests outside the allowed channels or from members without an allowed role.
-
-    Raises:
-        NotAllowed: with a message naming what is allowed.
-    """
-    channels, roles = settings.allowed_channel_ids, settings.allowed_role_ids
-    if channels and not channels.intersection(channel_ids):
-        where = ", ".join(f"<#{channel}>" for channel in sorted(channels))
-        raise NotAllowed(f"I only take requests in {where}.")
-    if roles and not roles.intersection(role_ids):
-        which = ", ".join(f"<@&{role}>" for role in sorted(roles))
-        raise NotAllowed(f"You need one of these roles to generate images: {which}.")
-
-
-def check_interaction(settings: Settings, interaction: discord.Interaction[Any]) -> None:
-    """Apply `check_access` to the channel (or thread parent) and roles of an interaction.
-
-    Raises:
-        NotAllowed: outside the allow-lists.
-    """
-    parent = getattr(interaction.channel, "parent_id", None)
-    check_access(settings, (interaction.channel_id, parent), _roles(interaction.user))
-
-
-def check_message(settings: Settings, message: discord.Message) -> None:
-    """Apply `check_access` to a chat message.
-
-    Raises:
-        NotAllowed: outside the allow-lists.
-    """
-    parent = getattr(message.channel, "parent_id", None)
-    check_access(settings, (message.channel.id, parent), _roles(message.author))
-
-
-def _roles(user: discord.abc.User) -> list[int]:
-    return [role.id for role in user.roles] if isinstance(user, discord.Member) else []
 
 
 def is_image(attachment: discord.Attachment) -> bool:

@@ -17,10 +17,15 @@ import discord
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError
+from bot.community.gate import Gate
+from bot.community.guild import GuildSettings
+from bot.community.nsfw import ImageModerator, load_detector
+from bot.community.terms import BadTerm
 from bot.config import ConfigError, Settings
 from bot.discord.client import ComfyBot, bot_class
 from bot.jobs.journal import Journal
 from bot.jobs.queue import JobQueue
+from bot.jobs.servers import ServerStore
 from bot.jobs.store import JobStore
 from bot.workflows.library import WorkflowError, WorkflowLibrary, validate
 
@@ -53,12 +58,19 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError([f"WORKFLOWS_DIR: {exc.user_message}"]) from None
     for name, error in workflows.errors.items():
         log.warning("workflow %s is unusable: %s", name, error.user_message)
+    try:
+        defaults = GuildSettings.defaults(settings)
+    except BadTerm as exc:
+        raise ConfigError([f"BANNED_TERMS: {exc}"]) from None
     async with (
         _open_store(settings.database_path) as store,
         Journal(store) as journal,
+        ImageModerator(load_detector()) as moderator,
         aiohttp.ClientSession() as session,
         AsyncExitStack() as stack,
     ):
+        gate = Gate(defaults, ServerStore(store), allow_dms=settings.allow_dms)
+        await warn_unchecked(gate, moderator)
         backends = []
         for url in settings.backend_urls:
             # The same client_id across restarts: ComfyUI keeps sending events of earlier prompts.
@@ -76,8 +88,11 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
             max_per_user=settings.max_jobs_per_user,
             max_in_flight=settings.max_in_flight_per_backend,
             journal=journal,
+            ageing=settings.priority_ageing,
         )
-        bot = bot_class(settings)(settings=settings, jobs=jobs, sync_commands=args.sync)
+        bot = bot_class(settings)(
+            settings=settings, jobs=jobs, gate=gate, moderator=moderator, sync_commands=args.sync
+        )
         async with jobs, bot:
             return await _run(bot, settings.discord_token.value)
 
@@ -100,6 +115,30 @@ async def warn_unrunnable(backends: list[ComfyBackend], workflows: WorkflowLibra
                 log.warning("workflow %s cannot run on %s: %s", workflow.name, backend.url, problem)
                 logged += 1
     return logged
+
+
+async def warn_unchecked(gate: Gate, moderator: ImageModerator) -> list[int | None]:
+    """Say at start which servers ask for image moderation this bot cannot do (no extra).
+
+    Their results outside NSFW channels are withheld, never posted unchecked. Returns them
+    (None: the .env default).
+    """
+    if moderator.is_available:
+        return []
+    asking: list[int | None] = []
+    if gate.defaults.image_moderation != "off":
+        asking.append(None)
+    if gate.servers is not None:
+        for guild_id, stored in await gate.servers.all_settings():
+            if stored.get("image_moderation", gate.defaults.image_moderation) != "off":
+                asking.append(guild_id)
+    if asking:
+        log.warning(
+            "image moderation is asked for (%s) but comfycord[moderation] is not installed:"
+            " results outside NSFW channels will be withheld, not posted unchecked",
+            ", ".join("IMAGE_MODERATION" if g is None else f"server {g}" for g in asking),
+        )
+    return asking
 
 
 def _quiet_token_loggers() -> None:

@@ -18,7 +18,7 @@ from bot.comfy.events import Status
 from bot.errors import NotAllowed, QueueFull, TooManyJobs, UnknownJob
 from bot.jobs.execution import failed, follow, record, send
 from bot.jobs.journal import Journal
-from bot.jobs.lineup import WaitingLine
+from bot.jobs.lineup import AGEING, WaitingLine
 from bot.jobs.model import MAX_SEED, GenerationRequest, Job, JobResult
 from bot.jobs.progress import JobState
 from bot.tasks import TaskSet
@@ -42,6 +42,7 @@ class JobQueue:
         max_waiting: int = 1000,
         journal: Journal | None = None,
         keep_finished: int = 200,
+        ageing: float = AGEING,
     ) -> None:
         if not backends:
             raise ValueError("JobQueue needs at least one backend")
@@ -55,7 +56,7 @@ class JobQueue:
         # Ended jobs stay reachable (results, Reroll) until this many newer ones have ended.
         self._finished: deque[str] = deque()
         self.keep_finished = keep_finished
-        self._waiting = WaitingLine()
+        self._waiting = WaitingLine(ageing=ageing)
         self._in_flight: dict[ComfyBackend, set[Job]] = {b: set() for b in self.backends}
         self._wake = asyncio.Event()
         self._tasks = TaskSet(log)
@@ -93,8 +94,10 @@ class JobQueue:
         await self._tasks.close()
         self._dispatcher = None
 
-    def submit(self, request: GenerationRequest) -> Job:
+    def submit(self, request: GenerationRequest, *, max_jobs: int | None = None) -> Job:
         """Accept a request, or refuse it before anything is sent to ComfyUI.
+
+        `max_jobs` replaces the per-user cap (a server's own); jobs count within the server.
 
         Raises:
             UnknownWorkflow, WorkflowInputError: the request does not fit the workflow.
@@ -105,8 +108,9 @@ class JobQueue:
         if request.seed is None and workflow.has("seed"):
             request = replace(request, seed=secrets.randbelow(MAX_SEED))
         graph = request.graph_for(workflow)
-        if self.active_count(request.requester) >= self.max_per_user:
-            raise TooManyJobs(self.max_per_user)
+        limit = self.max_per_user if max_jobs is None else max_jobs
+        if self.active_count(request.requester, guild_id=request.guild_id) >= limit:
+            raise TooManyJobs(limit)
         if self.waiting_count() >= self.max_waiting:
             raise QueueFull(self.max_waiting)
         job = Job(request, workflow, graph)
@@ -134,12 +138,14 @@ class JobQueue:
         except KeyError:
             raise UnknownJob(job_id) from None
 
-    def active_count(self, requester: str) -> int:
-        """Return how many of this requester's jobs have not ended."""
+    def active_count(self, requester: str, *, guild_id: int | None = None) -> int:
+        """Return how many of this requester's jobs (of one server, or outside any) are open."""
         return sum(
             1
             for job in self.jobs.values()
-            if job.request.requester == requester and not job.is_done
+            if job.request.requester == requester
+            and job.request.guild_id == guild_id
+            and not job.is_done
         )
 
     def waiting_count(self) -> int:
@@ -292,8 +298,9 @@ class JobQueue:
         self._finished.append(job.id)
         while len(self._finished) > self.keep_finished:
             self.jobs.pop(self._finished.popleft(), None)
-        if not self.active_count(job.request.requester):
-            self._waiting.forget(job.request.requester)
+        requester = job.request.requester
+        if not any(j.request.requester == requester and not j.is_done for j in self.jobs.values()):
+            self._waiting.forget(requester)
         if self.journal is not None:
             self.journal.finished(job, result)
 

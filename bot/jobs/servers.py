@@ -44,6 +44,15 @@ class ServerStore:
 
         return await self.store.call(work)
 
+    async def all_settings(self) -> list[tuple[int, dict[str, Any]]]:
+        """Return every server that changed something, with what it changed."""
+
+        def work(db: sqlite3.Connection) -> list[tuple[int, dict[str, Any]]]:
+            rows = db.execute("SELECT guild_id, data FROM guild_settings ORDER BY guild_id")
+            return [(int(guild), dict(json.loads(data))) for guild, data in rows]
+
+        return await self.store.call(work)
+
     async def save_settings(self, guild_id: int, data: Mapping[str, Any]) -> None:
         """Replace what a server has set; an empty mapping forgets the server's row."""
         text, now = json.dumps(dict(data), sort_keys=True), self.store.clock()
