@@ -53,29 +53,36 @@ class Community:
     async def member(self, interaction: discord.Interaction[Any]) -> Member:
         """Describe who clicked or typed, and where."""
         parent = getattr(interaction.channel, "parent_id", None)
+        # The interaction's own permissions: they count channel overwrites and the owner.
+        is_manager = interaction.guild_id is not None and interaction.permissions.manage_guild
         return await self._member(
-            interaction.user, interaction.guild_id, (interaction.channel_id, parent)
+            interaction.user, interaction.guild_id, (interaction.channel_id, parent), is_manager
         )
 
     async def member_of(self, message: discord.Message) -> Member:
         """Describe who posted a message, and where."""
         parent = getattr(message.channel, "parent_id", None)
         guild_id = message.guild.id if message.guild else None
-        return await self._member(message.author, guild_id, (message.channel.id, parent))
+        author = message.author
+        is_manager = isinstance(author, discord.Member) and author.guild_permissions.manage_guild
+        return await self._member(author, guild_id, (message.channel.id, parent), is_manager)
 
     async def _member(
-        self, user: discord.abc.User, guild_id: int | None, channels: Sequence[int | None]
+        self,
+        user: discord.abc.User,
+        guild_id: int | None,
+        channels: Sequence[int | None],
+        is_manager: bool,
     ) -> Member:
-        roles = (
-            frozenset(r.id for r in user.roles) if isinstance(user, discord.Member) else frozenset()
-        )
-        manager = isinstance(user, discord.Member) and user.guild_permissions.manage_guild
+        roles: frozenset[int] = frozenset()
+        if isinstance(user, discord.Member):
+            roles = frozenset(role.id for role in user.roles)
         try:
             owner = await self._is_owner(user)
         except discord.HTTPException:
             owner = False
         ids = tuple(channel for channel in channels if channel is not None)
-        return Member(user.id, guild_id, roles, ids, is_manager=manager, is_owner=owner)
+        return Member(user.id, guild_id, roles, ids, is_manager=is_manager, is_owner=owner)
 
     async def admit(
         self, member: Member, request: GenerationRequest, jobs: JobQueue

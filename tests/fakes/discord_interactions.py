@@ -160,7 +160,7 @@ def command_data(
 def _option(
     fake: FakeDiscord, name: str, value: Any, resolved: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    # Option types: 3 string, 4 integer, 5 boolean, 6 user, 10 number, 11 attachment.
+    # Option types: 3 string, 4 integer, 5 boolean, 6 user, 8 role, 10 number, 11 attachment.
     if isinstance(value, dict) and "filename" in value:
         resolved.setdefault("attachments", {})[str(value["id"])] = value
         return {"name": name, "type": 11, "value": str(value["id"])}
@@ -171,6 +171,9 @@ def _option(
             resolved.setdefault("members", {})[str(uid)] = fake.member_payload(
                 uid, with_permissions=True
             )
+        if value["type"] == 8:
+            role_id = int(value["value"])
+            resolved.setdefault("roles", {})[str(role_id)] = fake.roles[role_id]
         return {"name": name, **value}
     if isinstance(value, bool):
         return {"name": name, "type": 5, "value": value}
