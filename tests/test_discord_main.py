@@ -30,3 +30,31 @@ async def test_an_unreachable_server_is_only_a_warning(caplog, unused_tcp_port):
         with caplog.at_level(logging.WARNING, logger="bot.discord.main"):
             assert await warn_unrunnable([ComfyBackend(client)], library) == 0
     assert "does not answer yet" in caplog.text
+
+
+async def test_moderation_asked_for_without_the_extra_is_named_at_start(caplog, tmp_path):
+    from bot.community.gate import Gate
+    from bot.community.guild import GuildSettings
+    from bot.community.nsfw import ImageModerator, Verdict
+    from bot.config import Settings
+    from bot.discord.main import warn_unchecked
+    from bot.jobs.servers import ServerStore
+    from bot.jobs.store import JobStore
+
+    class Stub:
+        def detect(self, data: bytes) -> Verdict:
+            return Verdict()
+
+    defaults = GuildSettings.defaults(Settings.from_env({"IMAGE_MODERATION": "block"}))
+    async with JobStore(tmp_path / "m.db") as store, ImageModerator(None) as missing:
+        servers = ServerStore(store)
+        await servers.save_settings(7, {"image_moderation": "spoiler"})
+        await servers.save_settings(8, {"image_moderation": "off"})
+        await servers.save_settings(9, {"cooldown": 5.0})  # the .env default: block
+        with caplog.at_level(logging.WARNING, logger="bot.discord.main"):
+            asking = await warn_unchecked(Gate(defaults, servers), missing)
+        async with ImageModerator(Stub()) as installed:
+            assert await warn_unchecked(Gate(defaults, servers), installed) == []
+    assert asking == [None, 7, 9]
+    assert "IMAGE_MODERATION, server 7, server 9" in caplog.text
+    assert "comfycord[moderation] is not installed" in caplog.text

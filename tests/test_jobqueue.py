@@ -321,3 +321,27 @@ async def test_waiting_positions_follow_dispatches(
                     break
             await second.result()
             await third.result()
+
+
+async def test_a_higher_priority_runs_first_and_jobs_count_per_server(
+    backend: ComfyBackend, library: WorkflowLibrary, fake_comfy: FakeComfy
+):
+    fake_comfy.hold()
+    async with JobQueue([backend], library, max_per_user=10, max_in_flight=1) as queue:
+        first = queue.submit(slow("alice", 1))
+        await until_state(first, JobState.QUEUED, JobState.RUNNING)
+        low = [queue.submit(slow("alice", seed)) for seed in (2, 3)]
+        boosted = queue.submit(GenerationRequest("bob", SLOW, seed=9, priority=2))
+        # A server's own cap counts that server's jobs only.
+        in_a = GenerationRequest("carol", SLOW, seed=4, guild_id=1)
+        queue.submit(in_a, max_jobs=1)
+        with pytest.raises(TooManyJobs, match="You already have 1 job"):
+            queue.submit(in_a, max_jobs=1)
+        queue.submit(GenerationRequest("carol", SLOW, seed=5, guild_id=2), max_jobs=1)
+        fake_comfy.release()
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(job.result() for job in queue.jobs.values()))
+
+    order = list(fake_comfy.history)
+    assert order[:2] == [first.id, boosted.id]
+    assert order.index(boosted.id) < min(order.index(job.id) for job in low)
