@@ -58,3 +58,16 @@ async def test_moderation_asked_for_without_the_extra_is_named_at_start(caplog, 
     assert asking == [None, 7, 9]
     assert "IMAGE_MODERATION, server 7, server 9" in caplog.text
     assert "comfycord[moderation] is not installed" in caplog.text
+
+
+def test_a_broken_banned_term_in_env_is_a_config_error():
+    import pytest
+
+    from bot.config import ConfigError, Settings
+    from bot.discord.main import _server_defaults
+
+    with pytest.raises(ConfigError) as caught:
+        _server_defaults(Settings.from_env({"BANNED_TERMS": "ok, /(broken/"}))
+    assert caught.value.problems[0].startswith(
+        "BANNED_TERMS: /(broken/ is not a valid regular expression"
+    )

@@ -58,10 +58,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError([f"WORKFLOWS_DIR: {exc.user_message}"]) from None
     for name, error in workflows.errors.items():
         log.warning("workflow %s is unusable: %s", name, error.user_message)
-    try:
-        defaults = GuildSettings.defaults(settings)
-    except BadTerm as exc:
-        raise ConfigError([f"BANNED_TERMS: {exc}"]) from None
+    defaults = _server_defaults(settings)
     async with (
         _open_store(settings.database_path) as store,
         Journal(store) as journal,
@@ -115,6 +112,18 @@ async def warn_unrunnable(backends: list[ComfyBackend], workflows: WorkflowLibra
                 log.warning("workflow %s cannot run on %s: %s", workflow.name, backend.url, problem)
                 logged += 1
     return logged
+
+
+def _server_defaults(settings: Settings) -> GuildSettings:
+    """Return every server's rules before it changes any.
+
+    Raises:
+        ConfigError: a banned term of BANNED_TERMS cannot be used.
+    """
+    try:
+        return GuildSettings.defaults(settings)
+    except BadTerm as exc:
+        raise ConfigError([f"BANNED_TERMS: {exc}"]) from None
 
 
 async def warn_unchecked(gate: Gate, moderator: ImageModerator) -> list[int | None]:
