@@ -60,6 +60,8 @@ class ServerConfig(commands.Cog):
         """Change one setting of this server."""
         guild = _guild(interaction)
         parsed = options.parse(setting, value, self.jobs.workflows.names())
+        if setting == "mod_log" and parsed is not None:
+            _check_channel(interaction, parsed)
         role_id = role.id if role is not None else None
         rules = await self.community.gate.change(
             guild, lambda stored: options.set_value(stored, setting, parsed, role_id)
@@ -130,6 +132,16 @@ def _guild(interaction: discord.Interaction[Any]) -> int:
     if interaction.guild_id is None:
         raise NotAllowed("Settings belong to a server; use /config there.")
     return interaction.guild_id
+
+
+def _check_channel(interaction: discord.Interaction[Any], channel_id: int) -> None:
+    """Refuse a channel of another server (the mod log would leak there).
+
+    Raises:
+        BadSetting: the channel is not one of this server's.
+    """
+    if interaction.guild is None or interaction.guild.get_channel(channel_id) is None:
+        raise options.BadSetting("That channel is not one of this server's channels.")
 
 
 def _of(role: discord.Role | None) -> str:

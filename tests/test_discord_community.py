@@ -373,6 +373,13 @@ async def test_config_is_for_managers_and_says_what_is_wrong(world: World) -> No
         subcommand="set",
     )
 
+    elsewhere = await world.slash(
+        "config",
+        {"setting": "mod_log", "value": f"<#{world.channel_b}>"},
+        user=world.manager,
+        subcommand="set",
+    )
+    assert "not one of this server's channels" in await world.refusal(elsewhere)
     assert "You need the Manage Server permission" in await world.refusal(denied)
     assert (await world.refusal(bad)).startswith(
         "There is no workflow 'sdxl'; there are: batch, demo"
