@@ -160,10 +160,10 @@ async def reattach(client: discord.Client, jobs: JobQueue, delivery: Delivery) -
     for entry in entries:
         if not is_discord_origin(entry.origin):
             continue
-        job = restored.get(entry.id) or jobs.jobs.get(entry.id)
+        job = restored.get(entry.id) or jobs.find(entry.id)
         sink = StoredSink(client, entry.origin)
         if job is None:
-            await _tell_unresumable(sink, await journal.store.get(entry.id) or entry)
+            await _tell_unresumable(sink, await journal.get(entry.id) or entry)
         elif not delivery.is_following(job.id):
             delivery.follow(job, sink)
             count += 1
