@@ -250,7 +250,7 @@ async def test_a_job_outliving_the_token_moves_to_a_channel_message_before_it_ex
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot, monkeypatch
 ) -> None:
     # As if 15 minutes had passed: the reply switches by the clock, without waiting for an error.
-    monkeypatch.setattr("bot.discord.sinks.TOKEN_MARGIN", datetime.timedelta(minutes=15))
+    monkeypatch.setattr("bot.discord.reply.TOKEN_MARGIN", datetime.timedelta(minutes=15))
     user = fake_discord.add_user("fiona")
     ix = await fake_discord.slash("generate", {"prompt": "long", "workflow": "slow"}, user_id=user)
     sent = await fake_discord.wait_for(

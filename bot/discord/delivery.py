@@ -13,12 +13,12 @@ import logging
 import mimetypes
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
-from typing import Any
 
 import discord
 
 from bot.config import Settings
 from bot.discord import render
+from bot.discord.reply import ReplyLocation
 from bot.discord.sinks import Sink
 from bot.images import ImageFile
 from bot.jobs.journal import Journal
@@ -64,7 +64,7 @@ class _Where:
         self._journal = journal
         self._job = job
         self._sink = sink
-        self._recorded: dict[str, Any] | None = None
+        self._recorded: ReplyLocation | None = None
 
     async def note(self) -> None:
         """Record the sink's place if it changed, and wait until it is on disk."""
@@ -74,7 +74,8 @@ class _Where:
         if where == self._recorded:
             return
         self._recorded = where
-        self._journal.origin(self._job, {**where, "requester_id": self._job.request.requester})
+        origin = where.to_dict() | {"requester_id": self._job.request.requester}
+        self._journal.origin(self._job, origin)
         await self._journal.flush()
 
 
