@@ -13,7 +13,7 @@ from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
 from bot.errors import BotError, UnknownJob
 from bot.jobs.journal import Journal
-from bot.jobs.model import GenerationRequest, Job
+from bot.jobs.model import MAX_SEED, GenerationRequest, Job
 from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
 from bot.jobs.store import JobStore, StoredState
@@ -146,3 +146,13 @@ async def test_a_requeued_job_waits_again_and_is_journalled(library, tmp_path):
     async with asyncio.timeout(1):
         await job.wait_sent()
     assert recorder.states == [StoredState.QUEUED, StoredState.WAITING]
+
+
+def test_a_seed_is_drawn_once_and_only_where_the_workflow_has_one(library):
+    slow_workflow, demo = library.resolve(SLOW), library.resolve("demo")
+    drawn = GenerationRequest(requester="alice", workflow=SLOW).seeded(slow_workflow)
+    assert drawn.seed is not None
+    assert 0 <= drawn.seed < MAX_SEED
+    assert drawn.seeded(slow_workflow) is drawn  # a seed given (or drawn) is kept
+    no_seed = GenerationRequest(requester="alice", workflow="demo")
+    assert no_seed.seeded(demo).seed is None

@@ -24,6 +24,7 @@ from bot.images import ImageFile
 from bot.jobs.journal import Journal
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState, ProgressSnapshot
+from bot.workflows.graph import title_of
 
 log = logging.getLogger(__name__)
 
@@ -243,9 +244,7 @@ async def _updates(job: Job, period: float) -> AsyncGenerator[ProgressSnapshot, 
 
 
 def _node_title(job: Job, node_id: str | None) -> str | None:
-    meta = job.graph.get(node_id or "", {}).get("_meta") or {}
-    title = meta.get("title")
-    return str(title) if title else None
+    return title_of(job.graph, node_id) if node_id is not None else None
 
 
 def _same(shown: ProgressSnapshot, snapshot: ProgressSnapshot) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,16 @@ class GenerationRequest:
     overrides: Mapping[tuple[str, str], Any] = field(default_factory=dict)
     # Where the request came from; a restored Discord job's holds its interaction token.
     origin: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def seeded(self, workflow: Workflow) -> GenerationRequest:
+        """Return this request with a random seed drawn when the workflow has one and none is set.
+
+        The seed is drawn here, not by ComfyUI, so that it can be shown and a Reroll or a
+        restart runs with a known value.
+        """
+        if self.seed is not None or not workflow.has("seed"):
+            return self
+        return replace(self, seed=secrets.randbelow(MAX_SEED))
 
     def values(self) -> dict[str, Any]:
         """Return the patch values this request sets."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,7 +18,7 @@ from bot.errors import BotError, NotAllowed, QueueFull, TooManyJobs, UnknownJob
 from bot.jobs.execution import failed, follow, send
 from bot.jobs.journal import Journal, request_from
 from bot.jobs.lineup import WaitingLine
-from bot.jobs.model import MAX_SEED, GenerationRequest, Job, JobResult
+from bot.jobs.model import GenerationRequest, Job, JobResult
 from bot.jobs.progress import JobState
 from bot.jobs.store import JournalEntry
 from bot.tasks import TaskSet
@@ -104,8 +103,7 @@ class JobQueue:
             QueueFull: too many jobs are waiting.
         """
         workflow = self.workflows.resolve(request.workflow)
-        if request.seed is None and workflow.has("seed"):
-            request = replace(request, seed=secrets.randbelow(MAX_SEED))
+        request = request.seeded(workflow)
         graph = request.graph_for(workflow)
         if self.active_count(request.requester) >= self.max_per_user:
             raise TooManyJobs(self.max_per_user)

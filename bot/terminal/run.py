@@ -23,10 +23,10 @@ from bot.config import Settings
 from bot.errors import EXIT_UNREACHABLE, BotError, user_message
 from bot.jobs.engine import Engine
 from bot.jobs.model import Job, JobResult
-from bot.jobs.progress import JobState
+from bot.jobs.progress import JobState, duration
 from bot.jobs.queue import JobQueue
 from bot.terminal.plan import REQUESTER, Plan, prepare, save_outputs, summary_lines
-from bot.terminal.view import CtrlC, ProgressView, ask, duration
+from bot.terminal.view import CtrlC, ProgressView, ask
 from bot.workflows.library import WorkflowLibrary, validate
 
 EXIT_OK = 0
