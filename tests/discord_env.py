@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import discord
 import pytest
 from PIL import Image
 
@@ -24,6 +25,11 @@ from bot.workflows.library import WorkflowLibrary
 from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall, run_bot
 from tests.fakes.discord_messages import walk
+
+# discord.py's own names for the numbers of Discord's payloads.
+Response = discord.InteractionResponseType
+Option = discord.AppCommandOptionType
+EPHEMERAL = discord.MessageFlags(ephemeral=True).value
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
