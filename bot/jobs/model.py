@@ -113,6 +113,8 @@ class Job:
         self._journal = journal
         self._tracker = ProgressTracker(graph)
         self.cancelled_by: str | None = None
+        # A counter beside the event: a follower busy with one snapshot still sees that more
+        # came meanwhile, and takes only the newest (a slow Discord edit never queues up old ones).
         self._version = 0
         self._changed = asyncio.Event()
         # Set once a dispatched job's prompt is in ComfyUI's queue (or will never be).
@@ -225,6 +227,7 @@ class Job:
 
     async def result(self) -> JobResult:
         """Wait for the job to end."""
+        # Shielded: a follower that gives up must not cancel the one result every front door reads.
         return await asyncio.shield(self._result)
 
     @property

@@ -308,6 +308,8 @@ class JobQueue:
                 result = JobResult(job.id, JobState.CANCELLED, cancelled_by=job.cancelled_by)
         except ComfyUnavailable as exc:
             log.warning("job %s could not reach %s: %s", job.id, backend.url, exc)
+            # Still WAITING: the prompt never reached ComfyUI's queue, so another server may
+            # run it; once queued there, it is that server's prompt and the job failed.
             result = None if job.state is JobState.WAITING else failed(job, exc)
         except ComfyError as exc:
             log.warning("job %s on %s failed: %s", job.id, backend.url, exc)
