@@ -37,6 +37,7 @@ class Engine:
         urls: Sequence[str] | None = None,
         session: aiohttp.ClientSession | None = None,
         backoff: Backoff | None = None,
+        check_interval: float = 5.0,
         max_per_user: int | None = None,
         max_waiting: int = 1000,
     ) -> None:
@@ -48,6 +49,7 @@ class Engine:
         self.max_waiting = max_waiting
         self._session = session
         self._backoff = backoff
+        self._check_interval = check_interval
         self._stack: AsyncExitStack | None = None
         self._jobs: JobQueue | None = None
 
@@ -100,7 +102,9 @@ class Engine:
             client = ComfyClient(
                 url, session=session, client_id=client_id, timeout=self.settings.request_timeout
             )
-            backend = ComfyBackend(client, backoff=self._backoff)
+            backend = ComfyBackend(
+                client, backoff=self._backoff, check_interval=self._check_interval
+            )
             backends.append(await stack.enter_async_context(backend))
         queue = JobQueue(
             backends,
