@@ -19,6 +19,7 @@ from bot.jobs.execution import failed, follow, send
 from bot.jobs.journal import Journal, request_from
 from bot.jobs.lineup import WaitingLine
 from bot.jobs.model import GenerationRequest, Job, JobResult
+from bot.jobs.positions import Positions
 from bot.jobs.progress import JobState
 from bot.jobs.store import JournalEntry
 from bot.tasks import TaskSet
@@ -27,7 +28,6 @@ from bot.workflows.library import WorkflowLibrary
 log = logging.getLogger(__name__)
 
 NO_HISTORY = "This bot keeps no job history (it runs without a job journal)."
-POSITION_INTERVAL = 0.25  # seconds: waiting jobs' positions are refreshed at most this often
 
 
 class JobQueue:
@@ -61,8 +61,7 @@ class JobQueue:
         self._wake = asyncio.Event()
         self._tasks = TaskSet(log)
         self._dispatcher: asyncio.Task[None] | None = None
-        self._positions_at = float("-inf")
-        self._positions_timer: asyncio.TimerHandle | None = None
+        self._positions = Positions(self._waiting, self._in_flight)
 
     def __repr__(self) -> str:
         return f"JobQueue(backends={len(self.backends)}, jobs={len(self.jobs)})"
@@ -88,9 +87,7 @@ class JobQueue:
 
     async def close(self) -> None:
         """Cancel every task this queue owns and wait for them."""
-        if self._positions_timer is not None:
-            self._positions_timer.cancel()
-            self._positions_timer = None
+        self._positions.close()
         await self._tasks.close()
         self._dispatcher = None
 
@@ -115,11 +112,7 @@ class JobQueue:
             self.journal.accepted(job)
         self._waiting.append(job)
         log.info("accepted %s from %s (%s)", job.id, request.requester, workflow.name)
-        # The newcomer learns its place at once; the others' places may follow a moment later.
-        ahead = sum(len(jobs) for jobs in self._in_flight.values())
-        place = next(index for index, waiting in enumerate(self._waiting) if waiting is job)
-        job.move_to(ahead + place)
-        self._refresh_waiting_positions()
+        self._positions.place(job)
         self._wake.set()
         return job
 
@@ -227,7 +220,7 @@ class JobQueue:
         job.cancel_by(by)
         if self._waiting.remove(job):
             self._finish(job, JobResult(job.id, JobState.CANCELLED, cancelled_by=by))
-            self._refresh_waiting_positions()
+            self._positions.refresh()
             return CancelResult.REMOVED
         if job.backend is not None and job.state is JobState.WAITING:
             # Dispatched, its prompt on the way: wait for ComfyUI's answer, then cancel there.
@@ -269,34 +262,12 @@ class JobQueue:
                 job.dispatch(backend)
                 self._in_flight[backend].add(job)
                 self._tasks.spawn(self._execute(job, backend), f"job {job.id}")
-                self._refresh_waiting_positions()
+                self._positions.refresh()
 
     def _has_room(self) -> bool:
         return any(
             b.is_healthy and len(self._in_flight[b]) < self.max_in_flight for b in self.backends
         )
-
-    def _refresh_waiting_positions(self) -> None:
-        """Update waiting jobs' positions now, or in a moment if that was just done.
-
-        Each dispatch moves every waiting job up by one, so refreshing every time would cost
-        the square of the queue's length; positions are for display and may lag a little.
-        """
-        if self._positions_timer is not None:
-            return
-        loop = asyncio.get_running_loop()
-        wait = self._positions_at + POSITION_INTERVAL - loop.time()
-        if wait > 0:
-            self._positions_timer = loop.call_later(wait, self._positions_now)
-        else:
-            self._positions_now()
-
-    def _positions_now(self) -> None:
-        self._positions_timer = None
-        self._positions_at = asyncio.get_running_loop().time()
-        ahead = sum(len(jobs) for jobs in self._in_flight.values())
-        for index, job in enumerate(self._waiting):
-            job.move_to(ahead + index)
 
     async def _execute(self, job: Job, backend: ComfyBackend, run: PromptRun | None = None) -> None:
         result: JobResult | None
@@ -322,7 +293,7 @@ class JobQueue:
             return
         self._finish(job, result)
         log.info("finished %s (%s) in %.1fs", job.id, result.state, job.snapshot.elapsed)
-        self._refresh_waiting_positions()
+        self._positions.refresh()
 
     def _requeue(self, job: Job, backend: ComfyBackend) -> None:
         """Put a job ComfyUI never started back at the head of the line, for any backend."""
@@ -332,14 +303,14 @@ class JobQueue:
         log.warning("job %s never started on %s: moving it to another backend", job.id, backend.url)
         job.requeue()
         self._waiting.push_front(job)
-        self._refresh_waiting_positions()
+        self._positions.refresh()
 
     def adopt(self, job: Job, backend: ComfyBackend | None, run: PromptRun | None) -> None:
         """Take over a job restored from the journal: follow its prompt, or queue it again."""
         self.jobs[job.id] = job
         if backend is None or run is None:
             self._waiting.append(job)
-            self._refresh_waiting_positions()
+            self._positions.refresh()
             self._wake.set()
             return
         job.resume(backend)
@@ -383,23 +354,5 @@ class JobQueue:
             updates.close()
 
     async def refresh_positions(self, backend: ComfyBackend) -> None:
-        """Ask ComfyUI where our queued jobs on `backend` stand; one it executes is RUNNING.
-
-        After a restart, this shows a job ComfyUI kept running as running before its next event.
-        """
-        queued = [j for j in self._in_flight[backend] if j.state is JobState.QUEUED]
-        if not queued:
-            return
-        try:
-            snapshot = await backend.client.queue()
-        except ComfyError as exc:
-            log.debug("queue refresh on %s failed: %s", backend.url, exc)
-            return
-        for job in queued:
-            position = snapshot.position(job.id)
-            if job.state is not JobState.QUEUED or position is None:
-                continue
-            if snapshot.is_running(job.id):
-                job.record(JobState.RUNNING, position=0)
-            else:
-                job.move_to(position)
+        """Ask ComfyUI where our queued jobs on `backend` stand (and which one it runs)."""
+        await self._positions.in_comfy(backend)
