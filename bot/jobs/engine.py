@@ -45,7 +45,7 @@ class Engine:
         self.workflows = workflows
         self.has_journal = has_journal
         self.urls = tuple(urls or settings.backend_urls)
-        self.max_per_user = max_per_user or settings.max_jobs_per_user
+        self.max_per_user = settings.max_jobs_per_user if max_per_user is None else max_per_user
         self.max_waiting = max_waiting
         self._session = session
         self._backoff = backoff
