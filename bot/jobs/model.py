@@ -35,7 +35,8 @@ class GenerationRequest:
     height: int | None = None
     images: tuple[ImageFile, ...] = ()
     overrides: Mapping[tuple[str, str], Any] = field(default_factory=dict)
-    # Where the request came from; a restored Discord job's holds its interaction token.
+    # Where the reply goes, as the front door wrote it (JSON-safe); the core only stores it.
+    # A Discord one (bot.discord.reply.ReplyLocation) may hold an interaction token.
     origin: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def seeded(self, workflow: Workflow) -> GenerationRequest:
