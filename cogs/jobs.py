@@ -13,10 +13,9 @@ from bot.discord import listings
 from bot.discord.buttons import history_view
 from bot.discord.community import Community
 from bot.discord.render import CONTENT_LIMIT, truncate
-from bot.errors import BotError, NotAllowed
+from bot.errors import NotAllowed
 from bot.jobs.model import Job
 from bot.jobs.queue import JobQueue
-from bot.jobs.servers import ServerStore
 
 if TYPE_CHECKING:
     from bot.discord.client import ComfyBot
@@ -36,10 +35,8 @@ class Jobs(commands.Cog):
         """Show your jobs here that are waiting or running, and what is left of your quota."""
         mine = [
             job
-            for job in self.jobs.jobs.values()
-            if job.request.requester == str(interaction.user.id)
-            and job.request.guild_id == interaction.guild_id
-            and not job.is_done
+            for job in self.jobs.active(str(interaction.user.id))
+            if job.request.guild_id == interaction.guild_id
         ]
         lines = [_describe(job) for job in mine] or ["You have no jobs right now."]
         member = await self.community.member(interaction)
@@ -59,13 +56,10 @@ class Jobs(commands.Cog):
         """Show your recent jobs, with Reroll buttons."""
         if everyone and not interaction.permissions.manage_guild:
             raise NotAllowed("Only members with the Manage Server permission see everyone's jobs.")
-        journal = self.jobs.journal
-        if journal is None:
-            raise BotError("This bot keeps no job history (it runs without a job journal).")
+        self.jobs.check_history()  # before deferring: the refusal is ephemeral at once
         await interaction.response.defer(ephemeral=True, thinking=True)
         requester = None if everyone else str(interaction.user.id)
-        servers = ServerStore(journal.store)
-        entries = await servers.recent(interaction.guild_id, requester, limit=HISTORY_LENGTH)
+        entries = await self.jobs.history_in(interaction.guild_id, requester, limit=HISTORY_LENGTH)
         text = listings.history(entries, show_requester=everyone)
         view = history_view([entry.id for entry in entries])
         if view is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -13,8 +13,8 @@ from bot.community.gate import Gate, Member
 from bot.community.guild import GuildSettings
 from bot.community.nsfw import Action, ImageModerator
 from bot.discord.delivery import Screening
-from bot.discord.listings import message_link
 from bot.discord.modlog import ModEvent, ModKind, ModLog
+from bot.discord.reply import ReplyLocation
 from bot.errors import BotError, InvalidImage
 from bot.images import ImageFile
 from bot.jobs.model import GenerationRequest, Job
@@ -145,12 +145,11 @@ class Community:
         raise InvalidImage(why)
 
     async def screen(
-        self, job: Job, images: Sequence[ImageFile], where: Mapping[str, Any]
+        self, job: Job, images: Sequence[ImageFile], where: ReplyLocation
     ) -> Screening:
         """Decide how a job's results may be posted where its reply is (Delivery's hook)."""
         rules = await self.gate.rules(job.request.guild_id)
-        channel_id = where.get("channel_id")
-        channel = self.modlog.channel(int(channel_id)) if channel_id else None
+        channel = self.modlog.channel(where.channel_id) if where.channel_id else None
         decision = await self.moderator.decide(
             [image.data for image in images],
             mode=rules.image_moderation,
@@ -167,7 +166,7 @@ class Community:
             f"{WITHHELD} ({decision.reason}).",
             prompt=job.request.prompt,
             job_id=job.id,
-            link=message_link(where),
+            link=where.link,
         )
         await self.modlog.post(rules.mod_log_channel_id, event)
         return Screening(withheld=f"{WITHHELD} ({decision.reason or 'explicit'}).")

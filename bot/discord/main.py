@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from pathlib import Path
+from collections.abc import Sequence
 
 import aiohttp
 import discord
 
 from bot.comfy.backend import ComfyBackend
-from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError
 from bot.community.gate import Gate
 from bot.community.guild import GuildSettings
@@ -23,15 +18,12 @@ from bot.community.nsfw import ImageModerator, load_detector
 from bot.community.terms import BadTerm
 from bot.config import ConfigError, Settings
 from bot.discord.client import ComfyBot, bot_class
-from bot.jobs.journal import Journal
-from bot.jobs.queue import JobQueue
+from bot.errors import EXIT_UNREACHABLE
+from bot.jobs.engine import Engine
 from bot.jobs.servers import ServerStore
-from bot.jobs.store import JobStore
 from bot.workflows.library import WorkflowError, WorkflowLibrary, validate
 
 log = logging.getLogger(__name__)
-
-EXIT_UNREACHABLE = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,41 +52,26 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("workflow %s is unusable: %s", name, error.user_message)
     defaults = _server_defaults(settings)
     async with (
-        _open_store(settings.database_path) as store,
-        Journal(store) as journal,
         ImageModerator(load_detector()) as moderator,
-        aiohttp.ClientSession() as session,
-        AsyncExitStack() as stack,
+        Engine(settings, workflows, has_journal=True) as engine,
     ):
-        gate = Gate(defaults, ServerStore(store), allow_dms=settings.allow_dms)
+        journal = engine.jobs.journal
+        servers = ServerStore(journal.store) if journal is not None else None
+        gate = Gate(defaults, servers, allow_dms=settings.allow_dms)
         await warn_unchecked(gate, moderator)
-        backends = []
-        for url in settings.backend_urls:
-            # The same client_id across restarts: ComfyUI keeps sending events of earlier prompts.
-            client = ComfyClient(
-                url,
-                session=session,
-                timeout=settings.request_timeout,
-                client_id=await store.client_id(url),
-            )
-            backends.append(await stack.enter_async_context(ComfyBackend(client)))
-        await warn_unrunnable(backends, workflows)
-        jobs = JobQueue(
-            backends,
-            workflows,
-            max_per_user=settings.max_jobs_per_user,
-            max_in_flight=settings.max_in_flight_per_backend,
-            journal=journal,
-            ageing=settings.priority_ageing,
-        )
+        await warn_unrunnable(engine.backends, workflows)
         bot = bot_class(settings)(
-            settings=settings, jobs=jobs, gate=gate, moderator=moderator, sync_commands=args.sync
+            settings=settings,
+            jobs=engine.jobs,
+            gate=gate,
+            moderator=moderator,
+            sync_commands=args.sync,
         )
-        async with jobs, bot:
+        async with bot:
             return await _run(bot, settings.discord_token.value)
 
 
-async def warn_unrunnable(backends: list[ComfyBackend], workflows: WorkflowLibrary) -> int:
+async def warn_unrunnable(backends: Sequence[ComfyBackend], workflows: WorkflowLibrary) -> int:
     """Log each workflow a reachable server cannot run (missing model, custom node...).
 
     Advice for the admin at start, never a reason not to start: ComfyUI may be down now and
@@ -158,25 +135,6 @@ def _quiet_token_loggers() -> None:
     for name in ("discord.gateway", "discord.webhook.async_"):
         logger = logging.getLogger(name)
         logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
-
-
-@contextlib.asynccontextmanager
-async def _open_store(path: Path) -> AsyncIterator[JobStore]:
-    """Open the job journal's database.
-
-    Raises:
-        ConfigError: the file cannot be opened or created.
-    """
-    store = JobStore(path)
-    try:
-        await store.open()
-    except sqlite3.Error as exc:
-        await store.close()
-        raise ConfigError([f"DATABASE_PATH: cannot open {str(path)!r}: {exc}"]) from None
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def _run(bot: ComfyBot, token: str) -> int:
