@@ -64,3 +64,14 @@ def test_a_term_that_cannot_be_used_is_refused_with_a_reason(term, message):
 
 def test_blank_entries_are_skipped():
     assert len(BannedTerms.parse(["", "  ", "word"])) == 1
+
+
+def test_the_longer_of_two_overlapping_terms_is_named():
+    terms = BannedTerms.parse(["big", "big cat"])
+    assert terms.find({"prompt": "a BIG cat"}) == TermMatch("big cat", "prompt")
+    assert terms.find({"prompt": "a big dog"}) == TermMatch("big", "prompt")
+
+
+def test_only_regexes_or_nothing():
+    assert BannedTerms.parse(["/x+y/"]).find({"prompt": "axxy"}) == TermMatch("/x+y/", "prompt")
+    assert BannedTerms().find({"prompt": "anything"}) is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MAX_TERM_LENGTH = 200
 
@@ -71,9 +71,9 @@ class Term:
         escaped = re.escape(word).replace(r"\ ", r"\s+")
         return cls(text, re.compile(rf"(?<![{_WORD}]){escaped}(?![{_WORD}])"), is_regex=False)
 
-    def found_in(self, text: str) -> bool:
-        """Tell whether this term occurs in `text`."""
-        candidates = _variants(text)
+    def found_in(self, text: str, variants: tuple[str, ...] | None = None) -> bool:
+        """Tell whether this term occurs in `text` (whose normalised `variants` may be given)."""
+        candidates = _variants(text) if variants is None else variants
         if self.is_regex:
             candidates = (text, *candidates)
         return any(self.pattern.search(candidate) for candidate in candidates)
@@ -89,9 +89,11 @@ class TermMatch:
 
 @dataclass(frozen=True, slots=True)
 class BannedTerms:
-    """A server's list of banned terms."""
+    """A server's list of banned terms; the plain ones are searched as one pattern."""
 
     terms: tuple[Term, ...] = ()
+    _words: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _written: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def parse(cls, written: Iterable[str]) -> BannedTerms:
@@ -100,17 +102,29 @@ class BannedTerms:
         Raises:
             BadTerm: naming the first term that cannot be used.
         """
-        return cls(tuple(Term.parse(term) for term in written if term.strip()))
+        terms = tuple(Term.parse(term) for term in written if term.strip())
+        plain = {_variants(t.written)[0]: t.written for t in terms if not t.is_regex}
+        if not plain:
+            return cls(terms)
+        # Longest first, so that "big cat" is named rather than "big" where both are banned.
+        alternatives = "|".join(re.escape(w) for w in sorted(plain, key=len, reverse=True))
+        pattern = re.compile(rf"(?<![{_WORD}])(?:{alternatives})(?![{_WORD}])")
+        return cls(terms, pattern, plain)
 
     def __len__(self) -> int:
         return len(self.terms)
 
     def find(self, fields: Mapping[str, str | None]) -> TermMatch | None:
-        """Return the first banned term found in any of the fields (prompt, negative, ...)."""
+        """Return a banned term found in any of the fields (prompt, negative, ...), if any."""
         for name, text in fields.items():
             if not text:
                 continue
+            variants = _variants(text)  # once per field, not once per term
+            if self._words is not None:
+                for variant in variants:
+                    if (found := self._words.search(variant)) is not None:
+                        return TermMatch(self._written[found.group()], name)
             for term in self.terms:
-                if term.found_in(text):
+                if term.is_regex and term.found_in(text, variants):
                     return TermMatch(term.written, name)
         return None
