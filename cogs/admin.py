@@ -49,21 +49,23 @@ class Admin(commands.Cog):
         """Show each ComfyUI server (up or down, queue, version, GPU) and our own queue."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         await asyncio.gather(*(_check(backend) for backend in self.backends))
-        lines = [self._describe(backend) for backend in self.backends]
+        lines = [self._describe(backend, interaction.guild_id) for backend in self.backends]
         in_comfy = self.jobs.dispatched_count()
         waiting, workflows = self.jobs.waiting_count(), len(self.jobs.workflows)
         lines.append(listings.queue_counts(waiting, in_comfy, workflows))
         text = render.truncate("\n".join(lines), render.CONTENT_LIMIT)
         await interaction.followup.send(text, ephemeral=True)
 
-    def _describe(self, backend: ComfyBackend) -> str:
-        running = [(job.id, job.request) for job in self.jobs.running_on(backend)]
+    def _describe(self, backend: ComfyBackend, guild_id: int | None) -> str:
+        jobs = self.jobs.running_on(backend)
+        here = [(job.id, job.request) for job in jobs if job.request.guild_id == guild_id]
         return listings.backend_status(
             backend.url,
             backend.health,
             is_healthy=backend.is_healthy,
             queue_remaining=backend.queue_remaining,
-            running=running,
+            running=here,
+            running_elsewhere=len(jobs) - len(here),
         )
 
     @comfy.command(name="reload")

@@ -413,3 +413,39 @@ async def test_allow_dms_lets_members_generate_in_direct_messages(
     assert final.json["embeds"]
     job = next(iter(services.jobs.jobs.values()))
     assert job.request.guild_id is None
+
+
+async def test_comfy_status_shows_other_servers_jobs_only_as_a_count(
+    world: World, fake_comfy: FakeComfy
+) -> None:
+    fake_comfy.hold()
+    ix = await world.slash("generate", {"prompt": "a secret fox"}, user=world.member)
+    await fake_comfy.wait_for_request("POST", "/prompt")  # the job is in the queue by then
+    job = await _running(world)
+
+    in_b = await world.slash(
+        "comfy", user=world.manager, channel=world.channel_b, subcommand="status"
+    )
+    in_a = await world.slash("comfy", user=world.manager, subcommand="status")
+    shown_b = await world.fake.wait_for(lambda c: c.method == "POST" and webhook_of(in_b)(c))
+    shown_a = await world.fake.wait_for(lambda c: c.method == "POST" and webhook_of(in_a)(c))
+    fake_comfy.release()
+    await world.fake.wait_for(final_edit(ix), timeout=10)
+
+    assert "secret" not in shown_b.json["content"]
+    assert "running 1 job of other servers" in shown_b.json["content"]
+    assert f"running `{job.id}` “a secret fox”" in shown_a.json["content"]
+
+
+async def _running(world: World):
+    """Wait until the one job runs in ComfyUI (by its updates, not by polling)."""
+    import asyncio
+
+    from bot.jobs.progress import JobState
+
+    (job,) = world.services.jobs.active()
+    async with asyncio.timeout(5):
+        async for snapshot in job.updates():
+            if snapshot.state is JobState.RUNNING:
+                return job
+    raise AssertionError(f"{job} never ran")

@@ -69,8 +69,12 @@ def backend_status(
     is_healthy: bool,
     queue_remaining: int,
     running: Sequence[tuple[str, GenerationRequest]] = (),
+    running_elsewhere: int = 0,
 ) -> str:
-    """Describe one ComfyUI server: up or down, its queue, version, devices, our running job."""
+    """Describe one ComfyUI server: up or down, its queue, version, devices, our running job.
+
+    Jobs of other Discord servers are only counted: their prompts stay in their server.
+    """
     if not health.is_up:
         reason = health.error or ("not checked yet" if not health.checked_at else "no answer")
         return f"🔴 `{url}` · down: {truncate(reason, 300)}"
@@ -85,6 +89,9 @@ def backend_status(
     for job_id, request in running:
         what = quoted(request.prompt, HISTORY_PROMPT) if request.prompt.strip() else "Image"
         lines.append(f"   ⚙️ running `{job_id}` {what} for {mention(request.requester)}")
+    if running_elsewhere:
+        plural = "s" if running_elsewhere != 1 else ""
+        lines.append(f"   ⚙️ running {running_elsewhere} job{plural} of other servers")
     return "\n".join(lines)
 
 
