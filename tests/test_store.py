@@ -81,3 +81,23 @@ async def test_a_requests_priority_survives_the_journal(tmp_path):
         entry = await store.get("j")
     assert entry is not None
     assert request_from(entry, ()) == request
+
+
+def test_migration_2_gives_earlier_discord_jobs_their_server(tmp_path):
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+    rows = [
+        ("a", '{"via": "channel", "guild_id": 123456789012345678, "channel_id": 5}'),
+        ("b", '{"via": "interaction", "guild_id": null, "channel_id": 6}'),  # a DM
+        ("c", "{}"),  # another front door
+    ]
+    for job_id, origin in rows:
+        db.execute(
+            "INSERT INTO jobs (id, requester, workflow, params, origin, state, created_at,"
+            " updated_at) VALUES (?, '1', 'demo', '{}', ?, 'done', 0, 0)",
+            (job_id, origin),
+        )
+    db.commit()
+    migrate(db)
+    found = dict(db.execute("SELECT id, guild_id FROM jobs ORDER BY id"))
+    assert found == {"a": 123456789012345678, "b": None, "c": None}

@@ -46,9 +46,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE client_ids (backend TEXT PRIMARY KEY, client_id TEXT NOT NULL);
     """,
     # Jobs belong to a server (NULL: a direct message or another front door); servers keep
-    # their own settings.
+    # their own settings. Earlier Discord jobs get their server from where their reply is.
     """
     ALTER TABLE jobs ADD COLUMN guild_id INTEGER;
+    UPDATE jobs SET guild_id = CAST(json_extract(origin, '$.guild_id') AS INTEGER)
+        WHERE json_valid(origin) AND json_extract(origin, '$.guild_id') IS NOT NULL;
     CREATE INDEX jobs_guild ON jobs (guild_id, requester, created_at);
     CREATE TABLE guild_settings (
         guild_id INTEGER PRIMARY KEY, data TEXT NOT NULL, updated_at REAL NOT NULL
