@@ -130,6 +130,7 @@ class ComfyBot(commands.Bot):
     async def close(self) -> None:
         """Stop following jobs before discord.py closes its connections."""
         await self.delivery.close()
+        await self.community.close()
         await super().close()
         if self._own_moderator:
             await self.community.moderator.close()

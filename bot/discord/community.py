@@ -19,6 +19,7 @@ from bot.errors import BotError, InvalidImage
 from bot.images import ImageFile
 from bot.jobs.model import GenerationRequest, Job
 from bot.jobs.queue import JobQueue
+from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,19 @@ class Community:
         self.moderator = moderator
         self.modlog = modlog
         self._is_owner = is_owner
+        self._posts = TaskSet(log)  # mod-log posts: nobody waits for them
+
+    async def close(self) -> None:
+        """Stop the mod-log posts still on their way."""
+        await self._posts.close()
+
+    def _log(self, channel_id: int | None, event: ModEvent) -> None:
+        """Post to the mod log in the background: a refusal or result is not held up by it."""
+        if channel_id is not None:
+            self._posts.spawn(self._post(channel_id, event), f"mod log {event.kind.name}")
+
+    async def _post(self, channel_id: int, event: ModEvent) -> None:
+        await self.modlog.post(channel_id, event)
 
     def __repr__(self) -> str:
         return f"Community({self.gate.servers!r}, {self.moderator!r})"
@@ -94,13 +108,7 @@ class Community:
         Raises:
             BotError: NotAllowed, BannedTermUsed, TooManyJobs or QuotaExceeded.
         """
-        active = sum(
-            1
-            for job in jobs.jobs.values()
-            if job.request.requester == member.requester
-            and job.request.guild_id == member.guild_id
-            and not job.is_done
-        )
+        active = jobs.active_count(member.requester, guild_id=member.guild_id)
         fields = {"prompt": request.prompt, "negative": request.negative}
         try:
             admission = await self.gate.admit(
@@ -118,7 +126,7 @@ class Community:
             return
         rules = await self.gate.rules(member.guild_id)
         event = ModEvent(ModKind.REFUSED, member.user_id, why, prompt=prompt)
-        await self.modlog.post(rules.mod_log_channel_id, event)
+        self._log(rules.mod_log_channel_id, event)
 
     async def check_inputs(
         self, member: Member, images: Sequence[ImageFile], channel: object, prompt: str
@@ -168,7 +176,7 @@ class Community:
             job_id=job.id,
             link=where.link,
         )
-        await self.modlog.post(rules.mod_log_channel_id, event)
+        self._log(rules.mod_log_channel_id, event)
         return Screening(withheld=f"{WITHHELD} ({decision.reason or 'explicit'}).")
 
     async def cancelled_by_moderator(self, interaction: discord.Interaction[Any], job: Job) -> None:
@@ -186,9 +194,9 @@ class Community:
             link=link,
             for_user_id=int(job.request.requester),
         )
-        await self.modlog.post(rules.mod_log_channel_id, event)
+        self._log(rules.mod_log_channel_id, event)
 
     async def setting_changed(self, guild_id: int, user_id: int, what: str) -> None:
         """Write a settings change into the server's mod log (the new mod log, if it moved)."""
         rules = await self.gate.rules(guild_id)
-        await self.modlog.post(rules.mod_log_channel_id, ModEvent(ModKind.SETTING, user_id, what))
+        self._log(rules.mod_log_channel_id, ModEvent(ModKind.SETTING, user_id, what))
