@@ -39,7 +39,9 @@ async def test_slash_with_image_uploads_it_and_posts_the_result(
 
     assert (await ix.wait_response())["type"] == 5
     final = await fake_discord.wait_for(final_edit(ix), timeout=10)
-    assert source in fake_comfy.uploads.values()
+    [uploaded] = fake_comfy.uploads.values()
+    with Image.open(io.BytesIO(uploaded)) as sent, Image.open(io.BytesIO(source)) as given:
+        assert sent.tobytes() == given.tobytes()
     _, data, _ = final.files[0]
     assert data.startswith(PNG_MAGIC)
     with Image.open(io.BytesIO(data)) as image:

@@ -99,7 +99,9 @@ async def test_image_is_uploaded_and_the_result_saved(
 ) -> None:
     assert await run(settings, "invert", "--image", str(image), "--yes") == 0
     [uploaded] = fake_comfy.uploads.values()
-    assert uploaded == image.read_bytes()
+    with Image.open(io.BytesIO(uploaded)) as sent, Image.open(image) as given:
+        assert sent.format == "PNG"
+        assert sent.tobytes() == given.convert(sent.mode).tobytes()
     [saved] = out.iterdir()
     with Image.open(saved) as result:
         assert result.size == (12, 10)
