@@ -11,7 +11,8 @@ from bot.config import Settings
 from bot.errors import BotError, user_message
 from bot.images import ImageFile, check_input_image
 from bot.terminal import run as runner
-from bot.terminal.plan import REQUESTER, parse_override, prepare, save_outputs, summary_lines
+from bot.terminal.plan import REQUESTER, parse_override, prepare, summary_lines
+from bot.terminal.save import save_outputs
 
 WORKFLOWS = Path(__file__).parent / "fixtures" / "workflows"
 

@@ -1,16 +1,15 @@
 """What `comfycord run` will do: arguments checked into a Plan, its summary, and saving outputs.
 
 Everything here runs before anything is sent to ComfyUI and does blocking file I/O: call
-`prepare` and `save_outputs` through `asyncio.to_thread`.
+`prepare` through `asyncio.to_thread`.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,22 +207,3 @@ def _where(workflow: Workflow, key: str) -> str:
 def _point(workflow: Workflow, point: PatchPoint) -> str:
     node = workflow.graph.get(point.node_id, {})
     return f"node {point} ({node.get('class_type', '?')})"
-
-
-def save_outputs(files: Sequence[ImageFile], directory: Path) -> list[Path]:
-    """Write each file into `directory`, never over an existing one (name-1.png, name-2.png...)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    saved: list[Path] = []
-    for file in files:
-        name = Path(file.filename).name or "output.png"
-        stem, suffix = Path(name).stem, Path(name).suffix
-        for number in itertools.count():
-            path = directory / (name if number == 0 else f"{stem}-{number}{suffix}")
-            try:
-                with path.open("xb") as handle:
-                    handle.write(file.data)
-            except FileExistsError:
-                continue
-            saved.append(path)
-            break
-    return saved

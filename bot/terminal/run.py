@@ -1,7 +1,8 @@
 """`comfycord run`: one workflow from the terminal, on the same JobQueue as the bot.
 
 Exit codes: 0 success; 1 the workflow failed in ComfyUI (execution error, refused, lost);
-2 bad input or usage; 3 ComfyUI unreachable; 130 interrupted (Ctrl+C).
+2 bad input or usage; 3 ComfyUI unreachable; 4 the outputs could not be saved; 130
+interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from bot.errors import BotError, user_message
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
-from bot.terminal.plan import REQUESTER, Plan, prepare, save_outputs, summary_lines
+from bot.terminal.plan import REQUESTER, Plan, prepare, summary_lines
+from bot.terminal.save import OutputsNotSaved, save_outputs
 from bot.terminal.view import CtrlC, ProgressView, ask, duration
 from bot.workflows.library import WorkflowLibrary, validate
 
@@ -30,6 +32,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+EXIT_NOT_SAVED = 4
 EXIT_INTERRUPTED = 130
 
 _CANCEL_NOTES = {
@@ -202,7 +205,10 @@ async def _tick(job: Job, view: ProgressView) -> None:
 async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
     match result.state:
         case JobState.DONE:
-            saved = await asyncio.to_thread(save_outputs, result.outputs, plan.out)
+            try:
+                saved = await asyncio.to_thread(save_outputs, result.outputs, plan.out)
+            except OutputsNotSaved as exc:
+                return _fail(f"Could not save the outputs. {exc.user_message}", EXIT_NOT_SAVED)
             seed = plan.request.seed
             print(
                 f"Done in {duration(result.elapsed)}"
