@@ -162,8 +162,8 @@ class Settings:
     """Every setting ComfyCord reads, converted and validated."""
 
     discord_token: Secret
-    comfy_url: str
-    comfy_urls: tuple[str, ...]
+    comfy_url: str = field(repr=False)  # may hold user:password@
+    comfy_urls: tuple[str, ...] = field(repr=False)
     workflows_dir: Path
     default_workflow: str
     default_image_workflow: str

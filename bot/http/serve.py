@@ -171,16 +171,16 @@ async def check_servers(clients: Sequence[ComfyClient], workflow: Workflow) -> i
         except ComfyUnavailable as exc:
             log.error(
                 "%s Start ComfyUI, or point COMFYUI_URL (COMFYUI_URLS) at it.",
-                str(exc) or f"ComfyUI at {client.base_url} is not reachable.",
+                str(exc) or f"ComfyUI at {client.shown_url} is not reachable.",
             )
             return EXIT_UNREACHABLE
         except ComfyError as exc:
-            log.error("ComfyUI at %s answered unexpectedly: %s", client.base_url, exc)
+            log.error("ComfyUI at %s answered unexpectedly: %s", client.shown_url, exc)
             return EXIT_UNREACHABLE
         if problems:
             log.error(
                 "ComfyUI at %s cannot run %s:\n%s",
-                client.base_url,
+                client.shown_url,
                 workflow.path.name,
                 "\n".join(f"  - {problem}" for problem in problems),
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.comfy.urls import shown_url
 from bot.config import Settings
 from bot.errors import BotError, InvalidImage
 from bot.images import ImageFile, check_input_image
@@ -188,7 +189,7 @@ def summary_lines(plan: Plan, server: str) -> list[str]:
     lines += [f"{'Patches' if i == 0 else '':<10}{text}" for i, text in enumerate(patches)]
     if request.seed is not None:
         lines.append(f"Seed      {request.seed} -> {_where(workflow, 'seed')}")
-    return [*lines, f"Server    {server}", f"Outputs   {plan.out}"]
+    return [*lines, f"Server    {shown_url(server)}", f"Outputs   {plan.out}"]
 
 
 def _shown(value: object) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from bot.comfy.backend import CancelResult, ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable
+from bot.comfy.urls import shown_url
 from bot.config import Settings
 from bot.errors import BotError, user_message
 from bot.jobs.model import Job, JobResult
@@ -115,8 +116,8 @@ async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int
                     await backend.stream.wait_connected()
             except TimeoutError:
                 return _fail(
-                    f"ComfyUI at {plan.server} answers HTTP, but its WebSocket "
-                    f"({client.ws_url.split('?')[0]}) did not open.",
+                    f"ComfyUI at {client.shown_url} answers HTTP, but its WebSocket "
+                    f"({shown_url(client.ws_url.split('?')[0])}) did not open.",
                     EXIT_UNREACHABLE,
                 )
             ctrl.is_sent = True
@@ -234,6 +235,7 @@ async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
 
 
 def _unreachable(url: str, exc: BaseException) -> int:
+    url = shown_url(url)
     detail = str(exc).removeprefix(f"ComfyUI at {url} is unreachable: ")
     return _fail(
         f"ComfyUI at {url} is not reachable ({detail}).\n"
