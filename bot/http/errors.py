@@ -25,6 +25,8 @@ from bot.errors import (
     UnknownJob,
     user_message,
 )
+from bot.http.board import TooManyStreams
+from bot.http.guard import ForbiddenRequest
 from bot.workflows.library import WorkflowError, WorkflowInputError
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,10 @@ class UnknownOutput(BotError):
     """The finished job has no output with that index."""
 
 
+class UnsupportedMediaType(BotError):
+    """The body is not of the type the route takes (JSON routes take only application/json)."""
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -86,6 +92,12 @@ def classify(exc: BaseException) -> tuple[int, str]:
             return 400, code
         case Unauthorized():
             return 401, "unauthorized"
+        case ForbiddenRequest():
+            return 403, "forbidden"
+        case UnsupportedMediaType():
+            return 415, "unsupported_media_type"
+        case TooManyStreams():
+            return 429, "too_many_streams"
         case NotAllowed():
             return 403, "not_allowed"
         case UnknownNode():
@@ -184,9 +196,11 @@ def auth_middleware(token: str, open_paths: Collection[str]) -> Middleware:
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in open_paths:
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), expected
-            ):
+            try:
+                secret = given.strip().encode()
+            except UnicodeEncodeError:  # a header byte that is not UTF-8 (0xFF): never a token
+                secret = b""
+            if scheme.lower() != "bearer" or not hmac.compare_digest(secret, expected):
                 raise Unauthorized(
                     "This server needs its API token: send 'Authorization: Bearer <token>'."
                 )

@@ -26,7 +26,9 @@ from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.config import Settings
 from bot.errors import user_message
 from bot.http.errors import auth_middleware, error_middleware
+from bot.http.guard import browser_guard
 from bot.http.routes import OPEN_PATHS, ROUTES, STATE
+from bot.http.runner import JsonErrorRunner
 from bot.http.service import HttpOptions, ServerState
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import (
@@ -58,7 +60,11 @@ def create_app(
     following those jobs; it stops them on cleanup.
     """
     options = options or HttpOptions()
-    middlewares: list[Middleware] = [error_middleware]
+    middlewares: list[Middleware] = [
+        error_middleware,
+        # A token is what a page of another site cannot send, so it makes the Host check moot.
+        browser_guard(options.allowed_hosts, check_host=not options.token),
+    ]
     if options.token:
         middlewares.append(auth_middleware(options.token, OPEN_PATHS))
     app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
@@ -206,7 +212,7 @@ async def _streams_open(backends: Sequence[ComfyBackend], seconds: float) -> boo
 
 async def serve(app: web.Application, host: str, port: int) -> int:
     """Serve `app` on host:port until SIGINT or SIGTERM, then shut down cleanly."""
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
+    runner = JsonErrorRunner(app, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
