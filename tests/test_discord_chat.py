@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.discord.client import ComfyBot
 from tests.discord_env import (  # noqa: F401  # fixtures
     Services,
+    as_uploaded,
     bot_fixture,
     env_fixture,
     final_edit,
@@ -43,7 +44,7 @@ async def test_a_mention_with_an_image_runs_the_image_workflow(
         timeout=10,
     )
     assert final.files[0][1].startswith(PNG_MAGIC)
-    assert source in fake_comfy.uploads.values()
+    assert as_uploaded(source) in fake_comfy.uploads.values()
     job = next(iter(services.jobs.jobs.values()))
     assert job.request.prompt == "make it pop"
     assert job.workflow.name == "demo"
@@ -86,7 +87,7 @@ async def test_use_as_input_asks_for_a_prompt_then_runs(
     assert (await submitted.wait_response())["type"] == 5
     final = await fake_discord.wait_for(final_edit(submitted), timeout=10)
     assert final.files[0][1].startswith(PNG_MAGIC)
-    assert source in fake_comfy.uploads.values()
+    assert as_uploaded(source) in fake_comfy.uploads.values()
     job = next(iter(services.jobs.jobs.values()))
     assert job.request.prompt == "as a watercolour"
 

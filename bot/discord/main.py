@@ -21,6 +21,7 @@ from bot.config import ConfigError, Settings
 from bot.discord.client import ComfyBot, bot_class
 from bot.jobs.journal import Journal
 from bot.jobs.queue import JobQueue
+from bot.jobs.retention import Retention
 from bot.jobs.store import JobStore
 from bot.workflows.library import WorkflowError, WorkflowLibrary, validate
 
@@ -55,7 +56,12 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("workflow %s is unusable: %s", name, error.user_message)
     async with (
         _open_store(settings.database_path) as store,
-        Journal(store) as journal,
+        Journal(
+            store,
+            retention=Retention.from_settings(
+                settings.journal_retention_days, settings.journal_image_retention_hours
+            ),
+        ) as journal,
         aiohttp.ClientSession() as session,
         AsyncExitStack() as stack,
     ):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.errors import UnknownJob
+from bot.errors import InputsExpired, UnknownJob
 from bot.jobs.journal import request_from
 from bot.jobs.model import GenerationRequest
 from bot.jobs.queue import JobQueue
@@ -17,6 +17,7 @@ async def past_request(jobs: JobQueue, job_id: str) -> GenerationRequest:
 
     Raises:
         UnknownJob: neither the queue nor the journal knows the job.
+        InputsExpired: the journal knows it, but has pruned its input images.
     """
     job = jobs.jobs.get(job_id)
     if job is not None:
@@ -27,4 +28,10 @@ async def past_request(jobs: JobQueue, job_id: str) -> GenerationRequest:
     entry = await store.get(job_id)
     if entry is None:
         raise UnknownJob(job_id)
+    if entry.has_dropped_images:
+        hours = jobs.journal.retention.images / 3600
+        raise InputsExpired(
+            "The input images of this job are no longer kept (the journal keeps them"
+            f" {hours:g} hours after a job ends); attach the image again with /generate."
+        )
     return replace(request_from(entry, await store.images(job_id)), origin={})
