@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bot.config import Settings
 from bot.http.guard import is_loopback_host
 from bot.http.serve import HttpOptions
 from tests.fakes.comfy import FakeComfy
@@ -197,3 +198,12 @@ async def test_a_plain_input_name_override_is_kept(fake_comfy: FakeComfy) -> Non
         answer = await h.http.post("/update/prompt", json=body)
         assert answer.status == 200, await answer.text()
         assert (await _state(h))["graph"]["1"]["inputs"]["image"] == "uploaded cat (2).png"
+
+
+def test_the_options_come_from_the_settings() -> None:
+    settings = Settings.from_env(
+        {"HTTP_ALLOWED_HOSTS": "comfy.lan", "HTTP_MAX_EVENT_STREAMS": "12"}
+    )
+    options = HttpOptions.from_settings(settings)
+    assert options.allowed_hosts == frozenset({"comfy.lan"})
+    assert options.max_event_streams == 12
