@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from pathlib import Path
 
 import pytest
 
+from bot.cli import build_parser
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyUnavailable
@@ -15,9 +17,12 @@ from bot.comfy.stream import Backoff
 from bot.comfy.urls import redact, shown_url
 from bot.config import Settings
 from bot.discord.listings import backend_status
+from bot.terminal import check as doctor
+from bot.terminal import run as runner
 from tests.fakes.comfy import FakeComfy
 
 SECRET = "s3cr3t-pass"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
 
 
 @pytest.mark.parametrize(
@@ -96,3 +101,24 @@ async def test_an_unreachable_backend_shows_no_password(caplog: pytest.LogCaptur
         *(r.getMessage() for r in caplog.records),
     ]:
         assert SECRET not in text
+
+
+async def test_comfycord_check_and_run_print_no_password(
+    fake_comfy: FakeComfy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    up = fake_comfy.url.replace("http://", f"http://bob:{SECRET}@")
+    down = f"http://bob:{SECRET}@127.0.0.1:{_closed_port()}"
+    settings = Settings.from_env(
+        {
+            "COMFYUI_URLS": f"{up},{down}",
+            "COMFYUI_URL": up,
+            "WORKFLOWS_DIR": str(FIXTURES),
+            "OUTPUT_DIR": str(tmp_path / "out"),
+        }
+    )
+    async with asyncio.timeout(20):
+        assert await doctor.main(build_parser().parse_args(["check"]), settings) == 1
+        assert await runner.main(build_parser().parse_args(["run", "slow", "--yes"]), settings) == 0
+    printed = capsys.readouterr()
+    assert "ComfyUI at http://***@127.0.0.1:" in printed.out + printed.err
+    assert SECRET not in printed.out + printed.err

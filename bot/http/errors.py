@@ -85,57 +85,41 @@ _HTTP_CODES = {
 }
 
 
+# (type, status, code), most specific first: the first the failure is an instance of decides.
+_STATUSES: tuple[tuple[type[BaseException], int, str], ...] = (
+    (Unauthorized, 401, "unauthorized"),
+    (ForbiddenRequest, 403, "forbidden"),
+    (NotAllowed, 403, "not_allowed"),
+    (UnknownNode, 404, "unknown_node"),
+    (UnknownJob, 404, "unknown_job"),
+    (UnknownOutput, 404, "unknown_output"),
+    (NotReady, 409, "not_ready"),
+    (ImageTooLarge, 413, "image_too_large"),
+    (UnsupportedMediaType, 415, "unsupported_media_type"),
+    (InvalidImage, 422, "invalid_image"),
+    (NoImageInput, 422, "no_image_input"),
+    (NoPromptInput, 422, "no_prompt_input"),
+    (MissingImage, 422, "missing_image"),
+    (WorkflowInputError, 422, "invalid_input"),
+    (WorkflowError, 422, "workflow_error"),
+    (TooManyJobs, 429, "too_many_jobs"),
+    (QueueFull, 429, "queue_full"),
+    (TooManyStreams, 429, "too_many_streams"),
+    (PromptRejected, 422, "prompt_rejected"),
+    (ComfyUnavailable, 503, "comfyui_unavailable"),
+    (ComfyError, 502, "comfyui_error"),
+    (BotError, 400, "bad_request"),
+)
+
+
 def classify(exc: BaseException) -> tuple[int, str]:
     """Return the HTTP status and error code for a failure; the one place this is decided."""
-    match exc:
-        case BadRequest(code=code):
-            return 400, code
-        case Unauthorized():
-            return 401, "unauthorized"
-        case ForbiddenRequest():
-            return 403, "forbidden"
-        case UnsupportedMediaType():
-            return 415, "unsupported_media_type"
-        case TooManyStreams():
-            return 429, "too_many_streams"
-        case NotAllowed():
-            return 403, "not_allowed"
-        case UnknownNode():
-            return 404, "unknown_node"
-        case UnknownJob():
-            return 404, "unknown_job"
-        case UnknownOutput():
-            return 404, "unknown_output"
-        case NotReady():
-            return 409, "not_ready"
-        case ImageTooLarge():
-            return 413, "image_too_large"
-        case InvalidImage():
-            return 422, "invalid_image"
-        case NoImageInput():
-            return 422, "no_image_input"
-        case NoPromptInput():
-            return 422, "no_prompt_input"
-        case MissingImage():
-            return 422, "missing_image"
-        case WorkflowInputError():
-            return 422, "invalid_input"
-        case WorkflowError():
-            return 422, "workflow_error"
-        case TooManyJobs():
-            return 429, "too_many_jobs"
-        case QueueFull():
-            return 429, "queue_full"
-        case PromptRejected():
-            return 422, "prompt_rejected"
-        case ComfyUnavailable():
-            return 503, "comfyui_unavailable"
-        case ComfyError():
-            return 502, "comfyui_error"
-        case BotError():
-            return 400, "bad_request"
-        case _:
-            return 500, "internal_error"
+    if isinstance(exc, BadRequest):
+        return 400, exc.code
+    return next(
+        ((status, code) for kind, status, code in _STATUSES if isinstance(exc, kind)),
+        (500, "internal_error"),
+    )
 
 
 def error_code(exc: BaseException) -> str:

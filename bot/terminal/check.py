@@ -46,7 +46,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     for url in args.server or settings.backend_urls:
         info = await _check_server(url.rstrip("/"), settings.request_timeout, problems)
         if info is not None:
-            infos[url.rstrip("/")] = info
+            infos[shown_url(url.rstrip("/"))] = info
     print(f"\nWorkflows in {settings.workflows_dir}")
     library = await asyncio.to_thread(_load_library, settings, problems)
     if library is not None:
