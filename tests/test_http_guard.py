@@ -151,9 +151,10 @@ async def test_a_rebound_host_name_reads_nothing(fake_comfy: FakeComfy, path: st
 
 
 async def test_allowed_hosts_and_a_token_let_other_names_in(fake_comfy: FakeComfy) -> None:
-    listed = HttpOptions(allowed_hosts=frozenset({"comfy.lan"}))
+    listed = HttpOptions(allowed_hosts=frozenset({"comfy.lan", "Proxy.Example:443"}))
     async with serve_middleware(fake_comfy.url, options=listed) as h:
         assert (await h.http.get("/workflow", headers={"Host": "comfy.lan:8189"})).status == 200
+        assert (await h.http.get("/workflow", headers={"Host": "proxy.example"})).status == 200
         other = await h.http.get("/workflow", headers={"Host": "other.lan"})
         await _error(other, 403, "forbidden")
     with_token = HttpOptions(token="t" * 32)

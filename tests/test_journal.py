@@ -24,7 +24,7 @@ from bot.jobs.queue import JobQueue
 from bot.jobs.recovery import recover
 from bot.jobs.reruns import past_request
 from bot.jobs.retention import Retention
-from bot.jobs.store import JobStore
+from bot.jobs.store import MIGRATIONS, JobStore
 from bot.workflows.library import WorkflowLibrary
 from tests.fakes.comfy import FakeComfy
 
@@ -219,3 +219,22 @@ async def test_reroll_of_a_job_whose_images_were_pruned_says_so(
         ):
             with pytest.raises(InputsExpired, match="keeps them 12 hours after a job ends"):
                 await past_request(queue, "old")
+
+
+async def test_a_journal_of_the_first_schema_is_migrated_and_made_incremental(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as raw:
+        raw.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+        raw.execute(
+            "INSERT INTO jobs (id, requester, workflow, params, origin, state, created_at,"
+            " updated_at) VALUES ('j', '42', 'slow', '{}', '{}', 'done', 1, 1)"
+        )
+    async with JobStore(db) as store:
+        entry = await store.get("j")
+    assert entry is not None
+    assert not entry.has_dropped_images
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert raw.execute("PRAGMA auto_vacuum").fetchone()[0] == 2

@@ -49,7 +49,8 @@ def changes_state(request: web.Request) -> bool:
 
 def browser_guard(allowed_hosts: Collection[str], *, check_host: bool) -> Middleware:
     """Return the middleware refusing foreign Host names (when `check_host`) and origins."""
-    allowed = frozenset(host.lower().rstrip(".") for host in allowed_hosts)
+    # Names only: "comfy.lan:8189" in HTTP_ALLOWED_HOSTS allows the name on any port.
+    allowed = frozenset(host if host == "*" else _split(host, "http")[0] for host in allowed_hosts)
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -98,6 +99,7 @@ def _split(netloc: str, scheme: str) -> tuple[str, int | None]:
     """Return a Host header's (or an origin's) name and port; a missing port is the default."""
     try:
         parts = urlsplit(f"//{netloc.strip()}")
-        return (parts.hostname or "").rstrip("."), parts.port or _DEFAULT_PORTS.get(scheme)
+        name = (parts.hostname or "").rstrip(".")
+        return name, parts.port or _DEFAULT_PORTS.get(scheme)
     except ValueError:  # a port that is not a number, an unbalanced bracket
         return "", None
