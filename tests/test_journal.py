@@ -22,7 +22,6 @@ from bot.jobs.journal import Journal
 from bot.jobs.model import GenerationRequest, Job
 from bot.jobs.queue import JobQueue
 from bot.jobs.recovery import recover
-from bot.jobs.reruns import past_request
 from bot.jobs.retention import Retention
 from bot.jobs.store import MIGRATIONS, JobStore
 from bot.workflows.library import WorkflowLibrary
@@ -218,7 +217,7 @@ async def test_reroll_of_a_job_whose_images_were_pruned_says_so(
             JobQueue([backend], workflows, journal=journal) as queue,
         ):
             with pytest.raises(InputsExpired, match="keeps them 12 hours after a job ends"):
-                await past_request(queue, "old")
+                await queue.past_request("old")
 
 
 async def test_a_journal_of_the_first_schema_is_migrated_and_made_incremental(

@@ -10,11 +10,11 @@ from itertools import islice
 from types import TracebackType
 from typing import Any, Self
 
-from bot.errors import user_message
+from bot.errors import InputsExpired, user_message
 from bot.images import ImageFile
 from bot.jobs.model import REQUEST_VALUES, GenerationRequest, Job, JobResult
 from bot.jobs.retention import Retention
-from bot.jobs.store import JobStore, JournalEntry, Work
+from bot.jobs.store import JobStore, JournalEntry, StoredState, Work
 from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class Journal:
             )
         )
 
-    def state(self, job: Job, state: str, *, backend: str | None = None) -> None:
+    def state(self, job: Job, state: StoredState, *, backend: str | None = None) -> None:
         """Record a change of state (and the backend the job went to)."""
         self._put(self.store.updating(job.id, state=state, backend=backend))
 
@@ -172,8 +172,38 @@ class Journal:
             error = user_message(result.error)
         outputs = [output.filename for output in result.outputs]
         self._put(
-            self.store.updating(job.id, state=str(result.state), outputs=outputs, error=error)
+            self.store.updating(
+                job.id, state=StoredState.of(result.state), outputs=outputs, error=error
+            )
         )
+
+    def lost(self, job_id: str, reason: str) -> None:
+        """Record that a job cannot be taken up again, and why."""
+        self._put(self.store.updating(job_id, state=StoredState.LOST, error=reason))
+
+    async def get(self, job_id: str) -> JournalEntry | None:
+        """Return what the journal knows of one job (after the writes recorded so far)."""
+        await self.flush()
+        return await self.store.get(job_id)
+
+    async def images(self, job_id: str) -> tuple[ImageFile, ...]:
+        """Return the input images a job was asked with.
+
+        Raises:
+            InputsExpired: they were pruned (JOURNAL_IMAGE_RETENTION_HOURS after the job ended).
+        """
+        entry = await self.store.get(job_id)
+        if entry is not None and entry.has_dropped_images:
+            raise InputsExpired(
+                "The input images of this job are no longer kept (the journal keeps them"
+                f" {self.retention.images / 3600:g} hours after a job ends); attach the image"
+                " again with /generate."
+            )
+        return await self.store.images(job_id)
+
+    async def recent(self, requester: str | None, *, limit: int) -> list[JournalEntry]:
+        """Return the newest jobs, of one requester or of everyone."""
+        return await self.store.recent(requester, limit=limit)
 
     async def unfinished(self) -> list[JournalEntry]:
         """Return every job that had not ended when the process stopped."""

@@ -8,11 +8,10 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.jobs.progress import JobState
+from bot.jobs.rows import FINAL_STATES
 
 log = logging.getLogger(__name__)
 
-FINAL_STATES = tuple(str(state) for state in JobState if state.is_final)
 # The journal and SQLite's companions of it; all hold interaction tokens and input images.
 _SUFFIXES = ("", "-wal", "-shm", "-journal")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
+
+from bot.jobs.progress import JobState
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,34 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+class StoredState(enum.StrEnum):
+    """A job's state as the journal keeps it: the JobStates, and the moment of sending."""
+
+    WAITING = "waiting"
+    # Written, and flushed, before the prompt goes to ComfyUI: after a crash in that moment
+    # ComfyUI may or may not know the prompt, so recovery asks it.
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+    @classmethod
+    def of(cls, state: JobState) -> StoredState:
+        """Return how a job state is stored."""
+        return cls(state.value)
+
+    @property
+    def may_be_in_comfy(self) -> bool:
+        """Tell whether ComfyUI may know the prompt (it was written before it was sent)."""
+        return self in (StoredState.SUBMITTING, StoredState.QUEUED, StoredState.RUNNING)
+
+
+FINAL_STATES = tuple(str(StoredState.of(state)) for state in JobState if state.is_final)
+
+
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     """One job as the journal remembers it."""
@@ -54,7 +85,7 @@ class JournalEntry:
     params: Mapping[str, Any]
     origin: Mapping[str, Any] = field(repr=False)  # may hold an interaction token
     backend: str | None
-    state: str
+    state: StoredState
     created_at: float
     updated_at: float
     outputs: tuple[str, ...]
@@ -71,7 +102,7 @@ class JournalEntry:
             params=json.loads(row["params"]),
             origin=json.loads(row["origin"]),
             backend=row["backend"],
-            state=row["state"],
+            state=StoredState(row["state"]),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             outputs=tuple(json.loads(row["outputs"])),

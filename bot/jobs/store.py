@@ -14,21 +14,22 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from bot.images import ImageFile
-from bot.jobs.retention import (
-    FINAL_STATES,
-    Pruned,
-    Retention,
-    make_private,
-    prune,
-    use_incremental_vacuum,
-)
-from bot.jobs.rows import MIGRATIONS, JournalEntry, entries, migrate
+from bot.jobs.retention import Pruned, Retention, make_private, prune, use_incremental_vacuum
+from bot.jobs.rows import FINAL_STATES, MIGRATIONS, JournalEntry, StoredState, entries, migrate
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], None]
 """One write of the journal, run on the worker thread inside a transaction."""
 
-__all__ = ["MIGRATIONS", "JobStore", "JournalEntry", "Work", "migrate"]
+__all__ = [
+    "FINAL_STATES",
+    "MIGRATIONS",
+    "JobStore",
+    "JournalEntry",
+    "StoredState",
+    "Work",
+    "migrate",
+]
 
 
 class JobStore:
@@ -72,10 +73,17 @@ class JobStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
     async def open(self) -> None:
-        """Open (or create, private to its owner) the database and bring its schema up to date."""
+        """Open (or create, private to its owner) the database and bring its schema up to date.
+
+        Raises:
+            sqlite3.Error: the file cannot be created, opened or migrated.
+        """
 
         def connect() -> None:
-            make_private(self.path)
+            try:
+                make_private(self.path)
+            except OSError as exc:  # as sqlite3.connect would fail: one error type for callers
+                raise sqlite3.OperationalError(f"unable to open database file: {exc}") from exc
             self._db = sqlite3.connect(
                 self.path, check_same_thread=False, timeout=self._busy_timeout
             )
@@ -146,7 +154,7 @@ class JobStore:
         params: Mapping[str, Any],
         origin: Mapping[str, Any],
         images: Sequence[ImageFile] = (),
-        state: str = "waiting",
+        state: StoredState = StoredState.WAITING,
     ) -> Work:
         """Return the write recording a new job with what was asked and where it came from."""
         now = self._clock()
@@ -172,7 +180,7 @@ class JobStore:
         self,
         job_id: str,
         *,
-        state: str | None = None,
+        state: StoredState | None = None,
         backend: str | None = None,
         origin: Mapping[str, Any] | None = None,
         outputs: Sequence[str] | None = None,
