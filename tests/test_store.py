@@ -83,7 +83,7 @@ async def test_a_requests_priority_survives_the_journal(tmp_path):
     assert request_from(entry, ()) == request
 
 
-def test_migration_2_gives_earlier_discord_jobs_their_server(tmp_path):
+def test_the_server_migration_gives_earlier_discord_jobs_their_server(tmp_path):
     db = sqlite3.connect(tmp_path / "old.db")
     db.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
     rows = [
