@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.jobs.rows import entries
 from bot.jobs.store import FINAL_STATES, JobStore, JournalEntry
 
 
@@ -110,6 +111,6 @@ class ServerStore:
         query += " ORDER BY created_at DESC LIMIT ?"
 
         def work(db: sqlite3.Connection) -> list[JournalEntry]:
-            return [JournalEntry.from_row(r) for r in db.execute(query, (*args, limit))]
+            return entries(db.execute(query, (*args, limit)))  # an unreadable row is skipped
 
         return await self.store.call(work)
