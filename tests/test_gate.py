@@ -173,3 +173,15 @@ def test_the_env_allow_lists_are_every_servers_default(env, channels, roles, ref
     else:
         with pytest.raises(NotAllowed, match=refusal):
             check_place(rules, who, allow_dms=False)
+
+
+async def test_the_memory_of_latest_jobs_stays_bounded(gate, monkeypatch):
+    from bot.community import gate as gate_module
+
+    gate, clock = gate
+    monkeypatch.setattr(gate_module, "LAST_JOBS_KEPT", 3)
+    for user in range(3):
+        await gate.admit(Member(user, GUILD_B), workflow="txt2img", fields={}, active=0)
+    clock.now += DAY + 1
+    await gate.admit(Member(99, GUILD_B), workflow="txt2img", fields={}, active=0)
+    assert list(gate._last_job) == [(GUILD_B, 99)]

@@ -9,10 +9,12 @@ from typing import Any
 
 from bot.community import options
 from bot.community.guild import GuildSettings
-from bot.community.quotas import Quota, Usage, check, day_start
+from bot.community.quotas import DAY, Quota, Usage, check, day_start
 from bot.community.terms import TermMatch
 from bot.errors import BotError, NotAllowed, TooManyJobs
 from bot.jobs.servers import ServerStore
+
+LAST_JOBS_KEPT = 10_000  # members whose latest job time is kept in memory before a clean-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +111,17 @@ class Gate:
         if not self.is_exempt(rules, member):
             quota, usage = await self.usage(member, rules, active=active)
             check(quota, usage, self.clock())
-        self._last_job[(member.guild_id, member.user_id)] = self.clock()
+        self._note_job(member)
         return Admission(rules, rules.priority_for(member.role_ids))
+
+    def _note_job(self, member: Member) -> None:
+        """Remember when a member's latest job was let through (the journal may lag behind)."""
+        now = self.clock()
+        self._last_job[(member.guild_id, member.user_id)] = now
+        if len(self._last_job) > LAST_JOBS_KEPT:  # bounded: the journal has older ones
+            old = [key for key, at in self._last_job.items() if at < now - DAY]
+            for key in old:
+                del self._last_job[key]
 
     def is_exempt(self, rules: GuildSettings, member: Member) -> bool:
         """Tell whether quotas skip this member (managers and the owner, unless switched off)."""
