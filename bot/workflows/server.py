@@ -43,4 +43,4 @@ async def converter_if_needed(
     """Return a converter when `directory` holds UI-format files and a server answers."""
     if not await asyncio.to_thread(has_ui_files, directory):
         return None
-    return await fetch_converter(urls, timeout=request_timeout)
+    return await fetch_converter(urls, request_timeout=request_timeout)
