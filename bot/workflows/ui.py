@@ -35,6 +35,11 @@ class UiConverter:
         self.object_info = object_info
         self._cache: dict[str, dict[str, ApiNode]] = {}
 
+    @property
+    def cache_size(self) -> int:
+        """Return how many distinct files have been converted."""
+        return len(self._cache)
+
     def convert(self, data: Mapping[str, Any], file_name: str) -> dict[str, ApiNode]:
         """Return the API graph of the UI-format `data` (a fresh copy each time).
 

@@ -16,7 +16,7 @@ NOTES = frozenset(
 REROUTES = frozenset({"Reroute", "Reroute (rgthree)"})
 # Frontend-only nodes: they never reach the server, whatever they are linked to.
 VIRTUAL = NOTES | REROUTES | {"PrimitiveNode", "GetNode", "SetNode"}
-_MAX_HOPS = 500
+_MAX_HOPS = 150  # a link passes through at most this many Reroutes, bypasses and subgraph edges
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,7 @@ class Scope:
         self.definitions = definitions
         self.path = path
         self.parent = parent
+        self.inputs = _list(graph.get("inputs"))
         self.nodes: dict[str, Mapping[str, Any]] = {}
         for node in _list(graph.get("nodes")):
             if isinstance(node, Mapping) and "id" in node:
@@ -134,21 +135,32 @@ class Scope:
         return None
 
     def _from_outside(self, slot: int, hops: int) -> Resolved:
-        if self.parent is None:
+        """Return what the subgraph instance receives on input `slot` of its definition.
+
+        An input the instance lists is followed by name; one it does not list (or lists as a
+        widget) is a promoted widget, its value in the instance's `widgets_values`.
+        """
+        if self.parent is None or not 0 <= slot < len(self.inputs):
             return None
         outer, instance = self.parent
-        inputs = _list(instance.get("inputs"))
-        entry = inputs[slot] if 0 <= slot < len(inputs) else None
-        if not isinstance(entry, Mapping):
-            return None
-        if entry.get("link") is not None:
+        listed = {
+            str(entry.get("name")): entry
+            for entry in _list(instance.get("inputs"))
+            if isinstance(entry, Mapping)
+        }
+        name = str(self.inputs[slot].get("name")) if isinstance(self.inputs[slot], Mapping) else ""
+        entry = listed.get(name)
+        if entry is not None and entry.get("link") is not None:
             return outer.resolve_link(entry.get("link"), hops)
-        if entry.get("widget"):
-            widgets = [e for e in inputs if isinstance(e, Mapping) and e.get("widget")]
-            values = _list(instance.get("widgets_values"))
-            index = widgets.index(entry)
-            return Literal(values[index]) if index < len(values) else None
-        return None
+        widgets = [
+            str(item.get("name"))
+            for item in self.inputs
+            if isinstance(item, Mapping)
+            and (str(item.get("name")) not in listed or listed[str(item.get("name"))].get("widget"))
+        ]
+        values = _list(instance.get("widgets_values"))
+        index = widgets.index(name) if name in widgets else len(values)
+        return Literal(values[index]) if index < len(values) else None
 
     def _to_outside(self, slot: int, hops: int) -> Resolved:
         for origin, origin_slot, target, target_slot in self.links.values():
