@@ -23,6 +23,7 @@ from bot.jobs.model import MAX_SEED, GenerationRequest
 from bot.workflows.library import (
     KEYS,
     PatchPoint,
+    UiConverter,
     Workflow,
     WorkflowInputError,
     WorkflowLibrary,
@@ -49,15 +50,19 @@ class Plan:
     out: Path
 
 
-def prepare(args: argparse.Namespace, settings: Settings) -> Plan:
+def prepare(
+    args: argparse.Namespace, settings: Settings, converter: UiConverter | None = None
+) -> Plan:
     """Check every argument against the workflow, without contacting ComfyUI.
+
+    UI-format files are converted with `converter`, fetched beforehand when one is needed.
 
     Raises:
         BotError: an unknown workflow (listing the available ones), a bad --set, an image
             that is missing or not an image, a value out of range or with no place.
     """
     server = _server(args.server or settings.comfy_url)
-    workflow = _library(settings.workflows_dir).resolve(args.workflow)
+    workflow = _library(settings.workflows_dir, converter).resolve(args.workflow)
     overrides = dict(parse_override(text, workflow.graph) for text in args.overrides)
     paths = tuple(Path(p) for p in args.image)
     _check_image_count(workflow, len(paths), overrides)
@@ -122,11 +127,11 @@ def _server(url: str) -> str:
     return url.rstrip("/")
 
 
-def _library(directory: Path) -> WorkflowLibrary:
+def _library(directory: Path, converter: UiConverter | None) -> WorkflowLibrary:
     try:
-        return WorkflowLibrary.load(directory)
+        return WorkflowLibrary.load(directory, converter)
     except WorkflowNotFound:
-        return WorkflowLibrary({}, directory=directory)
+        return WorkflowLibrary({}, directory=directory, converter=converter)
 
 
 def _check_image_count(workflow: Workflow, given: int, overrides: Mapping[Any, Any]) -> None:

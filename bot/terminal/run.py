@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from bot.comfy.backend import CancelResult, ComfyBackend
 from bot.comfy.client import ComfyClient
@@ -25,6 +26,7 @@ from bot.jobs.queue import JobQueue
 from bot.terminal.plan import REQUESTER, Plan, prepare, save_outputs, summary_lines
 from bot.terminal.view import CtrlC, ProgressView, ask, duration
 from bot.workflows.library import WorkflowLibrary, validate
+from bot.workflows.server import converter_if_needed
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -93,8 +95,13 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int:
+    converter = await converter_if_needed(
+        [settings.workflows_dir, Path(args.workflow)],
+        [args.server or settings.comfy_url],
+        request_timeout=settings.request_timeout,
+    )
     try:
-        plan = await asyncio.to_thread(prepare, args, settings)
+        plan = await asyncio.to_thread(prepare, args, settings, converter)
     except BotError as exc:
         return _fail(user_message(exc), EXIT_USAGE)
     async with ComfyClient(plan.server, timeout=settings.request_timeout) as client:
