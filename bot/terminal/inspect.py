@@ -143,7 +143,7 @@ def _text(report: Mapping[str, Any]) -> list[str]:
         )
     else:
         lines.append(f"Custom    {', '.join(report['custom_nodes']) or 'none'}")
-        lines.append(f"Missing on {server['url']}: {'nothing' if not report['missing'] else ''}")
+        lines.append(f"Missing on {server['url']}:" + ("" if report["missing"] else " nothing"))
         lines += [f"  - {m['message']}" for m in report["missing"]]
     for warning in report["warnings"]:
         fix = warning["sidecar_line"]
