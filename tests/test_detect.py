@@ -297,3 +297,36 @@ def test_sampler_custom_seed_only_where_it_adds_noise(add_noise: bool) -> None:
     )
     expected = ["6.noise_seed", "11.noise_seed"] if add_noise else ["6.noise_seed"]
     assert found(graph, "seed")["seed"] == expected
+
+
+def test_custom_nodes_with_their_own_names_are_read_by_type_given_object_info() -> None:
+    graph = ApiGraph()
+    graph.add("1", "CheckpointLoaderSimple", ckpt_name="x.safetensors")
+    graph.add("5", "EmptyLatentImage")
+    graph["2"] = {"class_type": "PackEncoder", "inputs": {"words": "a fox", "clip": ["1", 1]}}
+    graph["3"] = {"class_type": "PackEncoder", "inputs": {"words": "blurry", "clip": ["1", 1]}}
+    graph["4"] = {
+        "class_type": "PackSampler",
+        "inputs": {"model": ["1", 0], "good": ["2", 0], "neg": ["3", 0], "noise": 8,
+                   "latent": ["5", 0]},
+    }  # fmt: skip
+    info = {
+        **object_info(),
+        "PackEncoder": {
+            "input": {"required": {"clip": ["CLIP"], "words": ["STRING", {"multiline": True}]}},
+            "output": ["CONDITIONING"],
+        },
+        "PackSampler": {
+            "input": {"required": {
+                "model": ["MODEL"], "good": ["CONDITIONING"], "neg": ["CONDITIONING"],
+                "noise": ["INT", {"control_after_generate": True}], "latent": ["LATENT"],
+            }},
+            "output": ["LATENT"],
+        },
+    }  # fmt: skip
+    assert found(graph, "prompt", "negative", "seed") == {"prompt": [], "negative": [], "seed": []}
+    typed = {key: [str(p) for p in v] for key, v in detect_points(graph, info).items() if v}
+    assert typed["prompt"] == ["2.words"]
+    assert typed["negative"] == ["3.words"]
+    assert typed["seed"] == ["4.noise"]
+    assert typed["width"] == ["5.width"]

@@ -16,7 +16,8 @@ from bot.workflows.graph import (
     source_of,
     upstream,
 )
-from bot.workflows.prompts import NEGATIVE_INPUTS, POSITIVE_INPUTS, prompt_points
+from bot.workflows.prompts import prompt_points
+from bot.workflows.roles import Roles
 
 Points = dict[str, tuple[PatchPoint, ...]]
 
@@ -24,7 +25,6 @@ SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerC
 # Where a widget converted to an input keeps its value: Primitive* nodes and friends.
 _RELAY_INPUTS = ("value", "text", "string", "prompt", "seed", "noise_seed", "int", "float")
 _NUMBER = (int, float)
-_SEED_INPUT = re.compile(r"(^|_)seed$")
 _EMPTY_LATENT = re.compile(r"^Empty\w*Latent|Latent\w*Video$|ToVideo(Latent)?$")
 _IMAGE_LOADERS = frozenset({"LoadImage", "LoadImageMask"})
 _NO_NOISE = ("disable", False)
@@ -36,15 +36,19 @@ _SAMPLER_SETTINGS: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 """Per key: (link input leading from the sampler to the node, or "" for the sampler; inputs)."""
 
 
-def detect_points(graph: Mapping[str, Any]) -> Points:
-    """Return the patch points of every key found in `graph` (an empty tuple where none is)."""
+def detect_points(graph: Mapping[str, Any], object_info: Mapping[str, Any] | None = None) -> Points:
+    """Return the patch points of every key found in `graph` (an empty tuple where none is).
+
+    With a server's `object_info`, custom nodes are also read by the types of their inputs.
+    """
+    roles = Roles(object_info)
     points: Points = dict.fromkeys(KEYS, ())
-    samplers = find_samplers(graph)
+    samplers = find_samplers(graph, roles)
     primary = samplers[0] if samplers else None
     if primary is not None:
         points.update(_sampler_points(graph, primary))
-        points["seed"] = _seed_points(graph, samplers)
-        points.update(prompt_points(graph, samplers))
+        points["seed"] = _seed_points(graph, samplers, roles)
+        points.update(prompt_points(graph, samplers, roles))
     ordered = sorted(graph, key=node_id_key)
     # Nearest to the first sampler wins (the base model, not a refiner's), else lowest id.
     candidates = [*upstream(graph, primary), *ordered] if primary else ordered
@@ -64,34 +68,31 @@ def detect_points(graph: Mapping[str, Any]) -> Points:
     return points
 
 
-def is_sampler(graph: Mapping[str, Any], node_id: str) -> bool:
-    """Tell whether a node samples: a core sampler, or a seed input beside conditioning links.
+def find_samplers(graph: Mapping[str, Any], roles: Roles | None = None) -> list[str]:
+    """Return the samplers, the first one fed by no other sampler first, then by node id.
 
-    Custom samplers (XLabs' `conditioning`/`neg_conditioning`, ...) are known by their inputs.
+    A sampler is a core one or any node with a seed beside conditioning links (custom ones,
+    such as XLabs' with `conditioning`/`neg_conditioning`, are known by their inputs).
     """
-    if class_of(graph, node_id) in SAMPLERS:
-        return True
-    inputs = inputs_of(graph, node_id)
-    has_seed = any(_SEED_INPUT.search(name) for name in inputs)
-    names = (*POSITIVE_INPUTS, *NEGATIVE_INPUTS, "guider")
-    return has_seed and any(is_link(inputs.get(name)) for name in names)
-
-
-def find_samplers(graph: Mapping[str, Any]) -> list[str]:
-    """Return the samplers, the first one fed by no other sampler first, then by node id."""
-    samplers = sorted((node_id for node_id in graph if is_sampler(graph, node_id)), key=node_id_key)
+    roles = roles or Roles()
+    samplers = sorted(
+        (node_id for node_id in graph if roles.is_sampler(graph, node_id, SAMPLERS)),
+        key=node_id_key,
+    )
     first = [s for s in samplers if not any(u in samplers for u in upstream(graph, s))]
     return first + [s for s in samplers if s not in first]
 
 
-def _seed_points(graph: Mapping[str, Any], samplers: Iterable[str]) -> tuple[PatchPoint, ...]:
+def _seed_points(
+    graph: Mapping[str, Any], samplers: Iterable[str], roles: Roles
+) -> tuple[PatchPoint, ...]:
     """Return every sampler's seed that adds noise (a refiner's disabled one is left alone)."""
     found: list[PatchPoint] = []
     for sampler in samplers:
         inputs = inputs_of(graph, sampler)
         if inputs.get("add_noise") in _NO_NOISE:
             continue
-        names = tuple(name for name in inputs if _SEED_INPUT.search(name))
+        names = tuple(roles.seed_inputs(graph, sampler))
         noise = source_of(graph, sampler, "noise")
         points = _literal(graph, sampler, names, kind=int)
         if not points and noise is not None:

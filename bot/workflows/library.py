@@ -98,7 +98,9 @@ def load_workflow(path: Path, converter: UiConverter | None = None) -> Workflow:
     """
     graph, source_format = read_workflow_graph(path, converter)
     sidecar = load_sidecar(path.with_suffix(".toml"), graph)
-    points = {**detect_points(graph), **sidecar.patch}
+    # With a server's node definitions at hand, custom nodes are read by their input types too.
+    info = converter.object_info if converter is not None else None
+    points = {**detect_points(graph, info), **sidecar.patch}
     for key in sidecar.defaults:
         if not points.get(key) and key not in OPTIONAL_KEYS:
             raise SidecarError(

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.workflows.graph import PatchPoint, class_of, inputs_of, is_link, node_id_key, source_of
+from bot.workflows.roles import Roles
 
-# Text widgets of the encoders (CLIPTextEncode, ...SDXL text_g/text_l, ...Flux clip_l/t5xxl,
-# ...SD3 clip_g/clip_l/t5xxl, HiDream llama, Qwen and Wan `prompt`).
-_TEXT_INPUT = re.compile(
-    r"^(text|text_[gl]|clip_[gl]|t5xxl|umt5xxl|llama|prompt|.*_text|.*_prompt)$"
-)
-_CONDITIONING_INPUT = re.compile(r"^(positive|negative|cond|conditioning)")
-# Sampler and guider inputs carrying each side (core names and XLabs' `neg_conditioning`).
-POSITIVE_INPUTS = ("positive", "conditioning", "cond1", "cond2")
-NEGATIVE_INPUTS = ("negative", "neg_conditioning", "uncond")
 _NO_NEGATIVE = frozenset({"ConditioningZeroOut"})
 _MAX_STRING_HOPS = 16
 
 
 def prompt_points(
-    graph: Mapping[str, Any], samplers: Iterable[str]
+    graph: Mapping[str, Any], samplers: Iterable[str], roles: Roles
 ) -> dict[str, tuple[PatchPoint, ...]]:
     """Trace every sampler's positive and negative conditioning back to the prompt text.
 
@@ -31,26 +22,29 @@ def prompt_points(
     """
     sides: dict[str, set[str]] = {"prompt": set(), "negative": set()}
     for sampler in samplers:
-        guider = source_of(graph, sampler, "guider")
+        through = roles.guider_input(graph, sampler)
+        guider = source_of(graph, sampler, through) if through else None
         holder = guider[0] if guider else sampler
-        for names, side in ((POSITIVE_INPUTS, "prompt"), (NEGATIVE_INPUTS, "negative")):
+        for names, side in zip(roles.sides(graph, holder), ("prompt", "negative"), strict=True):
             for name in names:
                 source = source_of(graph, holder, name)
                 if source is not None:
-                    _encoders(graph, (*source, side), sides)
+                    _encoders(graph, (*source, side), sides, roles)
     return {
-        "prompt": text_points(graph, sides["prompt"]),
-        "negative": text_points(graph, sides["negative"] - sides["prompt"]),
+        "prompt": text_points(graph, sides["prompt"], roles),
+        "negative": text_points(graph, sides["negative"] - sides["prompt"], roles),
     }
 
 
-def text_points(graph: Mapping[str, Any], encoders: Iterable[str]) -> tuple[PatchPoint, ...]:
+def text_points(
+    graph: Mapping[str, Any], encoders: Iterable[str], roles: Roles
+) -> tuple[PatchPoint, ...]:
     """Return where the text of `encoders` is written: their own widgets or the string nodes."""
     found: list[PatchPoint] = []
     for node_id in sorted(encoders, key=node_id_key):
-        for name, value in inputs_of(graph, node_id).items():
-            if not _TEXT_INPUT.match(name):
-                continue
+        inputs = inputs_of(graph, node_id)
+        for name in roles.text_inputs(graph, node_id):
+            value = inputs[name]
             point = PatchPoint(node_id, name) if isinstance(value, str) else None
             if is_link(value):
                 point = string_source(graph, value[0])
@@ -79,15 +73,8 @@ def _is_joint(inputs: Mapping[str, Any], literal: str) -> bool:
     return literal in ("delimiter", "separator") or (len(inputs) > 2 and literal != "string_a")
 
 
-def is_encoder(graph: Mapping[str, Any], node_id: str) -> bool:
-    """Tell whether a node turns text into conditioning (a text widget and a `clip` link)."""
-    inputs = inputs_of(graph, node_id)
-    has_text = any(_TEXT_INPUT.match(name) for name in inputs)
-    return has_text and ("clip" in inputs or "TextEncode" in class_of(graph, node_id))
-
-
 def _encoders(
-    graph: Mapping[str, Any], start: tuple[str, int, str], sides: dict[str, set[str]]
+    graph: Mapping[str, Any], start: tuple[str, int, str], sides: dict[str, set[str]], roles: Roles
 ) -> None:
     """Add the text encoders whose conditioning flows into an output to `sides`.
 
@@ -103,24 +90,23 @@ def _encoders(
         seen.add((node_id, index, side))
         if side == "negative" and class_of(graph, node_id) in _NO_NEGATIVE:
             continue
-        if is_encoder(graph, node_id):
+        if roles.text_inputs(graph, node_id):
             sides[side].add(node_id)
             continue
         inputs = inputs_of(graph, node_id)
-        for name in _conditioning_inputs(inputs, index):
+        for name in _split(roles.conditioning_inputs(graph, node_id), index):
             link = inputs[name]
             if link[0] in graph:
                 next_side = "negative" if name.startswith("negative") else side
                 pending.append((link[0], link[1], next_side))
 
 
-def _conditioning_inputs(inputs: Mapping[str, Any], output_index: int) -> list[str]:
+def _split(names: list[str], output_index: int) -> list[str]:
     """Return the conditioning inputs to walk back through from one output of a node.
 
     A node with both positive and negative inputs (ControlNetApplyAdvanced, WanImageToVideo
     and the like) passes positive out of output 0 and negative out of output 1.
     """
-    names = [n for n in inputs if _CONDITIONING_INPUT.match(n) and is_link(inputs[n])]
     sides = [n for n in names if n.startswith(("positive", "negative"))]
     if any(n.startswith("positive") for n in sides) and any(
         n.startswith("negative") for n in sides
