@@ -330,3 +330,94 @@ def test_custom_nodes_with_their_own_names_are_read_by_type_given_object_info() 
     assert typed["negative"] == ["3.words"]
     assert typed["seed"] == ["4.noise"]
     assert typed["width"] == ["5.width"]
+
+
+# Shapes seen in API workflows people publish, rebuilt here from their node definitions.
+
+
+def test_prompt_styler_with_two_text_outputs_and_efficient_samplers() -> None:
+    graph = ApiGraph()
+    graph.add("4", "CLIPLoader", clip_name="model.safetensors", type="stable_cascade")
+    graph["8"] = {
+        "class_type": "SDXLPromptStyler",  # outputs text_positive, text_negative
+        "inputs": {"text_positive": "a frog knight", "text_negative": "ugly",
+                   "style": "artstyle-hyperrealism", "log_prompt": False},
+    }  # fmt: skip
+    graph.add("9", "CLIPTextEncode", text=["8", 0], clip=["4", 0])
+    graph.add("10", "CLIPTextEncode", text=["8", 1], clip=["4", 0])
+    graph.add("17", "ConditioningZeroOut", conditioning=["9", 0])
+    graph.add("23", "StableCascade_EmptyLatentImage", width=1280, height=1280)
+    efficient = {"steps": 20, "cfg": 4, "sampler_name": "euler", "scheduler": "normal",
+                 "denoise": 1, "preview_method": "auto", "vae_decode": "true"}  # fmt: skip
+    graph["20"] = {
+        "class_type": "KSampler (Efficient)",
+        "inputs": {**efficient, "seed": -1, "model": ["25", 0], "positive": ["9", 0],
+                   "negative": ["10", 0], "latent_image": ["23", 0]},
+    }  # fmt: skip
+    graph.add("12", "StableCascade_StageB_Conditioning", conditioning=["17", 0], stage_c=["20", 3])
+    graph["21"] = {
+        "class_type": "KSampler (Efficient)",
+        "inputs": {**efficient, "seed": -1, "model": ["1", 0], "positive": ["12", 0],
+                   "negative": ["17", 0], "latent_image": ["23", 1]},
+    }  # fmt: skip
+    assert found(graph, "prompt", "negative", "seed", "width") == {
+        "prompt": ["8.text_positive"],
+        "negative": ["8.text_negative"],
+        "seed": ["20.seed", "21.seed"],
+        "width": ["23.width"],
+    }
+
+
+def test_wan22_pairs_of_high_and_low_noise_conditioning() -> None:
+    graph = ApiGraph()
+    graph.add("3", "CLIPLoader", clip_name="umt5.safetensors", type="wan")
+    graph.add("5", "LoadImage", image="input.png")
+    graph.add("7", "CLIPTextEncode", text="a cinematic clip", clip=["3", 0])
+    graph.add("8", "CLIPTextEncode", text="static, blurry", clip=["3", 0])
+    graph["15"] = {  # a custom image-to-video node: positive/negative for high, then for low
+        "class_type": "PainterI2VAdvanced",
+        "inputs": {"positive": ["7", 0], "negative": ["8", 0], "start_image": ["5", 0],
+                   "width": 832, "height": 480, "length": 81, "batch_size": 1},
+    }  # fmt: skip
+    advanced = {"cfg": 1, "steps": 8, "sampler_name": "euler", "scheduler": "simple"}
+    graph.add(
+        "16", "KSamplerAdvanced", **advanced, add_noise="enable", noise_seed=7, end_at_step=4,
+        model=["1", 0], positive=["15", 0], negative=["15", 1], latent_image=["15", 4],
+    )  # fmt: skip
+    graph.add(
+        "18", "KSamplerAdvanced", **advanced, add_noise="disable", noise_seed=7, start_at_step=4,
+        model=["2", 0], positive=["15", 2], negative=["15", 3], latent_image=["16", 0],
+    )  # fmt: skip
+    assert found(graph, "prompt", "negative", "seed", "image") == {
+        "prompt": ["7.text"],
+        "negative": ["8.text"],
+        "seed": ["16.noise_seed"],
+        "image": ["5.image"],
+    }
+
+
+def test_detailers_are_samplers_and_their_seeds_change_too() -> None:
+    graph = sdxl_base(ApiGraph())
+    graph["40"] = {
+        "class_type": "DetailerForEach",
+        "inputs": {"image": ["8", 0], "model": ["4", 0], "clip": ["4", 1], "vae": ["4", 2],
+                   "seed": 987, "steps": 12, "positive": ["6", 0], "negative": ["7", 0],
+                   "denoise": 0.4, "wildcard": "detailed hands"},
+    }  # fmt: skip
+    assert found(graph, "seed", "prompt", "negative") == {
+        "seed": ["3.seed", "40.seed"],
+        "prompt": ["6.text"],
+        "negative": ["7.text"],
+    }
+
+
+def test_a_switch_is_followed_to_the_input_that_gives_text() -> None:
+    graph = sdxl_base(ApiGraph())
+    graph.add("60", "PrimitiveBoolean", value=False)
+    graph.add("61", "PrimitiveStringMultiline", value="a fox at dawn")
+    graph["62"] = {
+        "class_type": "LazySwitchKJ",
+        "inputs": {"switch": ["60", 0], "on_false": ["61", 0], "on_true": ["61", 0]},
+    }
+    graph["6"]["inputs"]["text"] = ["62", 0]
+    assert found(graph, "prompt")["prompt"] == ["61.value"]

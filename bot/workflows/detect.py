@@ -25,7 +25,7 @@ SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerC
 # Where a widget converted to an input keeps its value: Primitive* nodes and friends.
 _RELAY_INPUTS = ("value", "text", "string", "prompt", "seed", "noise_seed", "int", "float")
 _NUMBER = (int, float)
-_EMPTY_LATENT = re.compile(r"^Empty\w*Latent|Latent\w*Video$|ToVideo(Latent)?$")
+_EMPTY_LATENT = re.compile(r"(^|_)Empty\w*Latent|Latent\w*Video$|ToVideo(Latent)?$")
 _IMAGE_LOADERS = frozenset({"LoadImage", "LoadImageMask"})
 _NO_NOISE = ("disable", False)
 _SAMPLER_SETTINGS: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {

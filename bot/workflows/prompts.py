@@ -47,24 +47,34 @@ def text_points(
             value = inputs[name]
             point = PatchPoint(node_id, name) if isinstance(value, str) else None
             if is_link(value):
-                point = string_source(graph, value[0])
+                point = string_source(graph, value[0], value[1])
             if point is not None and point not in found:
                 found.append(point)
     return tuple(found)
 
 
-def string_source(graph: Mapping[str, Any], node_id: str, hops: int = 0) -> PatchPoint | None:
+def string_source(
+    graph: Mapping[str, Any], node_id: str, slot: int = 0, hops: int = 0
+) -> PatchPoint | None:
     """Return the STRING widget a string-producing node holds, whatever its class.
 
-    A concatenation of linked strings is followed through its first side: the user's text.
+    A concatenation of linked strings is followed through its first side: the user's text;
+    a switch through its first input that leads to text.
+    A node with several text outputs (a prompt styler's positive and negative) gives output
+    `slot` from its `slot`-th text widget.
     """
     if hops > _MAX_STRING_HOPS:
         return None
     inputs = inputs_of(graph, node_id)
-    literal = next((name for name, value in inputs.items() if isinstance(value, str)), None)
+    literals = [name for name, value in inputs.items() if isinstance(value, str)]
+    literal = literals[slot] if 0 < slot < len(literals) else next(iter(literals), None)
     linked = [value for value in inputs.values() if is_link(value)]
     if linked and (literal is None or _is_joint(inputs, literal)):
-        return string_source(graph, linked[0][0], hops + 1)
+        # The first link that leads to text: a switch's boolean input leads to none.
+        for source, index in linked:
+            found = string_source(graph, source, index, hops + 1)
+            if found is not None:
+                return found
     return PatchPoint(node_id, literal) if literal is not None else None
 
 
@@ -105,12 +115,13 @@ def _split(names: list[str], output_index: int) -> list[str]:
     """Return the conditioning inputs to walk back through from one output of a node.
 
     A node with both positive and negative inputs (ControlNetApplyAdvanced, WanImageToVideo
-    and the like) passes positive out of output 0 and negative out of output 1.
+    and the like) passes positive out of output 0 and negative out of output 1; nodes with
+    more pairs (a high and a low noise pair for Wan 2.2) keep that order: even is positive.
     """
     sides = [n for n in names if n.startswith(("positive", "negative"))]
     if any(n.startswith("positive") for n in sides) and any(
         n.startswith("negative") for n in sides
     ):
-        wanted = "positive" if output_index == 0 else "negative"
+        wanted = "positive" if output_index % 2 == 0 else "negative"
         return [n for n in sides if n.startswith(wanted)]
     return names
