@@ -421,3 +421,27 @@ def test_a_switch_is_followed_to_the_input_that_gives_text() -> None:
     }
     graph["6"]["inputs"]["text"] = ["62", 0]
     assert found(graph, "prompt")["prompt"] == ["61.value"]
+
+
+def test_a_loader_that_encodes_its_own_prompts_and_makes_the_latent() -> None:
+    graph: dict[str, Any] = {
+        "1": {
+            "class_type": "Efficient Loader",  # outputs MODEL, CONDITIONING+, CONDITIONING-, LATENT
+            "inputs": {"ckpt_name": "dreamshaper.safetensors", "vae_name": "Baked VAE",
+                       "positive": "a lighthouse in a storm", "negative": "ugly, disfigured",
+                       "empty_latent_width": 768, "empty_latent_height": 512, "batch_size": 2},
+        },
+        "2": {
+            "class_type": "KSampler (Efficient)",
+            "inputs": {"seed": 185, "steps": 20, "cfg": 7, "model": ["1", 0],
+                       "positive": ["1", 1], "negative": ["1", 2], "latent_image": ["1", 3]},
+        },
+    }  # fmt: skip
+    assert found(graph, "prompt", "negative", "seed", "width", "height", "batch_size") == {
+        "prompt": ["1.positive"],
+        "negative": ["1.negative"],
+        "seed": ["2.seed"],
+        "width": ["1.empty_latent_width"],
+        "height": ["1.empty_latent_height"],
+        "batch_size": ["1.batch_size"],
+    }

@@ -58,6 +58,12 @@ def detect_points(graph: Mapping[str, Any], object_info: Mapping[str, Any] | Non
     if latent is not None:
         for key in ("width", "height", "batch_size"):
             points[key] = _literal(graph, latent, (key,), kind=_NUMBER)
+    elif primary is not None:
+        # A loader making the empty latent itself (Efficient Loader's empty_latent_width).
+        maker = source_of(graph, primary, "latent_image")
+        for key in ("width", "height", "batch_size"):
+            names = (f"empty_latent_{key}", key)
+            points[key] = _literal(graph, maker[0], names, kind=_NUMBER) if maker else ()
     checkpoints = (_literal(graph, node_id, ("ckpt_name",), kind=str) for node_id in candidates)
     points["checkpoint"] = next((found for found in checkpoints if found), ())
     points["image"] = tuple(

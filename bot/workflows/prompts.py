@@ -8,6 +8,8 @@ from typing import Any
 from bot.workflows.graph import PatchPoint, class_of, inputs_of, is_link, node_id_key, source_of
 from bot.workflows.roles import Roles
 
+Sides = dict[str, dict[str, tuple[PatchPoint, ...]]]
+"""Per side ("prompt", "negative"): the text points found, by the encoder they belong to."""
 _NO_NEGATIVE = frozenset({"ConditioningZeroOut"})
 _MAX_STRING_HOPS = 16
 
@@ -20,7 +22,7 @@ def prompt_points(
     An encoder reached from both sides counts as positive only; ConditioningZeroOut on the
     negative side means "no negative".
     """
-    sides: dict[str, set[str]] = {"prompt": set(), "negative": set()}
+    sides: Sides = {"prompt": {}, "negative": {}}
     for sampler in samplers:
         through = roles.guider_input(graph, sampler)
         guider = source_of(graph, sampler, through) if through else None
@@ -30,10 +32,17 @@ def prompt_points(
                 source = source_of(graph, holder, name)
                 if source is not None:
                     _encoders(graph, (*source, side), sides, roles)
+    prompt = _ordered(sides["prompt"])
     return {
-        "prompt": text_points(graph, sides["prompt"], roles),
-        "negative": text_points(graph, sides["negative"] - sides["prompt"], roles),
+        "prompt": prompt,
+        "negative": tuple(p for p in _ordered(sides["negative"]) if p not in prompt),
     }
+
+
+def _ordered(found: Mapping[str, tuple[PatchPoint, ...]]) -> tuple[PatchPoint, ...]:
+    """Return the points of each encoder, encoders in node id order, without repeats."""
+    points = [point for node_id in sorted(found, key=node_id_key) for point in found[node_id]]
+    return tuple(dict.fromkeys(points))
 
 
 def text_points(
@@ -84,12 +93,13 @@ def _is_joint(inputs: Mapping[str, Any], literal: str) -> bool:
 
 
 def _encoders(
-    graph: Mapping[str, Any], start: tuple[str, int, str], sides: dict[str, set[str]], roles: Roles
+    graph: Mapping[str, Any], start: tuple[str, int, str], sides: Sides, roles: Roles
 ) -> None:
-    """Add the text encoders whose conditioning flows into an output to `sides`.
+    """Add the text of the encoders whose conditioning flows into an output to `sides`.
 
     Walking back through a node's negative output (ControlNetApplyAdvanced's second, say)
-    puts what is found there on the negative side, wherever the walk started.
+    puts what is found there on the negative side, wherever the walk started. A loader that
+    encodes its own `positive` and `negative` text (Efficient Loader) gives that side's text.
     """
     seen: set[tuple[str, int, str]] = set()
     pending = [start]
@@ -101,7 +111,11 @@ def _encoders(
         if side == "negative" and class_of(graph, node_id) in _NO_NEGATIVE:
             continue
         if roles.text_inputs(graph, node_id):
-            sides[side].add(node_id)
+            sides[side][node_id] = text_points(graph, (node_id,), roles)
+            continue
+        own = _own_text(graph, node_id, side)
+        if own is not None:
+            sides[side][node_id] = (own,)
             continue
         inputs = inputs_of(graph, node_id)
         for name in _split(roles.conditioning_inputs(graph, node_id), index):
@@ -109,6 +123,17 @@ def _encoders(
             if link[0] in graph:
                 next_side = "negative" if name.startswith("negative") else side
                 pending.append((link[0], link[1], next_side))
+
+
+def _own_text(graph: Mapping[str, Any], node_id: str, side: str) -> PatchPoint | None:
+    """Return the text a loader encodes itself for one side: its `positive` or `negative`."""
+    name = "positive" if side == "prompt" else "negative"
+    value = inputs_of(graph, node_id).get(name)
+    if isinstance(value, str):
+        return PatchPoint(node_id, name)
+    if is_link(value) and "Loader" in class_of(graph, node_id):
+        return string_source(graph, value[0], value[1])
+    return None
 
 
 def _split(names: list[str], output_index: int) -> list[str]:
