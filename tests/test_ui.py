@@ -235,3 +235,14 @@ def test_library_converts_ui_files_only_with_a_converter(tmp_path: Path) -> None
     assert "reachable ComfyUI server" in without.errors["fox"].user_message
     with pytest.raises(WorkflowFormatError, match="Export"):
         load_workflow(tmp_path / "fox.json")
+
+
+def test_a_legacy_group_node_is_refused_with_what_to_do() -> None:
+    ui = txt2img()
+    ui.add(30, "workflow>Upscale group", [2.0], outputs=["IMAGE"])
+    ui.link(6, 0, 30, "images")
+    ui.link(30, 0, 7, "images")
+    with pytest.raises(
+        WorkflowFormatError, match=r"node 30 is a group node.*convert it to a subgraph"
+    ):
+        convert(ui.to_json())

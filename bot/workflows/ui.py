@@ -21,6 +21,8 @@ _CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
 _UPLOAD_OPTIONS = ("image_upload", "video_upload", "audio_upload")
 _UPLOAD_VALUES = frozenset({"image", "video", "audio"})
 _SEED_NAMES = ("seed", "noise_seed")
+# Group nodes of the 2024 frontend ("workflow>NAME"), kept in extra.groupNodes.
+_GROUP_NODE_PREFIXES = ("workflow>", "workflow/")
 
 
 def is_ui_format(data: object) -> bool:
@@ -75,6 +77,12 @@ def convert_ui(
     try:
         for scope, local_id, node in Scope(data, definitions).real_nodes():
             class_type = str(node.get("type", ""))
+            if class_type.startswith(_GROUP_NODE_PREFIXES):
+                raise WorkflowFormatError(
+                    f"node {scope.node_id(local_id)} is a group node ({class_type}), which "
+                    "ComfyCord does not expand; in ComfyUI, convert it to a subgraph, or save "
+                    "the workflow with 'Export (API)'."
+                )
             spec = object_info.get(class_type)
             graph[scope.node_id(local_id)] = _api_node(
                 scope, node, spec if isinstance(spec, Mapping) else None
