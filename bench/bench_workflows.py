@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -149,10 +150,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = json.loads((FIXTURES / "object_info.json").read_text(encoding="utf-8"))
     families = json.loads((args.templates / "index.json").read_text(encoding="utf-8"))
     results = {}
+    seconds = 0.0
     for name in sorted(families):
         data = json.loads((args.templates / f"{name}.json").read_text(encoding="utf-8"))
+        started = time.perf_counter()
         results[name] = score(name, data, info)
+        seconds += time.perf_counter() - started
     _report(results)
+    per = seconds / len(results) * 1000
+    print(f"time:      {per:.1f} ms per template to convert, validate, trace and check")
     if args.verbose:
         _details(results)
     return 0
