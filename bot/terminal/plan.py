@@ -27,6 +27,7 @@ from bot.workflows.library import (
     WorkflowLibrary,
     WorkflowNotFound,
 )
+from bot.workflows.server import converter_if_needed
 
 REQUESTER = "terminal"
 _SHOWN_TEXT = 60
@@ -80,6 +81,15 @@ def prepare(
     graph = request.graph_for(workflow)
     out = Path(args.out) if args.out else settings.output_dir
     return Plan(workflow, request, graph, paths, server, out)
+
+
+async def converter_for(args: argparse.Namespace, settings: Settings) -> UiConverter | None:
+    """Return a converter with the run's server node definitions if a UI-format file is used."""
+    return await converter_if_needed(
+        [settings.workflows_dir, Path(args.workflow)],
+        [args.server or settings.comfy_url],
+        request_timeout=settings.request_timeout,
+    )
 
 
 def parse_override(text: str, graph: Mapping[str, Any]) -> tuple[tuple[str, str], Any]:

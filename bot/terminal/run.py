@@ -13,7 +13,6 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 
@@ -26,10 +25,9 @@ from bot.jobs.engine import Engine
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState, duration
 from bot.jobs.queue import JobQueue
-from bot.terminal.plan import REQUESTER, Plan, prepare, save_outputs, summary_lines
+from bot.terminal.plan import REQUESTER, Plan, converter_for, prepare, save_outputs, summary_lines
 from bot.terminal.view import CtrlC, ProgressView, ask
 from bot.workflows.library import WorkflowLibrary, validate
-from bot.workflows.server import converter_if_needed
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -97,11 +95,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int:
-    converter = await converter_if_needed(
-        [settings.workflows_dir, Path(args.workflow)],
-        [args.server or settings.comfy_url],
-        request_timeout=settings.request_timeout,
-    )
+    converter = await converter_for(args, settings)
     try:
         plan = await asyncio.to_thread(prepare, args, settings, converter)
     except BotError as exc:
