@@ -246,3 +246,24 @@ def test_a_legacy_group_node_is_refused_with_what_to_do() -> None:
         WorkflowFormatError, match=r"node 30 is a group node.*convert it to a subgraph"
     ):
         convert(ui.to_json())
+
+
+def test_only_converted_files_are_read_by_type(tmp_path: Path) -> None:
+    """An API file's points never depend on whether a server answered."""
+    api = convert(txt2img().to_json())
+    api["2"] = {"class_type": "PackEncoder", "inputs": {"words": "a fox", "clip": ["1", 1]}}
+    (tmp_path / "api.json").write_text(json.dumps(api))
+    info = {
+        **object_info(),
+        "PackEncoder": {
+            "input": {"required": {"clip": ["CLIP"], "words": ["STRING", {"multiline": True}]}},
+            "output": ["CONDITIONING"],
+        },
+    }
+    ui = txt2img()
+    ui.node(2)["type"] = "PackEncoder"
+    ui.node(2)["widgets_values"] = ["a fox"]
+    (tmp_path / "ui.json").write_text(json.dumps(ui.to_json()))
+    library = WorkflowLibrary.load(tmp_path, UiConverter(info))
+    assert library.get("api").points["prompt"] == ()
+    assert [str(p) for p in library.get("ui").points["prompt"]] == ["2.words"]

@@ -98,8 +98,9 @@ def load_workflow(path: Path, converter: UiConverter | None = None) -> Workflow:
     """
     graph, source_format = read_workflow_graph(path, converter)
     sidecar = load_sidecar(path.with_suffix(".toml"), graph)
-    # With a server's node definitions at hand, custom nodes are read by their input types too.
-    info = converter.object_info if converter is not None else None
+    # A converted file's custom nodes are read by their input types too; an API file is read
+    # by names alone, so that its points never depend on whether a server answered.
+    info = converter.object_info if converter is not None and source_format == "ui" else None
     points = {**detect_points(graph, info), **sidecar.patch}
     for key in sidecar.defaults:
         if not points.get(key) and key not in OPTIONAL_KEYS:
