@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import discord
@@ -22,6 +23,8 @@ from bot.discord.client import ComfyBot, bot_class
 from bot.jobs.journal import Journal
 from bot.jobs.queue import JobQueue
 from bot.jobs.store import JobStore
+from bot.ops.health import OpsServer, bot_health
+from bot.ops.metrics import Metrics
 from bot.workflows.library import WorkflowError, WorkflowLibrary, validate
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         ConfigError: DISCORD_TOKEN is missing, malformed or rejected; workflows cannot load.
     """
     settings.require_discord()
+    settings.require_metrics_token()
     _quiet_token_loggers()
     try:
         workflows = await asyncio.to_thread(WorkflowLibrary.load, settings.workflows_dir)
@@ -53,10 +57,14 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError([f"WORKFLOWS_DIR: {exc.user_message}"]) from None
     for name, error in workflows.errors.items():
         log.warning("workflow %s is unusable: %s", name, error.user_message)
+    # Metrics only with METRICS_PORT: nothing is counted that nobody can read.
+    metrics = Metrics("discord") if settings.metrics_port is not None else None
     async with (
         _open_store(settings.database_path) as store,
         Journal(store) as journal,
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(
+            trace_configs=[metrics.comfy_trace()] if metrics else None
+        ) as session,
         AsyncExitStack() as stack,
     ):
         backends = []
@@ -77,9 +85,30 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
             max_in_flight=settings.max_in_flight_per_backend,
             journal=journal,
         )
-        bot = bot_class(settings)(settings=settings, jobs=jobs, sync_commands=args.sync)
+        bot = bot_class(settings)(
+            settings=settings, jobs=jobs, sync_commands=args.sync, **_metered(metrics, jobs)
+        )
+        if metrics is not None and settings.metrics_port is not None:
+            health = bot_health(jobs, bot.is_gateway_connected)
+            ops = OpsServer(
+                metrics,
+                health,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                token=settings.metrics_token.value,
+            )
+            await stack.enter_async_context(metrics)
+            await stack.enter_async_context(ops)
         async with jobs, bot:
             return await _run(bot, settings.discord_token.value)
+
+
+def _metered(metrics: Metrics | None, jobs: JobQueue) -> dict[str, Any]:
+    """Return the bot's options that feed `metrics` (none without), and follow the queue's jobs."""
+    if metrics is None:
+        return {}
+    metrics.watch(jobs)
+    return {"on_delivered": metrics.delivered, "http_trace": metrics.discord_trace()}
 
 
 async def warn_unrunnable(backends: list[ComfyBackend], workflows: WorkflowLibrary) -> int:

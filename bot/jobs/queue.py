@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Self
@@ -16,6 +16,7 @@ from bot.comfy.backend import CancelResult, ComfyBackend, PromptRun
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.comfy.events import Status
 from bot.errors import NotAllowed, QueueFull, TooManyJobs, UnknownJob
+from bot.jobs import logcontext
 from bot.jobs.execution import failed, follow, record, send
 from bot.jobs.journal import Journal
 from bot.jobs.lineup import WaitingLine
@@ -27,6 +28,9 @@ from bot.workflows.library import WorkflowLibrary
 log = logging.getLogger(__name__)
 
 POSITION_INTERVAL = 0.25  # seconds: waiting jobs' positions are refreshed at most this often
+
+JobObserver = Callable[[Job], None]
+"""Told of every job the queue takes, submitted or adopted (metrics follow it from there)."""
 
 
 class JobQueue:
@@ -62,6 +66,7 @@ class JobQueue:
         self._dispatcher: asyncio.Task[None] | None = None
         self._positions_at = float("-inf")
         self._positions_timer: asyncio.TimerHandle | None = None
+        self.observers: list[JobObserver] = []
 
     def __repr__(self) -> str:
         return f"JobQueue(backends={len(self.backends)}, jobs={len(self.jobs)})"
@@ -111,10 +116,17 @@ class JobQueue:
             raise QueueFull(self.max_waiting)
         job = Job(request, workflow, graph)
         self.jobs[job.id] = job
+        self._observe(job)
         if self.journal is not None:
             self.journal.accepted(job)
         self._waiting.append(job)
-        log.info("accepted %s from %s (%s)", job.id, request.requester, workflow.name)
+        log.info(
+            "accepted %s from %s (%s)",
+            job.id,
+            request.requester,
+            workflow.name,
+            extra={"job_id": job.id},
+        )
         # The newcomer learns its place at once; the others' places may follow a moment later.
         ahead = sum(len(jobs) for jobs in self._in_flight.values())
         place = next(index for index, waiting in enumerate(self._waiting) if waiting is job)
@@ -237,6 +249,8 @@ class JobQueue:
                 job.publish()
 
     async def _execute(self, job: Job, backend: ComfyBackend, run: PromptRun | None = None) -> None:
+        # The prompt_id is the job's id (chosen by us); every log line of this task carries both.
+        logcontext.bind(job_id=job.id, prompt_id=job.id, server=logcontext.server_name(backend.url))
         result: JobResult | None
         try:
             if run is None:
@@ -277,6 +291,7 @@ class JobQueue:
     def adopt(self, job: Job, backend: ComfyBackend | None, run: PromptRun | None) -> None:
         """Take over a job restored from the journal: follow its prompt, or queue it again."""
         self.jobs[job.id] = job
+        self._observe(job)
         if backend is None or run is None:
             self._waiting.append(job)
             self._refresh_waiting_positions()
@@ -286,6 +301,10 @@ class JobQueue:
         job.tracker.update(state=JobState.QUEUED)
         self._in_flight[backend].add(job)
         self._tasks.spawn(self._execute(job, backend, run), f"job {job.id}")
+
+    def _observe(self, job: Job) -> None:
+        for observer in self.observers:
+            observer(job)
 
     def _finish(self, job: Job, result: JobResult) -> None:
         job.finish(result)
