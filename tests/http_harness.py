@@ -20,6 +20,7 @@ from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
 from bot.http.serve import HttpOptions, create_app
 from bot.jobs.queue import JobQueue
+from bot.ops.metrics import Metrics
 from bot.workflows.library import WorkflowLibrary, load_workflow
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
@@ -69,11 +70,18 @@ async def serve_middleware(
     max_per_user: int = 10,
     max_waiting: int = 1000,
     wait_connected: bool = True,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Harness]:
-    """Serve the middleware on 127.0.0.1 around a JobQueue connected to `comfy_url`."""
+    """Serve the middleware on 127.0.0.1 around a JobQueue connected to `comfy_url`.
+
+    With `metrics`, the ComfyUI session carries their trace and the app answers /metrics
+    with them (as `comfycord serve` does); without, the app keeps metrics of its own.
+    """
     lib = library()
+    traces = [metrics.comfy_trace()] if metrics is not None else []
     async with (
-        ComfyClient(comfy_url, timeout=5) as client,
+        aiohttp.ClientSession(trace_configs=traces) as session,
+        ComfyClient(comfy_url, session=session, timeout=5) as client,
         ComfyBackend(client, backoff=Backoff(0.05, 0.2)) as backend,
         JobQueue([backend], lib, max_per_user=max_per_user, max_waiting=max_waiting) as jobs,
     ):
@@ -81,7 +89,7 @@ async def serve_middleware(
             async with asyncio.timeout(5):
                 await backend.stream.wait_connected()
                 assert (await backend.check()).is_up
-        app = create_app(jobs, lib.get(workflow), options)
+        app = create_app(jobs, lib.get(workflow), options, metrics=metrics)
         server = TestServer(app, host="127.0.0.1")
         async with TestClient(server) as http:
             yield Harness(http, server, jobs, backend)
