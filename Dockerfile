@@ -30,4 +30,6 @@ WORKDIR /data
 # /health on METRICS_PORT: the gateway is connected and a ComfyUI server is up.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["comfycord", "health"]
+# Ctrl+C for the process: it closes the gateway, ComfyUI sockets and journal in order.
+STOPSIGNAL SIGINT
 CMD ["comfycord", "bot"]

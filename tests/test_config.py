@@ -121,3 +121,13 @@ def test_env_example_lists_exactly_the_keys_settings_read_with_their_defaults():
 def test_every_key_maps_to_a_settings_field():
     assert len(env_keys()) == len(fields(Settings))
     Settings.from_env(env_keys())
+
+
+def test_the_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    documented = {
+        line.split("|")[1].strip().strip("`")
+        for line in readme.splitlines()
+        if line.startswith("| `")
+    }
+    assert set(env_keys()) <= documented, set(env_keys()) - documented

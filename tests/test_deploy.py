@@ -208,3 +208,10 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def test_the_readme_links_the_deployment_guide() -> None:
+    assert "(docs/deploy.md)" in (ROOT / "README.md").read_text()
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    for topic in ("docker compose", "systemd", "backup", "METRICS_TOKEN", "HTTP_API_TOKEN"):
+        assert topic in guide, topic
