@@ -91,6 +91,7 @@ SECRET_MESSAGES = [
     "POST /api/v10/interactions/1234567890/aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDpmYWtl/callback",
     "sent Authorization: Bearer abcdefghijklmnop",
     "GET /view?filename=x.png&token=abcdef123456",
+    "a token of another bot: MTAxMjM0NTY3ODkwMTIzNDU2.GfAkEt.abcdefghijklmnopqrstuvwxyz0123",
 ]
 
 
@@ -106,9 +107,22 @@ def test_secrets_never_reach_a_log_line(log_format: str, message: str) -> None:
         "aW50ZXJhY3Rpb246",
         "abcdefghijklmnop",
         "abcdef123456",
+        "GfAkEt",
     ):
         assert secret not in line
     assert MASK in line
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Bot application commands synced to 3 guilds",
+        "submitted comfycord-0123456789abcdef to http://127.0.0.1:8188",
+        "saved outputs/ComfyCord_00042_.png (1.2 MiB)",
+    ],
+)
+def test_ordinary_lines_are_left_alone(message: str) -> None:
+    assert formatter_for(settings()).format(record("%s", message)).endswith(message)
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])

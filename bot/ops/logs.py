@@ -20,7 +20,8 @@ MASK = "**********"
 _PATTERNS = (
     re.compile(r"(?P<keep>://[^\s:/@]+:)[^\s@/]+(?=@)"),  # password in a URL
     re.compile(r"(?P<keep>/(?:webhooks|interactions)/\d+/)[\w.-]{20,}"),  # interaction tokens
-    re.compile(r"(?P<keep>\b(?:Bearer|Bot)\s+)[\w.~+/=-]{8,}", re.IGNORECASE),
+    re.compile(r"(?P<keep>\bBearer\s+)[\w.~+/=-]{8,}", re.IGNORECASE),
+    re.compile(r"(?P<keep>)\b[\w-]{20,}\.[\w-]{5,}\.[\w-]{20,}"),  # Discord bot tokens, JWTs
     re.compile(r"(?P<keep>\b(?:token|password|secret)=)[^\s&'\"]+", re.IGNORECASE),
 )
 

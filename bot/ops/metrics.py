@@ -160,20 +160,21 @@ class Metrics:
             context: object,
             params: aiohttp.TraceRequestEndParams,
         ) -> None:
-            self._count_comfy(params.method, params.url, str(params.response.status))
+            self.count_comfy(params.method, params.url, str(params.response.status))
 
         async def failed(
             session: aiohttp.ClientSession,
             context: object,
             params: aiohttp.TraceRequestExceptionParams,
         ) -> None:
-            self._count_comfy(params.method, params.url, "error")
+            self.count_comfy(params.method, params.url, "error")
 
         trace.on_request_end.append(ended)
         trace.on_request_exception.append(failed)
         return trace
 
-    def _count_comfy(self, method: str, url: object, status: str) -> None:
+    def count_comfy(self, method: str, url: object, status: str) -> None:
+        """Count one HTTP request to ComfyUI (the trace calls this for each)."""
         server = server_name(str(url))
         path = getattr(url, "path", "/")
         self._comfy_requests.labels(server, method, route_of(path), status).inc()
