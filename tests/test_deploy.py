@@ -26,7 +26,12 @@ import yaml
 from bot.config import env_keys
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTHON_ENV = {"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PIP_DISABLE_PIP_VERSION_CHECK"}
+PYTHON_ENV = {
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONUNBUFFERED",
+    "PIP_DISABLE_PIP_VERSION_CHECK",
+    "PIP_ROOT_USER_ACTION",
+}
 
 
 def compose() -> dict[str, Any]:
