@@ -11,8 +11,6 @@ from bot.ops.metrics import Metrics
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
-LOOP_TURNS = 200
-
 
 def parse(text: str) -> Samples:
     """Return every sample of a scrape: {(name, labels): value} (labels as a frozenset)."""
@@ -33,14 +31,12 @@ def reads(metrics: Metrics, name: str, expected: float, **labels: str) -> Callab
     return lambda: value(parse(metrics.scrape().decode()), name, **labels) == expected
 
 
-async def settled(predicate: Callable[[], bool]) -> None:
-    """Give the metric followers loop turns (no clock) until `predicate` holds.
+async def settled(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Yield to the event loop (no fixed sleep) until `predicate` holds; fail after `timeout`.
 
-    A job's follower is woken by the same change the test waited for; it records within a few
-    turns of the event loop. Fails if it never does.
+    A job's follower is woken by the same change the test waited for and records within a few
+    turns of the loop; the timeout only keeps a bug from hanging the test.
     """
-    for _ in range(LOOP_TURNS):
-        if predicate():
-            return
-        await asyncio.sleep(0)
-    assert predicate(), "the metrics never showed what the test waited for"
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0)

@@ -49,12 +49,12 @@ def test_routes_never_carry_ids(path: str, route: str) -> None:
     assert route_of(path) == route
 
 
-async def until_running(job: Job) -> None:
+async def until_state(job: Job, state: JobState) -> None:
     async with asyncio.timeout(5):
         async for snapshot in job.updates():
-            if snapshot.state is JobState.RUNNING:
+            if snapshot.state is state:
                 return
-    raise AssertionError(f"{job} never ran")
+    raise AssertionError(f"{job} never was {state}")
 
 
 async def test_serve_metrics_follow_jobs_servers_and_requests(fake_comfy: FakeComfy) -> None:
@@ -69,7 +69,8 @@ async def test_serve_metrics_follow_jobs_servers_and_requests(fake_comfy: FakeCo
         jobs = [h.jobs.get(job_id) for job_id in ids]
         await fake_comfy.wait_for_prompt(ids[0], "running")
         await fake_comfy.wait_for_prompt(ids[1], "pending")
-        await until_running(jobs[0])
+        await until_state(jobs[0], JobState.RUNNING)
+        await until_state(jobs[1], JobState.QUEUED)
         await settled(reads(metrics, "comfycord_jobs", 1, door="http", state="queued"))
         during = parse(await (await h.http.get("/metrics")).text())
 
