@@ -48,13 +48,11 @@ async def run_jobs(
     start = time.process_time()
     for state in (JobState.QUEUED, JobState.RUNNING):
         for job in made:
-            job.tracker.update(state=state)
-            job.publish()
+            job.record(state)
         await asyncio.sleep(0)
     for step in range(updates):
         for job in made:
-            job.tracker.update(step=step, steps=updates)
-            job.publish()
+            job.record(JobState.RUNNING, step=step, steps=updates)
         await asyncio.sleep(0)  # every follower sees each update, as with real events
     for job in made:
         job.finish(JobResult(job.id, JobState.DONE))

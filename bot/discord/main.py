@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import discord
 
 from bot.comfy.backend import ComfyBackend
-from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError
 from bot.config import ConfigError, Settings
 from bot.discord.client import ComfyBot, bot_class
-from bot.jobs.journal import Journal
+from bot.errors import EXIT_UNREACHABLE
+from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
-from bot.jobs.store import JobStore
 from bot.ops.health import OpsServer, bot_health
 from bot.ops.metrics import Metrics
 from bot.workflows.library import WorkflowError, WorkflowLibrary, validate
 
 log = logging.getLogger(__name__)
-
-EXIT_UNREACHABLE = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,48 +52,34 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     for name, error in workflows.errors.items():
         log.warning("workflow %s is unusable: %s", name, error.user_message)
     # Metrics only with METRICS_PORT: nothing is counted that nobody can read.
-    metrics = Metrics("discord") if settings.metrics_port is not None else None
-    async with (
-        _open_store(settings.database_path) as store,
-        Journal(store) as journal,
-        aiohttp.ClientSession(
-            trace_configs=[metrics.comfy_trace()] if metrics else None
-        ) as session,
-        AsyncExitStack() as stack,
-    ):
-        backends = []
-        for url in settings.backend_urls:
-            # The same client_id across restarts: ComfyUI keeps sending events of earlier prompts.
-            client = ComfyClient(
-                url,
-                session=session,
-                timeout=settings.request_timeout,
-                client_id=await store.client_id(url),
-            )
-            backends.append(await stack.enter_async_context(ComfyBackend(client)))
-        await warn_unrunnable(backends, workflows)
-        jobs = JobQueue(
-            backends,
-            workflows,
-            max_per_user=settings.max_jobs_per_user,
-            max_in_flight=settings.max_in_flight_per_backend,
-            journal=journal,
-        )
+    port = settings.metrics_port
+    metrics = Metrics("discord") if port is not None else None
+    async with AsyncExitStack() as stack:
+        session = None
+        if metrics is not None:
+            await stack.enter_async_context(metrics)
+            traced = aiohttp.ClientSession(trace_configs=[metrics.comfy_trace()])
+            session = await stack.enter_async_context(traced)
+        engine = Engine(settings, workflows, has_journal=True, session=session)
+        await stack.enter_async_context(engine)
+        await warn_unrunnable(engine.backends, workflows)
         bot = bot_class(settings)(
-            settings=settings, jobs=jobs, sync_commands=args.sync, **_metered(metrics, jobs)
+            settings=settings,
+            jobs=engine.jobs,
+            sync_commands=args.sync,
+            **_metered(metrics, engine.jobs),
         )
-        if metrics is not None and settings.metrics_port is not None:
-            health = bot_health(jobs, bot.is_gateway_connected)
+        if metrics is not None and port is not None:
+            health = bot_health(engine.jobs, bot.is_gateway_connected)
             ops = OpsServer(
                 metrics,
                 health,
                 host=settings.metrics_host,
-                port=settings.metrics_port,
+                port=port,
                 token=settings.metrics_token.value,
             )
-            await stack.enter_async_context(metrics)
             await stack.enter_async_context(ops)
-        async with jobs, bot:
+        async with bot:
             return await _run(bot, settings.discord_token.value)
 
 
@@ -111,7 +91,7 @@ def _metered(metrics: Metrics | None, jobs: JobQueue) -> dict[str, Any]:
     return {"on_delivered": metrics.delivered, "http_trace": metrics.discord_trace()}
 
 
-async def warn_unrunnable(backends: list[ComfyBackend], workflows: WorkflowLibrary) -> int:
+async def warn_unrunnable(backends: Sequence[ComfyBackend], workflows: WorkflowLibrary) -> int:
     """Log each workflow a reachable server cannot run (missing model, custom node...).
 
     Advice for the admin at start, never a reason not to start: ComfyUI may be down now and
@@ -139,25 +119,6 @@ def _quiet_token_loggers() -> None:
     for name in ("discord.gateway", "discord.webhook.async_"):
         logger = logging.getLogger(name)
         logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
-
-
-@contextlib.asynccontextmanager
-async def _open_store(path: Path) -> AsyncIterator[JobStore]:
-    """Open the job journal's database.
-
-    Raises:
-        ConfigError: the file cannot be opened or created.
-    """
-    store = JobStore(path)
-    try:
-        await store.open()
-    except sqlite3.Error as exc:
-        await store.close()
-        raise ConfigError([f"DATABASE_PATH: cannot open {str(path)!r}: {exc}"]) from None
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def _run(bot: ComfyBot, token: str) -> int:

@@ -12,7 +12,7 @@ from typing import Any, Self
 from bot.errors import user_message
 from bot.images import ImageFile
 from bot.jobs.model import REQUEST_VALUES, GenerationRequest, Job, JobResult
-from bot.jobs.store import JobStore, JournalEntry
+from bot.jobs.store import JobStore, JournalEntry, StoredState
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Journal:
             )
         )
 
-    def state(self, job: Job, state: str, *, backend: str | None = None) -> None:
+    def state(self, job: Job, state: StoredState, *, backend: str | None = None) -> None:
         """Record a change of state (and the backend the job went to)."""
         self._writes.put_nowait(lambda: self.store.update(job.id, state=state, backend=backend))
 
@@ -100,8 +100,29 @@ class Journal:
             error = user_message(result.error)
         outputs = [output.filename for output in result.outputs]
         self._writes.put_nowait(
-            lambda: self.store.update(job.id, state=str(result.state), outputs=outputs, error=error)
+            lambda: self.store.update(
+                job.id, state=StoredState.of(result.state), outputs=outputs, error=error
+            )
         )
+
+    def lost(self, job_id: str, reason: str) -> None:
+        """Record that a job cannot be taken up again, and why."""
+        self._writes.put_nowait(
+            lambda: self.store.update(job_id, state=StoredState.LOST, error=reason)
+        )
+
+    async def get(self, job_id: str) -> JournalEntry | None:
+        """Return what the journal knows of one job (after the writes recorded so far)."""
+        await self.flush()
+        return await self.store.get(job_id)
+
+    async def images(self, job_id: str) -> tuple[ImageFile, ...]:
+        """Return the input images a job was asked with."""
+        return await self.store.images(job_id)
+
+    async def recent(self, requester: str | None, *, limit: int) -> list[JournalEntry]:
+        """Return the newest jobs, of one requester or of everyone."""
+        return await self.store.recent(requester, limit=limit)
 
     async def unfinished(self) -> list[JournalEntry]:
         """Return every job that had not ended when the process stopped."""
