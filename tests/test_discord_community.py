@@ -454,3 +454,27 @@ async def _running(world: World):
             if snapshot.state is JobState.RUNNING:
                 return job
     raise AssertionError(f"{job} never ran")
+
+
+async def test_a_mention_with_a_banned_term_is_answered_and_logged_in_its_server(
+    world: World, fake_comfy: FakeComfy
+) -> None:
+    await world.configure("banned_terms", "gore")
+    since = len(world.fake.calls)
+    attachment = world.fake.add_attachment(png(), "cat.png")
+
+    posted = await world.fake.post_message(
+        "make it G0RE", user_id=world.member, attachments=[attachment], mentions_bot=True
+    )
+
+    reply = await world.fake.wait_for(
+        lambda c: c.method == "POST" and c.path == f"/channels/{world.fake.channel_id}/messages",
+        since=since,
+    )
+    assert str(reply.json["message_reference"]["message_id"]) == posted["id"]
+    assert (
+        reply.json["content"] == "Your prompt contains the banned term “gore”; nothing was queued."
+    )
+    entry = await world.mod_log("Request refused", since)
+    assert {f["name"]: f["value"] for f in entry["fields"]}["Prompt"] == "make it G0RE"
+    assert ("POST", "/upload/image") not in fake_comfy.requests
