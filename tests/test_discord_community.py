@@ -84,6 +84,8 @@ class World:
     modlog_a: int
     manager: int
     member: int
+    booster_role: int  # roles exist before the bot starts: the fake sends no GUILD_ROLE_CREATE
+    booster: int
 
     async def slash(
         self,
@@ -141,6 +143,8 @@ async def world(
     mods_b = fake_discord.add_role("Mods", MANAGE_GUILD, guild_id=guild_b)
     manager = fake_discord.add_user("mia", roles=[mods_a, mods_b])
     member = fake_discord.add_user("ned", permissions=MEMBER_PERMISSIONS)
+    booster_role = fake_discord.add_role("Booster")
+    booster = fake_discord.add_user("bea", roles=[booster_role])
     settings = make_settings(fake_comfy.url, library_dir(tmp_path))
     clock = Clock()
     detector = StubDetector()
@@ -172,6 +176,8 @@ async def world(
                 modlog_a,
                 manager,
                 member,
+                booster_role,
+                booster,
             )
             await world.configure("mod_log", f"<#{modlog_a}>")
             yield world
@@ -246,24 +252,26 @@ async def test_a_button_of_another_servers_job_is_refused(world: World) -> None:
 
 
 async def test_quota_by_role_with_its_refusal_and_its_reset(world: World) -> None:
-    booster_role = world.fake.add_role("Booster")
-    booster = world.fake.add_user("bea", roles=[booster_role])
     await world.configure("images_per_day", "1")
-    await world.configure("images_per_day", "5", role=booster_role)
-    first = await world.slash("generate", {"prompt": "one"}, user=world.member)
-    await world.fake.wait_for(final_edit(first), timeout=10)
+    await world.configure("images_per_day", "5", role=world.booster_role)
+    for who in (world.member, world.booster):
+        first = await world.slash("generate", {"prompt": "one"}, user=who)
+        await world.fake.wait_for(final_edit(first), timeout=10)
     await world.services.jobs.journal.flush()
 
     second = await world.slash("generate", {"prompt": "two"}, user=world.member)
     text = await world.refusal(second)
-    boosted = await world.slash("generate", {"prompt": "boosted"}, user=booster)
+    boosted = await world.slash("generate", {"prompt": "boosted"}, user=world.booster)
+    await world.fake.wait_for(final_edit(boosted), timeout=10)
     queue = await world.slash("queue", user=world.member)
     shown = (await queue.wait_response())["data"]["content"]
+    queue_b = await world.slash("queue", user=world.booster)
+    shown_b = (await queue_b.wait_response())["data"]["content"]
 
     reset = int(next_reset(world.clock()))
     assert text == f"You have used 1 of 1 images today; more <t:{reset}:R>."
     assert f"Today: 1 of 1 images; counts start again <t:{reset}:R>." in shown
-    await world.fake.wait_for(final_edit(boosted), timeout=10)
+    assert "Today: 2 of 5 images" in shown_b  # the booster's role quota, past the server's 1
     world.clock.offset += DAY  # tomorrow: the counts start again
     third = await world.slash("generate", {"prompt": "next day"}, user=world.member)
     await world.fake.wait_for(final_edit(third), timeout=10)
@@ -478,3 +486,28 @@ async def test_a_mention_with_a_banned_term_is_answered_and_logged_in_its_server
     entry = await world.mod_log("Request refused", since)
     assert {f["name"]: f["value"] for f in entry["fields"]}["Prompt"] == "make it G0RE"
     assert ("POST", "/upload/image") not in fake_comfy.requests
+
+
+async def test_a_roles_priority_goes_ahead_in_the_line(world: World, fake_comfy: FakeComfy) -> None:
+    await world.configure("priority", "2", role=world.booster_role)
+    fake_comfy.hold()
+    busy = [  # the two prompts ComfyUI may hold at once (MAX_IN_FLIGHT_PER_BACKEND)
+        await world.slash("generate", {"prompt": f"busy {n}"}, user=world.manager) for n in (1, 2)
+    ]
+    for ix in busy:
+        await world.fake.wait_for(lambda c, ix=ix: webhook_of(ix)(c) and c.method == "PATCH")
+    plain = await world.slash("generate", {"prompt": "plain"}, user=world.member)
+    await world.fake.wait_for(lambda c: webhook_of(plain)(c) and c.method == "PATCH")
+    boosted = await world.slash("generate", {"prompt": "boosted"}, user=world.booster)
+    await world.fake.wait_for(lambda c: webhook_of(boosted)(c) and c.method == "PATCH")
+
+    fake_comfy.release()
+    for ix in (*busy, plain, boosted):
+        await world.fake.wait_for(final_edit(ix), timeout=10)
+
+    by_prompt = {job.request.prompt: job.id for job in world.services.jobs.jobs.values()}
+    order = list(fake_comfy.history)
+    assert order.index(by_prompt["boosted"]) < order.index(by_prompt["plain"])
+    assert {job.request.prompt: job.request.priority for job in world.services.jobs.jobs.values()}[
+        "boosted"
+    ] == 2
