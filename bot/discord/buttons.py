@@ -157,6 +157,8 @@ def _message_id(interaction: discord.Interaction[Any]) -> int | None:
 
 def job_view(job: Job, has_ended: bool) -> discord.ui.View:
     """Return a job message's buttons: Cancel while it runs, Retry once lost, Reroll always."""
+    # No timeout: every item is a DynamicItem, which discord.py matches by custom_id pattern
+    # and stores nothing of per message; a timeout would only keep the view alive until then.
     view = discord.ui.View(timeout=None)
     if not has_ended:
         view.add_item(CancelButton(job.id))

@@ -250,6 +250,10 @@ _SCHEMAS: dict[str, Any] = {
                 },
             },
             "cancelled_by": _NULLABLE_STR,
+            "outputs_released": {
+                "type": "boolean",
+                "description": "The outputs are no longer kept (only the newest jobs keep theirs).",
+            },
             "outputs": {"type": "array", "items": _ref("Output")},
         },
     },

@@ -115,7 +115,12 @@ async def get_output(request: web.Request) -> web.Response:
     job = _state(request).job(request.match_info["job_id"])
     if not job.is_done:
         raise NotReady(f"Job {job.id} is {job.state}; its outputs exist once it is done.")
-    outputs = (await job.result()).outputs
+    result = await job.result()
+    if result.is_released:
+        raise UnknownOutput(
+            f"Job {job.id}'s outputs are no longer kept (only the newest jobs keep theirs)."
+        )
+    outputs = result.outputs
     index = int(request.match_info["n"])
     if index >= len(outputs):
         raise UnknownOutput(f"Job {job.id} has {len(outputs)} output(s); there is no {index}.")
