@@ -239,8 +239,7 @@ CASES = [
 ]
 
 
-# Refused once branch i11 (issue 11 points 9 and 12) is merged; on main they still reach ComfyUI.
-AFTER_I11 = [
+CASES += [
     Case("attachment huge canvas PNG", image(huge_canvas_png()), r"in\.png"),
     Case("attachment EPS named .png", image(eps()), r"in\.png"),
     Case("form on a huge canvas PNG", use_as_input(huge_canvas_png()), r"in\.png"),

@@ -208,8 +208,7 @@ CASES = [
         options=TOKENED,
     ),
 ]
-# Refused once branch i11 (issue 11 points 2, 8, 9, 12) is merged; on main they are not yet.
-AFTER_I11 = [
+CASES += [
     Case("upload: truncated PNG", upload(truncated_png()), 422, "invalid_image", "demo"),
     Case("upload: huge canvas PNG", upload(huge_canvas_png()), 422, "invalid_image", "demo"),
     Case("upload: EPS named .png", upload(eps()), 422, "invalid_image", "demo"),
