@@ -94,6 +94,22 @@ def raw(head: bytes) -> Send:
     return send
 
 
+def upload_with(data: bytes, headers: dict[str, str]) -> Send:
+    """POST /upload/image with extra headers."""
+
+    async def send(h: Harness) -> Answer:
+        form = image_form(data)
+        async with h.http.post("/upload/image", data=form, headers=headers) as answer:
+            return Answer(answer.status, answer.content_type, await answer.read())
+
+    return send
+
+
+def update_raw(body: bytes) -> Send:
+    """POST /update/prompt with these exact bytes as a JSON body."""
+    return request("POST", "/update/prompt", data=body, headers=JSON)
+
+
 def update(body: Any) -> Send:
     """POST /update/prompt with a JSON body."""
     return request("POST", "/update/prompt", data=json.dumps(body), headers=JSON)
@@ -209,6 +225,227 @@ CASES = [
     ),
 ]
 CASES += [
+    # Browsers acting for other sites, and foreign host names (CSRF, DNS rebinding).
+    Case(
+        "browser: foreign Origin on update",
+        request(
+            "POST", "/update/prompt", json={"text": "x"}, headers={"Origin": "https://evil.example"}
+        ),
+        403,
+        "forbidden",
+    ),
+    Case(
+        "browser: foreign Origin on upload",
+        upload_with(png(), {"Origin": "https://evil.example"}),
+        403,
+        "forbidden",
+        "demo",
+    ),
+    Case(
+        "browser: Origin null",
+        request("POST", "/queue", headers={"Origin": "null"}),
+        403,
+        "forbidden",
+    ),
+    Case(
+        "browser: GET /queue cross-site",
+        request("GET", "/queue", headers={"Sec-Fetch-Site": "cross-site"}),
+        403,
+        "forbidden",
+    ),
+    Case(
+        "browser: POST /queue same-site",
+        request("POST", "/queue", headers={"Sec-Fetch-Site": "same-site"}),
+        403,
+        "forbidden",
+    ),
+    Case(
+        "browser: GET /queue from a foreign page",
+        request("GET", "/queue", headers={"Origin": "http://evil.example"}),
+        403,
+        "forbidden",
+    ),
+    Case(
+        "host: rebinding name",
+        request("GET", "/workflow", headers={"Host": "rebind.evil.example:8189"}),
+        403,
+        "forbidden",
+    ),
+    Case(
+        "host: rebinding name on queue",
+        request("POST", "/queue", headers={"Host": "rebind.evil.example"}),
+        403,
+        "forbidden",
+    ),
+    Case(
+        "host: port not a number",
+        request("GET", "/jobs/x", headers={"Host": "127.0.0.1:http"}),
+        403,
+        "forbidden",
+    ),
+    Case(
+        "json: text/plain body",
+        request(
+            "POST", "/update/prompt", data=b'{"text": "x"}', headers={"Content-Type": "text/plain"}
+        ),
+        415,
+        "unsupported_media_type",
+    ),
+    Case(
+        "json: form-encoded body",
+        request("POST", "/update/prompt", data={"text": "x"}),
+        415,
+        "unsupported_media_type",
+    ),
+    Case(
+        "json: nested 100000 deep",
+        update_raw(b"[" * 100_000 + b"]" * 100_000),
+        400,
+        "malformed_json",
+    ),
+    Case(
+        "json: nested 40 deep",
+        update({"text": json.loads("[" * 40 + "]" * 40)}),
+        400,
+        "malformed_json",
+    ),
+    Case("json: not UTF-8", update_raw(b'{"text": "\xff"}'), 400, "malformed_json"),
+    Case(
+        "upload: input a superscript digit",
+        upload(png(), query="?input=%C2%B2"),
+        400,
+        "bad_request",
+        "demo",
+    ),
+    Case(
+        "upload: input 5000 digits",
+        upload(png(), query="?input=" + "9" * 5000),
+        400,
+        "bad_request",
+        "demo",
+    ),
+    Case("upload: input negative", upload(png(), query="?input=-1"), 400, "bad_request", "demo"),
+    Case(
+        "upload: bad multipart boundary",
+        request(
+            "POST",
+            "/upload/image",
+            data=b"--x\r\nbroken",
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        ),
+        400,
+        "malformed_form",
+        "demo",
+    ),
+    Case(
+        "upload: multipart cut short",
+        request(
+            "POST",
+            "/upload/image",
+            data=b"--x\r\nContent-Disposition: form-data; "
+            b'name="image"; filename="a.png"\r\n\r\nabc',
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        ),
+        400,
+        "malformed_form",
+        "demo",
+    ),
+    Case(
+        "upload: multipart without a boundary",
+        request(
+            "POST",
+            "/upload/image",
+            data=b"--x\r\n\r\n--x--\r\n",
+            headers={"Content-Type": "multipart/form-data"},
+        ),
+        400,
+        None,
+        "demo",
+    ),
+    Case(
+        "upload: multipart part without headers",
+        request(
+            "POST",
+            "/upload/image",
+            data=b"--x\r\n\r\nabc\r\n--x--\r\n",
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        ),
+        400,
+        None,
+        "demo",
+    ),
+    Case(
+        "jobs: output index of 5000 digits",
+        request("GET", "/jobs/x/outputs/" + "7" * 5000),
+        404,
+        "unknown_job",
+    ),
+    Case(
+        "auth: header with byte 0xFF",
+        raw(
+            b"POST /queue HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \xff\r\n"
+            b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+        401,
+        "unauthorized",
+        options=TOKENED,
+    ),
+    Case(
+        "auth: header with byte 0xFF, no token set",
+        raw(
+            b"GET /jobs/nope HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: \xff\xfe\r\n"
+            b"Connection: close\r\n\r\n"
+        ),
+        404,
+        "unknown_job",
+    ),
+    Case(
+        "headers: one over 8 KB",
+        raw(
+            b"GET /workflow HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "
+            + b"a" * 9000
+            + b"\r\nConnection: close\r\n\r\n"
+        ),
+        400,
+        None,
+    ),
+    Case(
+        "headers: request line over 8 KB",
+        raw(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+        400,
+        None,
+    ),
+    Case("headers: not HTTP", raw(b"HELLO\r\n\r\n"), 400, None),
+    # Values ComfyUI would take but should never get (built-in ranges, image names).
+    Case("update: steps 10**300", update({"steps": 10**300}), 422, "invalid_input"),
+    Case("update: width not a multiple of 8", update({"width": 100}), 422, "invalid_input", "slow"),
+    Case("update: width 10**6", update({"width": 10**6}), 422, "invalid_input", "slow"),
+    Case("update: height 0", update({"height": 0}), 422, "invalid_input", "slow"),
+    Case(
+        "update: LoadImage at another user's output",
+        update({"node_id": "1", "input": "image", "value": "ComfyUI_00001_.png [output]"}),
+        422,
+        "invalid_input",
+    ),
+    Case(
+        "update: LoadImage at a temp file",
+        update({"node_id": "1", "input": "image", "value": "x.png [temp]"}),
+        422,
+        "invalid_input",
+    ),
+    Case(
+        "update: LoadImage up a folder",
+        update({"node_id": "1", "input": "image", "value": "../secrets.png"}),
+        422,
+        "invalid_input",
+    ),
+    Case(
+        "update: LoadImage with a backslash",
+        update({"node_id": "1", "input": "image", "value": "a\\b.png"}),
+        422,
+        "invalid_input",
+    ),
+    # Image files the input check decodes and refuses.
     Case("upload: truncated PNG", upload(truncated_png()), 422, "invalid_image", "demo"),
     Case("upload: huge canvas PNG", upload(huge_canvas_png()), 422, "invalid_image", "demo"),
     Case("upload: EPS named .png", upload(eps()), 422, "invalid_image", "demo"),

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.http.errors import BadRequest, NotReady, UnknownOutput, UnsupportedMediaType
 from bot.http.openapi import spec
@@ -82,7 +83,7 @@ async def upload_image(request: web.Request) -> web.Response:
     state = _state(request)
     try:
         form = await request.post()
-    except ValueError as exc:  # a multipart body that does not parse
+    except (ValueError, HttpProcessingError) as exc:  # a multipart body that does not parse
         raise BadRequest(f"The form could not be read ({exc}).", "malformed_form") from exc
     field = form.get("image")
     if not isinstance(field, web.FileField):
