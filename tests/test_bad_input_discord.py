@@ -240,6 +240,20 @@ CASES = [
 
 
 CASES += [
+    Case(
+        "slash width not a multiple of 8",
+        slash({"prompt": "x", "workflow": "slow", "width": 100}),
+        r"width",
+    ),
+    Case(
+        "slash height not a multiple of 8",
+        slash({"prompt": "x", "workflow": "slow", "height": 4095}),
+        r"height",
+    ),
+    Case("mention with a huge canvas PNG", mention(huge_canvas_png()), r"in\.png"),
+    Case("mention with EPS named .png", mention(eps()), r"in\.png"),
+    Case("form on EPS named .png", use_as_input(eps()), r"in\.png"),
+    Case("form on a truncated PNG", use_as_input(truncated_png()), r"in\.png"),
     Case("attachment huge canvas PNG", image(huge_canvas_png()), r"in\.png"),
     Case("attachment EPS named .png", image(eps()), r"in\.png"),
     Case("form on a huge canvas PNG", use_as_input(huge_canvas_png()), r"in\.png"),
