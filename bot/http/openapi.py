@@ -164,6 +164,7 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json(_ref("Health"), "ComfyUI is connected"),
                 "503": _json(_ref("Health"), "ComfyUI is not connected"),
+                **_errors(),
             },
         }
     },
