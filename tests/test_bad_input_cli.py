@@ -71,7 +71,9 @@ FLAGS = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "message"), FLAGS, ids=lambda v: " ".join(v)[:60])
+@pytest.mark.parametrize(
+    ("argv", "message"), [pytest.param(*flags, id=" ".join(flags[0])[:60]) for flags in FLAGS]
+)
 async def test_bad_runner_flags_exit_2_and_send_nothing(
     fake_comfy: FakeComfy,
     tmp_path: Path,
@@ -160,7 +162,7 @@ def _connections(sock: socket.socket) -> int:
     return count
 
 
-@pytest.mark.parametrize(("key", "value"), SETTINGS, ids=lambda v: str(v)[:30])
+@pytest.mark.parametrize(("key", "value"), [pytest.param(*kv, id="=".join(kv)) for kv in SETTINGS])
 def test_bad_settings_stop_comfycord_run_before_it_connects(
     listener: socket.socket,
     tmp_path: Path,
@@ -189,7 +191,9 @@ def test_bad_settings_stop_comfycord_run_before_it_connects(
     assert _connections(listener) == 0
 
 
-@pytest.mark.parametrize(("key", "value"), SETTINGS[::6], ids=lambda v: str(v)[:30])
+@pytest.mark.parametrize(
+    ("key", "value"), [pytest.param(*kv, id="=".join(kv)) for kv in SETTINGS[::6]]
+)
 async def test_bad_settings_stop_the_runner_before_anything_is_sent(
     fake_comfy: FakeComfy, tmp_path: Path, key: str, value: str
 ) -> None:

@@ -82,6 +82,16 @@ def slash(options: dict[str, Any], files: dict[str, tuple[bytes, str, str]] | No
     return act
 
 
+def command(name: str, options: dict[str, Any], subcommand: str | None = None) -> Act:
+    """Invoke another slash command."""
+
+    async def act(fake: FakeDiscord, user: int) -> str:
+        ix = await fake.slash(name, options, user_id=user, subcommand=subcommand)
+        return await refusal_of(fake, ix)
+
+    return act
+
+
 def image(
     data: bytes,
     name: str = "in.png",
@@ -240,6 +250,18 @@ CASES = [
 
 
 CASES += [
+    Case(
+        "/history everyone without Manage Server",
+        command("history", {"everyone": True}),
+        r"Manage Server",
+    ),
+    Case("/history without a journal", command("history", {}), r"no job history"),
+    Case(
+        "/comfy status by a member", command("comfy", {}, "status"), r"(?i)permission|Manage Server"
+    ),
+    Case(
+        "/comfy reload by a member", command("comfy", {}, "reload"), r"(?i)permission|Manage Server"
+    ),
     Case(
         "slash width not a multiple of 8",
         slash({"prompt": "x", "workflow": "slow", "width": 100}),
