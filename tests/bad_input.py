@@ -72,6 +72,38 @@ def eps() -> bytes:
     )
 
 
+REFUSED_FORMATS = (
+    "ICO",
+    "TGA",
+    "PCX",
+    "SGI",
+    "TIFF",
+    "PPM",
+    "DDS",
+    "QOI",
+    "JPEG2000",
+    "XBM",
+    "PDF",
+)
+"""Formats Pillow reads (or renders) that the input check must refuse, whatever the name says."""
+
+
+def in_format(kind: str) -> bytes:
+    """Return a small picture saved in one of Pillow's formats."""
+    image = Image.new("RGB", (16, 16), (1, 2, 3))
+    buffer = io.BytesIO()
+    (image.convert("1") if kind == "XBM" else image).save(buffer, kind)
+    return buffer.getvalue()
+
+
+def multipage_tiff(pages: int = 5) -> bytes:
+    """Return a TIFF with several pages."""
+    images = [Image.new("RGB", (16, 16), (page, 0, 0)) for page in range(pages)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, "TIFF", save_all=True, append_images=images[1:])
+    return buffer.getvalue()
+
+
 def not_an_image() -> bytes:
     """Return text bytes."""
     return b"this is not an image, whatever its name says\n" * 4

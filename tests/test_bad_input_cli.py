@@ -22,10 +22,12 @@ from bot.cli import build_parser
 from bot.config import Settings
 from bot.terminal import run as runner
 from tests.bad_input import (
+    REFUSED_FORMATS,
     Sent,
     bad_input,
     eps,
     huge_canvas_png,
+    in_format,
     not_an_image,
     png,
     truncated_png,
@@ -43,6 +45,7 @@ FILES = {
     "truncated": truncated_png(),
     "huge": huge_canvas_png(),
     "empty": b"",
+    **{kind.lower(): in_format(kind) for kind in REFUSED_FORMATS},
 }
 
 FLAGS = [
@@ -68,6 +71,10 @@ FLAGS = [
     (["invert", "--image", "{truncated}"], "truncated.png"),
     (["invert", "--image", "{huge}"], "huge.png"),
     (["invert", "--image", "{image}", "--image", "{image}"], "image"),
+    *(
+        (["invert", "--image", f"{{{kind.lower()}}}"], f"{kind.lower()}.png")
+        for kind in REFUSED_FORMATS
+    ),
 ]
 
 

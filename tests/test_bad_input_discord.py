@@ -19,6 +19,8 @@ from tests.bad_input import (
     bad_input,
     eps,
     huge_canvas_png,
+    in_format,
+    multipage_tiff,
     not_an_image,
     png,
     truncated_png,
@@ -250,6 +252,10 @@ CASES = [
 
 
 CASES += [
+    Case("attachment multi-page TIFF", image(multipage_tiff(), "a.tif", "image/tiff"), r"a\.tif"),
+    Case("attachment QOI named .png", image(in_format("QOI")), r"in\.png"),
+    Case("mention with ICO named .png", mention(in_format("ICO")), r"in\.png"),
+    Case("form on TGA named .png", use_as_input(in_format("TGA")), r"in\.png"),
     Case(
         "/history everyone without Manage Server",
         command("history", {"everyone": True}),

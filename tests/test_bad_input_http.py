@@ -15,7 +15,18 @@ from typing import Any
 import pytest
 
 from bot.http.serve import HttpOptions
-from tests.bad_input import Sent, bad_input, eps, huge_canvas_png, not_an_image, png, truncated_png
+from tests.bad_input import (
+    REFUSED_FORMATS,
+    Sent,
+    bad_input,
+    eps,
+    huge_canvas_png,
+    in_format,
+    multipage_tiff,
+    not_an_image,
+    png,
+    truncated_png,
+)
 from tests.fakes.comfy import FakeComfy
 from tests.http_harness import Harness, image_form, serve_middleware
 
@@ -450,6 +461,14 @@ CASES += [
     Case("upload: huge canvas PNG", upload(huge_canvas_png()), 422, "invalid_image", "demo"),
     Case("upload: EPS named .png", upload(eps()), 422, "invalid_image", "demo"),
 ]
+
+CASES += [
+    Case(f"upload: {kind} named .png", upload(in_format(kind)), 422, "invalid_image", "demo")
+    for kind in REFUSED_FORMATS
+]
+CASES.append(
+    Case("upload: multi-page TIFF", upload(multipage_tiff()), 422, "invalid_image", "demo")
+)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
