@@ -147,6 +147,14 @@ SETTINGS = [
     ("DEV_GUILD_ID", "12ab"),
     ("JOURNAL_RETENTION_DAYS", "-5"),
     ("JOURNAL_IMAGE_RETENTION_HOURS", "soon"),
+    ("LOG_FORMAT", "xml"),
+    ("METRICS_PORT", "0"),
+    ("METRICS_PORT", "http"),
+    ("ALLOWED_ROLE_IDS", "-1"),
+    ("SHARDED", "2"),
+    ("AUTO_EXECUTE_ON_UPLOAD", "sometimes"),
+    ("HTTP_MAX_BODY_BYTES", "0"),
+    ("HTTP_ALLOWED_HOSTS", "http://evil.example/path"),
 ]
 
 
