@@ -172,7 +172,7 @@ def history_view(job_ids: Sequence[str]) -> discord.ui.View | None:
     """Return one Reroll button per listed job, numbered like the listing (at most 25)."""
     if not job_ids:
         return None
-    view = discord.ui.View(timeout=None)
+    view = discord.ui.View(timeout=None)  # DynamicItems only, as in job_view
     for number, job_id in enumerate(job_ids[:25], start=1):
         view.add_item(RerollButton(job_id, label=f"Reroll {number}"))
     return view
