@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,10 @@ from tests.comfy_prompts import failing_prompt, slow_prompt
 from tests.fakes.comfy import FakeComfy
 
 FAST = Backoff(initial=0.02, maximum=0.2)
+# Prompt ids by name: canonical UUIDs, as every ComfyUI version accepts them.
+NAMES = ("first", "second", "previewed", "dropped", "away", "racy", "forgotten", "ignored")
+NAMES += ("watched", "ours", "theirs", "running", "pending")
+ID = {name: str(uuid.uuid5(uuid.NAMESPACE_URL, name)) for name in NAMES}
 # Long enough for a held job to finish while our socket is away (asserted where it matters).
 AWAY = Backoff(initial=0.5, maximum=0.5)
 
@@ -41,6 +46,11 @@ async def open_backend(
     async with asyncio.timeout(5):
         await backend.stream.wait_connected()
     return client, backend
+
+
+@pytest.fixture
+def comfy_version(both_versions: str) -> str:
+    return both_versions
 
 
 @pytest.fixture
@@ -62,14 +72,14 @@ def ws_opens(fake: FakeComfy) -> int:
 
 async def test_events_reach_only_their_own_subscriber(backend: ComfyBackend, fake_comfy: FakeComfy):
     fake_comfy.hold()
-    first = await backend.submit(slow_prompt(1), prompt_id="first")
-    second = await backend.submit(slow_prompt(2), prompt_id="second")
+    first = await backend.submit(slow_prompt(1), prompt_id=ID["first"])
+    second = await backend.submit(slow_prompt(2), prompt_id=ID["second"])
     fake_comfy.release()
 
     first_events, second_events = await asyncio.gather(collect(first), collect(second))
 
-    assert {prompt_id_of(e) for e in first_events} == {"first"}
-    assert {prompt_id_of(e) for e in second_events} == {"second"}
+    assert {prompt_id_of(e) for e in first_events} == {ID["first"]}
+    assert {prompt_id_of(e) for e in second_events} == {ID["second"]}
     assert isinstance(first_events[-1], ExecutionSuccess)
     assert isinstance(second_events[-1], ExecutionSuccess)
 
@@ -101,14 +111,14 @@ async def test_one_websocket_serves_every_job(backend: ComfyBackend, fake_comfy:
 
 
 async def test_previews_arrive_with_the_prompt_id(backend: ComfyBackend, fake_comfy: FakeComfy):
-    run = await backend.submit(slow_prompt(9, steps=4, preview="JPEG"), prompt_id="previewed")
+    run = await backend.submit(slow_prompt(9, steps=4, preview="JPEG"), prompt_id=ID["previewed"])
     events = await collect(run)
 
     previews = [e for e in events if isinstance(e, Preview)]
     assert previews
     # Only event 4 (negotiated by our feature flags) names the node; event 1 names nothing.
     assert {(p.prompt_id, p.node_id, p.image_type) for p in previews} == {
-        ("previewed", "2", "image/jpeg")
+        (ID["previewed"], "2", "image/jpeg")
     }
     assert fake_comfy.hub.supports_metadata("backend-tests")
 
@@ -117,8 +127,8 @@ async def test_dropped_socket_mid_job_still_delivers_the_result(
     backend: ComfyBackend, fake_comfy: FakeComfy
 ):
     fake_comfy.hold()
-    run = await backend.submit(slow_prompt(10), prompt_id="dropped")
-    await fake_comfy.wait_for_prompt("dropped", "running")
+    run = await backend.submit(slow_prompt(10), prompt_id=ID["dropped"])
+    await fake_comfy.wait_for_prompt(ID["dropped"], "running")
     await fake_comfy.drop_sockets()
     fake_comfy.release()
 
@@ -132,15 +142,16 @@ async def test_dropped_socket_mid_job_still_delivers_the_result(
     assert ws_opens(fake_comfy) >= 2
 
 
-async def test_job_finished_while_away_comes_from_history(fake_comfy: FakeComfy):
+async def test_job_finished_while_away_is_settled_by_the_server_record(fake_comfy: FakeComfy):
+    """0.3.64 has only /history for it; 0.38 answers through its jobs API."""
     client, backend = await open_backend(fake_comfy, AWAY)
     try:
         fake_comfy.hold()
-        run = await backend.submit(slow_prompt(11), prompt_id="away")
-        await fake_comfy.wait_for_prompt("away", "running")
+        run = await backend.submit(slow_prompt(11), prompt_id=ID["away"])
+        await fake_comfy.wait_for_prompt(ID["away"], "running")
         await fake_comfy.drop_sockets()
         fake_comfy.release()
-        await fake_comfy.wait_for_prompt("away", "done")
+        await fake_comfy.wait_for_prompt(ID["away"], "done")
         assert not backend.stream.is_connected, "the job must end while we are away"
 
         async with asyncio.timeout(5):
@@ -148,7 +159,11 @@ async def test_job_finished_while_away_comes_from_history(fake_comfy: FakeComfy)
 
         assert result.outcome is Outcome.SUCCESS
         assert [f.filename for f in result.files] == list(fake_comfy.outputs)
-        assert ("GET", "/history/away") in fake_comfy.requests
+        record = f"/api/jobs/{ID['away']}" if fake_comfy.version == "0.38" else None
+        path = record or f"/history/{ID['away']}"
+        assert ("GET", path) in fake_comfy.requests
+        legacy = [p for _, p in fake_comfy.requests if p.startswith(("/history", "/queue"))]
+        assert bool(record) is not any(p.startswith("/history") for p in legacy)
     finally:
         await backend.__aexit__(None, None, None)
         await client.close()
@@ -172,12 +187,12 @@ async def test_reconnect_while_submitting_still_settles_the_run(fake_comfy: Fake
         try:
             listener = backend.stream.listen()
             fake_comfy.hold()
-            submitting = asyncio.create_task(backend.submit(slow_prompt(12), prompt_id="racy"))
+            submitting = asyncio.create_task(backend.submit(slow_prompt(12), prompt_id=ID["racy"]))
             async with asyncio.timeout(5):
                 await answered.wait()
                 await fake_comfy.drop_sockets()
                 fake_comfy.release()
-                await fake_comfy.wait_for_prompt("racy", "done")
+                await fake_comfy.wait_for_prompt(ID["racy"], "done")
                 assert not backend.stream.is_connected, "the job must end while we are away"
                 async for event in listener:  # the reconnect (and its hook) happened
                     if isinstance(event, Status) and backend.stream.connections >= 2:
@@ -194,8 +209,8 @@ async def test_reconnect_while_submitting_still_settles_the_run(fake_comfy: Fake
 
 async def test_restarted_server_makes_the_job_lost(backend: ComfyBackend, fake_comfy: FakeComfy):
     fake_comfy.hold()
-    run = await backend.submit(slow_prompt(13), prompt_id="forgotten")
-    await fake_comfy.wait_for_prompt("forgotten", "running")
+    run = await backend.submit(slow_prompt(13), prompt_id=ID["forgotten"])
+    await fake_comfy.wait_for_prompt(ID["forgotten"], "running")
 
     await fake_comfy.restart()
     async with asyncio.timeout(5):
@@ -203,18 +218,20 @@ async def test_restarted_server_makes_the_job_lost(backend: ComfyBackend, fake_c
     fake_comfy.release()
 
     assert result.outcome is Outcome.LOST
-    assert "forgotten" not in fake_comfy.history
+    assert ID["forgotten"] not in fake_comfy.history
 
 
 async def test_slow_consumer_blocks_nobody(backend: ComfyBackend, fake_comfy: FakeComfy):
     ignored_listener = backend.stream.listen()
-    ignored = await backend.submit(slow_prompt(14, steps=30, preview="PNG"), prompt_id="ignored")
-    watched = await backend.submit(slow_prompt(15), prompt_id="watched")
+    ignored = await backend.submit(
+        slow_prompt(14, steps=30, preview="PNG"), prompt_id=ID["ignored"]
+    )
+    watched = await backend.submit(slow_prompt(15), prompt_id=ID["watched"])
 
     async with asyncio.timeout(5):
         result = await watched.result()
     assert result.outcome is Outcome.SUCCESS
-    assert fake_comfy.history["ignored"]["status"]["completed"]
+    assert fake_comfy.history[ID["ignored"]]["status"]["completed"]
     assert ignored_listener.get_nowait() is not None
 
     async with asyncio.timeout(5):
@@ -266,31 +283,31 @@ async def test_cancel_running_leaves_another_clients_job_alone(
     backend: ComfyBackend, fake_comfy: FakeComfy
 ):
     fake_comfy.hold()
-    ours = await backend.submit(slow_prompt(16), prompt_id="ours")
-    await fake_comfy.wait_for_prompt("ours", "running")
+    ours = await backend.submit(slow_prompt(16), prompt_id=ID["ours"])
+    await fake_comfy.wait_for_prompt(ID["ours"], "running")
     async with ComfyClient(fake_comfy.url, client_id="someone-else") as other:
-        theirs = await other.submit(slow_prompt(17), prompt_id="theirs")
+        theirs = await other.submit(slow_prompt(17), prompt_id=ID["theirs"])
 
-        assert await backend.cancel("ours") is CancelResult.INTERRUPTED
+        assert await backend.cancel(ID["ours"]) is CancelResult.INTERRUPTED
         fake_comfy.release()
         async with asyncio.timeout(5):
             result = await ours.result()
         await fake_comfy.wait_for_prompt(theirs.prompt_id, "done")
 
     assert result.outcome is Outcome.INTERRUPTED
-    assert fake_comfy.history["theirs"]["status"]["status_str"] == "success"
-    assert fake_comfy.interrupts == [{"prompt_id": "ours"}]
+    assert fake_comfy.history[ID["theirs"]]["status"]["status_str"] == "success"
+    assert fake_comfy.interrupts == [{"prompt_id": ID["ours"]}]
 
 
 async def test_cancel_pending_removes_it_from_the_queue(
     backend: ComfyBackend, fake_comfy: FakeComfy
 ):
     fake_comfy.hold()
-    running = await backend.submit(slow_prompt(18), prompt_id="running")
-    await fake_comfy.wait_for_prompt("running", "running")
-    pending = await backend.submit(slow_prompt(19), prompt_id="pending")
+    running = await backend.submit(slow_prompt(18), prompt_id=ID["running"])
+    await fake_comfy.wait_for_prompt(ID["running"], "running")
+    pending = await backend.submit(slow_prompt(19), prompt_id=ID["pending"])
 
-    assert await backend.cancel("pending") is CancelResult.REMOVED
+    assert await backend.cancel(ID["pending"]) is CancelResult.REMOVED
     async with asyncio.timeout(5):
         cancelled = await pending.result()
     assert cancelled.outcome is Outcome.CANCELLED
@@ -300,7 +317,7 @@ async def test_cancel_pending_removes_it_from_the_queue(
     async with asyncio.timeout(5):
         assert (await running.result()).is_success
     await fake_comfy.wait_idle()
-    assert "pending" not in fake_comfy.history
+    assert ID["pending"] not in fake_comfy.history
     assert fake_comfy.interrupts == []
 
 

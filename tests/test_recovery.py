@@ -5,6 +5,8 @@ import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
+
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
@@ -18,6 +20,11 @@ from bot.workflows.library import WorkflowLibrary
 
 FIXTURES = Path(__file__).parent / "fixtures" / "workflows"
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def comfy_version(both_versions: str) -> str:
+    return both_versions
 
 
 @asynccontextmanager

@@ -19,6 +19,7 @@ from PIL import Image
 
 from bot.cli import build_parser
 from bot.comfy.client import ComfyClient
+from bot.comfy.ids import is_canonical
 from bot.config import Settings
 from bot.terminal import run as runner
 from tests.fakes.comfy import FakeComfy
@@ -301,7 +302,7 @@ async def test_ctrl_c_interrupts_only_our_running_prompt(spawn: Any, fake_comfy:
     await proc.wait_for_line("step ")
     ours = fake_comfy.running
     assert ours is not None
-    assert ours.startswith("comfycord-")
+    assert is_canonical(ours)
     theirs = await submit_other(fake_comfy)
     assert fake_comfy.pending == [theirs]
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.comfy.backend import ComfyBackend, Outcome, PromptFailure
+from bot.comfy.ids import new_prompt_id
 from bot.images import ImageFile
 from bot.jobs.progress import JobState, ProgressSnapshot, ProgressTracker
 from bot.workflows.library import Workflow
@@ -77,7 +77,8 @@ class Job:
         *,
         job_id: str | None = None,
     ) -> None:
-        self.id = job_id or f"comfycord-{uuid.uuid4().hex}"
+        # The job id is the prompt id too: a canonical UUID, as ComfyUI 0.38 requires.
+        self.id = job_id or new_prompt_id()
         self.request = request
         self.workflow = workflow
         self.graph = graph

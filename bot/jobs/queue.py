@@ -250,6 +250,10 @@ class JobQueue:
         except ComfyError as exc:
             log.warning("job %s on %s failed: %s", job.id, backend.url, exc)
             result = failed(job, exc)
+        except Exception as exc:
+            # Whatever went wrong, the job ends and frees its member's slot.
+            log.exception("job %s on %s failed unexpectedly", job.id, backend.url)
+            result = failed(job, exc)
         finally:
             self._in_flight[backend].discard(job)
             self._wake.set()
@@ -323,10 +327,10 @@ class JobQueue:
             log.debug("queue refresh on %s failed: %s", backend.url, exc)
             return
         for job in queued:
-            position = snapshot.position(job.id)
+            position = snapshot.position(backend.wire_id(job.id))
             if job.state is not JobState.QUEUED or position is None:
                 continue
-            if snapshot.is_running(job.id):
+            if position == 0:
                 job.tracker.update(position=0)
                 record(job, JobState.RUNNING, self.journal)
             elif position != job.tracker.snapshot.position:

@@ -23,7 +23,6 @@ from bot.workflows.library import (
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
-_GIB = 1024**3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,37 +87,29 @@ async def _check_server(
     """Print the server's version, devices and memory; return its object_info if reachable."""
     async with ComfyClient(url, timeout=request_timeout) as client:
         try:
-            stats = await client.system_stats()
+            server = await client.server_info()
             info = await client.object_info()
         except ComfyUnavailable as exc:
-            detail = str(exc).removeprefix(f"ComfyUI at {url} is unreachable: ")
-            problem = f"ComfyUI at {url} is not reachable ({detail})"
+            problem = f"ComfyUI at {url} is not reachable ({exc.reason})"
         except ComfyError as exc:
             problem = f"{url} answered, but not as ComfyUI does: {exc}"
         else:
-            print(f"  ok {url}: {describe_stats(stats)}; {len(info)} node types")
+            print(f"  ok {url}: {server.stats.describe()}; {len(info)} node types")
+            print(f"     path: {server.path}{_support_note(server.version)}")
             return info
     print(f"  !! {problem}")
     problems.append(problem)
     return None
 
 
-def describe_stats(stats: Mapping[str, Any]) -> str:
-    """Return the version, devices and memory of a /system_stats answer in one line."""
-    system = stats.get("system") or {}
-    parts = [f"ComfyUI {system.get('comfyui_version', '?')}"]
-    if system.get("pytorch_version"):
-        parts.append(f"PyTorch {system['pytorch_version']}")
-    for device in stats.get("devices") or []:
-        free, total = device.get("vram_free", 0) or 0, device.get("vram_total", 0) or 0
-        parts.append(f"{device.get('name', device.get('type', '?'))}: VRAM {_gib(free, total)}")
-    if system.get("ram_total"):
-        parts.append(f"RAM {_gib(system.get('ram_free', 0) or 0, system['ram_total'])}")
-    return ", ".join(parts)
-
-
-def _gib(free: float, total: float) -> str:
-    return f"{free / _GIB:.1f}/{total / _GIB:.1f} GiB free"
+def _support_note(version: str | None) -> str:
+    """Say when a server's version is not one ComfyCord was built and tested against."""
+    if version is None:
+        return " (the server reports no version)"
+    major_minor = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    if major_minor < (0, 3):
+        return f" (ComfyUI {version} is older than 0.3.64, the oldest version supported)"
+    return ""
 
 
 def _load_library(settings: Settings, problems: list[str]) -> WorkflowLibrary | None:

@@ -128,8 +128,7 @@ async def _get_ready(plan: Plan, client: ComfyClient, *, assume_yes: bool) -> in
         stats = await client.system_stats()
     except ComfyError as exc:
         return _unreachable(plan.server, exc)
-    system = stats.get("system") if isinstance(stats.get("system"), dict) else {}
-    version = system.get("comfyui_version") if system else None
+    version = stats.version
     try:
         problems = validate(plan.graph, await client.object_info())
     except ComfyUnavailable as exc:
@@ -228,7 +227,7 @@ async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
 
 
 def _unreachable(url: str, exc: BaseException) -> int:
-    detail = str(exc).removeprefix(f"ComfyUI at {url} is unreachable: ")
+    detail = exc.reason if isinstance(exc, ComfyUnavailable) else str(exc)
     return _fail(
         f"ComfyUI at {url} is not reachable ({detail}).\n"
         "Start ComfyUI, or point COMFYUI_URL (or --server) at it.",
