@@ -316,3 +316,15 @@ def test_every_comfy_exception_derives_from_comfy_error():
     }
     assert {ComfyUnavailable, ComfyHTTPError, PromptRejected} <= exceptions
     assert all(issubclass(cls, ComfyError) for cls in exceptions)
+
+
+async def test_every_prompt_asks_for_the_configured_preview_method(fake_comfy: FakeComfy):
+    async with ComfyClient(fake_comfy.url, preview_method="latent2rgb") as client:
+        plain = await client.submit(slow_prompt(40))
+        extra = await client.submit(slow_prompt(41), extra_data={"extra_pnginfo": {"a": 1}})
+    await fake_comfy.wait_idle()
+    for submitted in (plain, extra):
+        assert (
+            fake_comfy.history[submitted.prompt_id]["prompt"][3]["preview_method"] == "latent2rgb"
+        )
+    assert fake_comfy.history[extra.prompt_id]["prompt"][3]["extra_pnginfo"] == {"a": 1}

@@ -97,3 +97,13 @@ def test_env_example_lists_exactly_the_keys_settings_read_with_their_defaults():
 def test_every_key_maps_to_a_settings_field():
     assert len(env_keys()) == len(fields(Settings))
     Settings.from_env(env_keys())
+
+
+def test_preview_method_defaults_to_auto_and_is_checked():
+    assert Settings.from_env({}).preview_method == "auto"
+    assert Settings.from_env({"PREVIEW_METHOD": " TAESD "}).preview_method == "taesd"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"PREVIEW_METHOD": "fast"})
+    assert caught.value.problems == [
+        "PREVIEW_METHOD: expected one of auto, latent2rgb, taesd, none, default, got 'fast'"
+    ]

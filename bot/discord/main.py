@@ -67,6 +67,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
                 session=session,
                 timeout=settings.request_timeout,
                 client_id=await store.client_id(url),
+                preview_method=settings.preview_method,
             )
             backends.append(await stack.enter_async_context(ComfyBackend(client)))
         await warn_unrunnable(backends, workflows)

@@ -121,7 +121,12 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     async with aiohttp.ClientSession() as http:
         clients = [
-            ComfyClient(url, session=http, timeout=settings.request_timeout)
+            ComfyClient(
+                url,
+                session=http,
+                timeout=settings.request_timeout,
+                preview_method=settings.preview_method,
+            )
             for url in settings.backend_urls
         ]
         code = await check_servers(clients, workflow)

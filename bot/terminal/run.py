@@ -97,7 +97,9 @@ async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int
         plan = await asyncio.to_thread(prepare, args, settings)
     except BotError as exc:
         return _fail(user_message(exc), EXIT_USAGE)
-    async with ComfyClient(plan.server, timeout=settings.request_timeout) as client:
+    async with ComfyClient(
+        plan.server, timeout=settings.request_timeout, preview_method=settings.preview_method
+    ) as client:
         code = await _get_ready(plan, client, assume_yes=args.yes)
         if code is not None:
             return code
