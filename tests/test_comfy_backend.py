@@ -399,3 +399,65 @@ def test_a_listener_may_ask_for_some_event_classes_only():
         stream.dispatch(event)
     assert [statuses.get_nowait(), statuses.get_nowait()] == [events[0], None]
     assert [everything.get_nowait(), everything.get_nowait()] == events
+
+
+def count_rounds(backend: ComfyBackend, monkeypatch: pytest.MonkeyPatch, rounds: int):
+    """Return an event set once the health loop has done `rounds` more rounds."""
+    original, done, seen = backend._round, asyncio.Event(), [0]
+
+    async def counted() -> None:
+        await original()
+        seen[0] += 1
+        if seen[0] >= rounds:
+            done.set()
+
+    monkeypatch.setattr(backend, "_round", counted)
+    return done
+
+
+def asked(fake: FakeComfy, since: int) -> list[str]:
+    return [path for _, path in fake.requests[since:] if path not in ("/ws", "/view")]
+
+
+async def test_an_open_socket_is_the_health_signal_no_polling_while_it_is_up(
+    fake_comfy: FakeComfy, monkeypatch: pytest.MonkeyPatch
+):
+    async with ComfyClient(fake_comfy.url, timeout=5) as client:
+        backend = ComfyBackend(client, backoff=FAST, check_interval=0.01)
+        async with backend:
+            async with asyncio.timeout(5):
+                await backend.stream.wait_connected()
+                await backend.check()
+            fake_comfy.hold()
+            run = await backend.submit(slow_prompt(50))
+            await fake_comfy.wait_for_prompt(run.prompt_id, "running")
+            since = len(fake_comfy.requests)
+            rounds = count_rounds(backend, monkeypatch, 20)
+            async with asyncio.timeout(5):
+                await rounds.wait()
+            assert asked(fake_comfy, since) == []  # 20 rounds: no /system_stats, no /queue
+            fake_comfy.release()
+            assert (await run.result()).is_success
+
+
+async def test_without_news_the_queue_is_reconciled_once_an_interval(
+    fake_comfy: FakeComfy, monkeypatch: pytest.MonkeyPatch
+):
+    async with ComfyClient(fake_comfy.url, timeout=5) as client:
+        backend = ComfyBackend(client, backoff=FAST, check_interval=0.01, reconcile_interval=0)
+        async with backend:
+            async with asyncio.timeout(5):
+                await backend.stream.wait_connected()
+                await backend.check()
+            fake_comfy.hold()
+            run = await backend.submit(slow_prompt(51))
+            await fake_comfy.wait_for_prompt(run.prompt_id, "running")
+            since = len(fake_comfy.requests)
+            rounds = count_rounds(backend, monkeypatch, 3)
+            async with asyncio.timeout(5):
+                await rounds.wait()
+            paths = asked(fake_comfy, since)
+            assert set(paths) == {"/queue"}
+            assert 3 <= len(paths) <= 4  # one per round (the interval here is 0), nothing else
+            fake_comfy.release()
+            assert (await run.result()).is_success

@@ -27,6 +27,7 @@ from bot.workflows.library import WorkflowLibrary
 log = logging.getLogger(__name__)
 
 POSITION_INTERVAL = 0.25  # seconds: waiting jobs' positions are refreshed at most this often
+QUEUE_REFRESH = 1.0  # seconds: ComfyUI's /queue is asked for positions at most this often
 
 
 class JobQueue:
@@ -58,6 +59,7 @@ class JobQueue:
         self._waiting = WaitingLine()
         self._in_flight: dict[ComfyBackend, set[Job]] = {b: set() for b in self.backends}
         self._wake = asyncio.Event()
+        self._placed: set[Job] = set()  # queued jobs whose place in ComfyUI's queue we know
         self._tasks = TaskSet(log)
         self._dispatcher: asyncio.Task[None] | None = None
         self._positions_at = float("-inf")
@@ -256,6 +258,7 @@ class JobQueue:
             result = failed(job, exc)
         finally:
             self._in_flight[backend].discard(job)
+            self._placed.discard(job)
             self._wake.set()
         if result is None:
             self._requeue(job, backend)
@@ -302,16 +305,44 @@ class JobQueue:
             self.journal.finished(job, result)
 
     async def _watch_queue(self, backend: ComfyBackend) -> None:
-        """Refresh ComfyUI queue positions of our queued jobs when ComfyUI's queue changes."""
+        """Keep ComfyUI queue positions of our queued jobs current as ComfyUI's queue changes.
+
+        A shorter queue moves every queued job of ours up without a request; /queue is asked
+        only for jobs whose place ComfyUI has not told us yet, at most every QUEUE_REFRESH s.
+        """
         updates = backend.stream.listen(Status)
+        remaining: int | None = None
+        asked_at = float("-inf")
+        loop = asyncio.get_running_loop()
         try:
-            async for _ in updates:
+            async for status in updates:
                 self._wake.set()  # a (re)connected backend may take waiting jobs
-                while updates.get_nowait() is not None:  # one refresh per burst
-                    pass
+                while (later := updates.get_nowait()) is not None:  # one refresh per burst
+                    status = later
+                if not isinstance(status, Status):
+                    continue
+                is_fresh = status.sid is not None or remaining is None  # first frame of a socket
+                moved_up = 0 if is_fresh else max(0, (remaining or 0) - status.queue_remaining)
+                remaining = status.queue_remaining
+                if self._shift_positions(backend, moved_up) and not is_fresh:
+                    continue
+                await asyncio.sleep(max(0.0, asked_at + QUEUE_REFRESH - loop.time()))
+                asked_at = loop.time()
                 await self.refresh_positions(backend)
         finally:
             updates.close()
+
+    def _shift_positions(self, backend: ComfyBackend, moved_up: int) -> bool:
+        """Move our placed queued jobs up by `moved_up`; tell whether every one was placed."""
+        queued = [j for j in self._in_flight[backend] if j.state is JobState.QUEUED]
+        if not all(job in self._placed for job in queued):
+            return False
+        for job in queued:
+            position = job.tracker.snapshot.position
+            if moved_up and position is not None and position > 1:
+                job.tracker.update(position=max(1, position - moved_up))
+                job.publish()
+        return True
 
     async def refresh_positions(self, backend: ComfyBackend) -> None:
         """Ask ComfyUI where our queued jobs on `backend` stand; one it executes is RUNNING.
@@ -330,6 +361,7 @@ class JobQueue:
             position = snapshot.position(backend.wire_id(job.id))
             if job.state is not JobState.QUEUED or position is None:
                 continue
+            self._placed.add(job)
             if position == 0:
                 job.tracker.update(position=0)
                 record(job, JobState.RUNNING, self.journal)
