@@ -297,6 +297,18 @@ async def test_cancel_running_leaves_another_clients_job_alone(
     assert result.outcome is Outcome.INTERRUPTED
     assert fake_comfy.history[ID["theirs"]]["status"]["status_str"] == "success"
     assert fake_comfy.interrupts == [{"prompt_id": ID["ours"]}]
+    assert_cancel_path(fake_comfy, ID["ours"])
+
+
+def assert_cancel_path(fake: FakeComfy, prompt_id: str) -> None:
+    """0.38 cancels through its jobs API only; 0.3.64 through /queue and targeted /interrupt."""
+    posts = {path for method, path in fake.requests if method == "POST"}
+    if fake.version == "0.38":
+        assert fake.cancels == [prompt_id]
+        assert not posts & {"/queue", "/interrupt"}
+    else:
+        assert fake.cancels == []
+        assert posts & {"/queue", "/interrupt"}
 
 
 async def test_cancel_pending_removes_it_from_the_queue(
@@ -319,13 +331,26 @@ async def test_cancel_pending_removes_it_from_the_queue(
     await fake_comfy.wait_idle()
     assert ID["pending"] not in fake_comfy.history
     assert fake_comfy.interrupts == []
+    assert_cancel_path(fake_comfy, ID["pending"])
 
 
 async def test_cancel_of_an_unknown_prompt_is_not_found(
     backend: ComfyBackend, fake_comfy: FakeComfy
 ):
+    assert await backend.cancel(str(uuid.uuid4())) is CancelResult.NOT_FOUND
     assert await backend.cancel("nobody-knows-me") is CancelResult.NOT_FOUND
     assert fake_comfy.interrupts == []
+
+
+async def test_cancel_of_a_prompt_that_already_ended_is_not_found_and_touches_nothing(
+    backend: ComfyBackend, fake_comfy: FakeComfy
+):
+    run = await backend.submit(slow_prompt(52))
+    async with asyncio.timeout(5):
+        assert (await run.result()).is_success
+    assert await backend.cancel(run.prompt_id) is CancelResult.NOT_FOUND
+    assert fake_comfy.interrupts == []
+    assert fake_comfy.cancels == []  # the jobs API record said it had ended: no cancel sent
 
 
 async def test_closing_the_stream_ends_waiting_consumers():
