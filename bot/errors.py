@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, PromptRejected
+from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, PromptRejected, ProtocolError
 
 
 class BotError(Exception):
@@ -74,6 +74,8 @@ def user_message(exc: BaseException) -> str:
             return "ComfyUI is not reachable right now; please try again in a minute."
         case ComfyHTTPError(status=status):
             return f"ComfyUI answered with an error (HTTP {status}); please try again."
+        case ProtocolError():
+            return f"ComfyUI gave an answer ComfyCord does not understand ({exc}); tell an admin."
         case _:
             return _discord_message(exc) or UNEXPECTED
 

@@ -7,14 +7,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
+from bot.comfy.cancel import cancel_prompt, withdraw
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable, PromptRejected
 from bot.comfy.ids import canonical_form, is_canonical, new_prompt_id
-from bot.comfy.info import Device, ServerInfo
+from bot.comfy.info import BackendHealth, ServerInfo
+from bot.comfy.runbook import RunBook
 from bot.comfy.runs import (
     CancelResult,
     Outcome,
@@ -22,7 +23,7 @@ from bot.comfy.runs import (
     PromptResult,
     PromptRun,
 )
-from bot.comfy.settle import from_history, from_job
+from bot.comfy.settle import Ended, ended
 from bot.comfy.stream import Backoff, EventStream
 
 __all__ = [
@@ -36,18 +37,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class BackendHealth:
-    """What the last check of a server found: its version, devices and API path."""
-
-    is_up: bool = False
-    version: str | None = None
-    devices: tuple[Device, ...] = ()
-    path: str | None = None
-    error: str | None = None
-    checked_at: float = 0.0
 
 
 class ComfyBackend:
@@ -76,8 +65,7 @@ class ComfyBackend:
         self.dead_after = dead_after
         self.silence_limit = silence_limit
         self.reconcile_interval = reconcile_interval
-        self._runs: dict[str, PromptRun] = {}
-        self._aliases: dict[str, str] = {}  # an old-style id -> the UUID it was sent under
+        self._runs = RunBook(self.stream)
         self._abandoned: set[str] = set()
         self._down_since: float | None = None
         self._reconciled_at = time.monotonic()
@@ -137,32 +125,17 @@ class ComfyBackend:
         await self.stream.close()
         # Whoever still waits learns the backend is gone; the prompts themselves are not
         # touched, so a restarted process can pick them up again from the journal.
-        for run in list(self._runs.values()):
+        for run in self._runs:
             run.abort(ComfyUnavailable(f"the connection to {self.url} was closed"))
 
     def wire_id(self, prompt_id: str) -> str:
         """Return the id ComfyUI knows one of our prompts by (an old-style id may be mapped)."""
-        if prompt_id in self._aliases:
-            return self._aliases[prompt_id]
-        if self.info is not None and self.info.requires_canonical_ids:
-            return canonical_form(prompt_id)
-        return prompt_id
+        requires = self.info is not None and self.info.requires_canonical_ids
+        return self._runs.wire_id(prompt_id, requires_canonical=requires)
 
     def track(self, prompt_id: str) -> PromptRun:
         """Follow a prompt by id: subscribe before submitting, or re-attach after a restart."""
-        wire = self.wire_id(prompt_id)
-        if wire != prompt_id:
-            self._aliases[prompt_id] = wire
-        run = PromptRun(wire, self.stream.subscribe(wire))
-        self._runs[wire] = run
-        run.on_done(self._forget)
-        return run
-
-    def _forget(self, run: PromptRun) -> None:
-        if self._runs.get(run.prompt_id) is run:
-            del self._runs[run.prompt_id]
-        for alias in [a for a, wire in self._aliases.items() if wire == run.prompt_id]:
-            del self._aliases[alias]
+        return self._runs.track(prompt_id, self.wire_id(prompt_id))
 
     async def submit(self, prompt: Mapping[str, Any], *, prompt_id: str | None = None) -> PromptRun:
         """Queue a prompt; its events are captured from before ComfyUI sees it.
@@ -178,7 +151,7 @@ class ComfyBackend:
             if exc.error_type != "invalid_prompt_id" or is_canonical(prompt_id):
                 raise
         # A journal's old-style id, sent before the server's rules were learned: its UUID form.
-        self._aliases[prompt_id] = canonical_form(prompt_id)
+        self._runs.alias(prompt_id, canonical_form(prompt_id))
         return await self._submit(prompt, prompt_id)
 
     async def _submit(self, prompt: Mapping[str, Any], prompt_id: str) -> PromptRun:
@@ -200,34 +173,10 @@ class ComfyBackend:
     async def cancel(self, prompt_id: str) -> CancelResult:
         """Stop one prompt: remove it if pending, interrupt it if running; nobody else's."""
         wire = self.wire_id(prompt_id)
-        if self.has_jobs_api:
-            return await self._cancel_job(wire)
-        for _ in range(3):
-            queue = await self.client.queue()
-            if queue.is_pending(wire):
-                await self.client.delete_pending([wire])
-                if not (await self.client.queue()).is_running(wire):
-                    self._settle_cancelled(wire)
-                    return CancelResult.REMOVED
-            elif queue.is_running(wire):
-                await self.client.interrupt(wire)
-                return CancelResult.INTERRUPTED
-            else:
-                return CancelResult.NOT_FOUND
-        return CancelResult.NOT_FOUND
-
-    async def _cancel_job(self, prompt_id: str) -> CancelResult:
-        """Cancel through the jobs API: it interrupts only while the prompt is the running one."""
-        record = await self.client.job(prompt_id)
-        if record is None or record.is_finished:
-            return CancelResult.NOT_FOUND
-        if not await self.client.cancel_job(prompt_id):
-            return CancelResult.NOT_FOUND
-        if record.status == "pending":
-            # Had it started in between, ComfyUI interrupted it: cancelled all the same.
-            self._settle_cancelled(prompt_id)
-            return CancelResult.REMOVED
-        return CancelResult.INTERRUPTED
+        result = await cancel_prompt(self.client, wire, has_jobs_api=self.has_jobs_api)
+        if result is CancelResult.REMOVED:
+            self._settle_cancelled(wire)
+        return result
 
     def _settle_cancelled(self, prompt_id: str) -> None:
         # A dequeued prompt gets no further message from ComfyUI: settle it here.
@@ -258,18 +207,11 @@ class ComfyBackend:
 
     async def _check_now(self) -> None:
         try:
-            info = await self.client.server_info()
+            self.info = await self.client.server_info()
         except ComfyError as exc:
             self.health = BackendHealth(is_up=False, error=str(exc), checked_at=time.time())
         else:
-            self.info = info
-            self.health = BackendHealth(
-                is_up=True,
-                version=info.version,
-                devices=info.stats.devices,
-                path=info.path,
-                checked_at=time.time(),
-            )
+            self.health = BackendHealth.of(self.info, checked_at=time.time())
 
     async def _watch(self) -> None:
         """Run the health rounds forever; no failure of one round ends the loop."""
@@ -302,7 +244,7 @@ class ComfyBackend:
 
     def _is_reconcile_due(self) -> bool:
         """Tell whether /queue should be asked: silent while ours are out, or a minute passed."""
-        if not any(run.is_acknowledged and not run.is_done for run in self._runs.values()):
+        if not self._runs.outstanding():
             return False
         since = time.monotonic() - self._reconciled_at
         is_silent = self.stream.silence > self.silence_limit and since > self.silence_limit
@@ -310,33 +252,22 @@ class ComfyBackend:
 
     def _abandon_all(self) -> None:
         """Give up on every prompt of a server that has been down too long."""
-        for run in list(self._runs.values()):
-            if run.is_acknowledged and not run.is_done:
-                log.warning("%s down for %.0fs: giving up on %s", self.url, self.dead_after, run)
-                self._abandoned.add(run.prompt_id)
-                run.lose()
+        for run in self._runs.outstanding():
+            log.warning("%s down for %.0fs: giving up on %s", self.url, self.dead_after, run)
+            self._abandoned.add(run.prompt_id)
+            run.lose()
 
     async def _withdraw_abandoned(self) -> None:
         """Remove prompts we gave up on from a server that came back, so they never run twice."""
         abandoned, self._abandoned = self._abandoned, set()
         try:
-            if self.has_jobs_api:
-                for prompt_id in abandoned:
-                    await self.client.cancel_job(prompt_id)
-                return
-            queue = await self.client.queue()
-            pending = [p for p in abandoned if queue.is_pending(p)]
-            if pending:
-                await self.client.delete_pending(pending)
-            for prompt_id in abandoned:
-                if queue.is_running(prompt_id):
-                    await self.client.interrupt(prompt_id)
+            await withdraw(self.client, abandoned, has_jobs_api=self.has_jobs_api)
         except ComfyError as exc:
             log.warning("could not withdraw abandoned prompts from %s: %s", self.url, exc)
 
     async def reconcile(self) -> None:
         """Settle every acknowledged prompt that ended, or vanished, while we were away."""
-        runs = [run for run in self._runs.values() if run.is_acknowledged and not run.is_done]
+        runs = self._runs.outstanding()
         self._reconciled_at = time.monotonic()
         if not runs:
             return
@@ -362,16 +293,11 @@ class ComfyBackend:
 
     async def _settle(self, run: PromptRun) -> None:
         """Settle a run ComfyUI's queue no longer holds, from the jobs API or /history."""
-        if self.has_jobs_api:
-            record = await self.client.job(run.prompt_id)
-            result = from_job(run.prompt_id, record) if record is not None else None
-            if record is not None and result is None:
-                return  # it entered the queue or started after the snapshot: still going
-        else:
-            entry = await self.client.history(run.prompt_id)
-            result = from_history(run.prompt_id, entry) if entry is not None else None
-        if result is None:
+        found = await ended(self.client, run.prompt_id, has_jobs_api=self.has_jobs_api)
+        if found is Ended.GOING:
+            return  # it entered the queue or started after the snapshot
+        if found is Ended.UNKNOWN:
             log.warning("%s is unknown to %s (restarted?): lost", run, self.url)
             run.lose()
         else:
-            run.finish(result)
+            run.finish(found)

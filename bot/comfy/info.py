@@ -139,3 +139,20 @@ class ServerInfo:
     def requires_canonical_ids(self) -> bool:
         """Tell whether the server refuses prompt ids that are not canonical UUIDs (0.38 on)."""
         return self.has_jobs_api
+
+
+@dataclass(frozen=True, slots=True)
+class BackendHealth:
+    """What the last check of a server found: its version, devices and API path."""
+
+    is_up: bool = False
+    version: str | None = None
+    devices: tuple[Device, ...] = ()
+    path: str | None = None
+    error: str | None = None
+    checked_at: float = 0.0
+
+    @classmethod
+    def of(cls, info: ServerInfo, *, checked_at: float) -> Self:
+        """Return the health of a server that answered with `info`."""
+        return cls(True, info.version, info.stats.devices, info.path, checked_at=checked_at)

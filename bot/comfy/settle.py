@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from typing import Any
 
+from bot.comfy.client import ComfyClient
 from bot.comfy.models import HistoryEntry, JobRecord
 from bot.comfy.runs import Outcome, PromptFailure, PromptResult
+
+
+class Ended(enum.Enum):
+    """What a server says of a prompt that left its queue, when it gives no result."""
+
+    GOING = "going"  # back in the queue or running: it entered after the snapshot
+    UNKNOWN = "unknown"  # the server never heard of it, or forgot it (a restart)
+
+
+async def ended(client: ComfyClient, prompt_id: str, *, has_jobs_api: bool) -> PromptResult | Ended:
+    """Ask the jobs API (or /history on older servers) how a prompt ended."""
+    if has_jobs_api:
+        record = await client.job(prompt_id)
+        if record is None:
+            return Ended.UNKNOWN
+        return from_job(prompt_id, record) or Ended.GOING
+    entry = await client.history(prompt_id)
+    return from_history(prompt_id, entry) if entry is not None else Ended.UNKNOWN
 
 
 def from_history(prompt_id: str, entry: HistoryEntry) -> PromptResult:
