@@ -71,6 +71,7 @@ def _print_settings(settings: Settings) -> None:
         ("DEFAULT_IMAGE_WORKFLOW", settings.default_image_workflow),
         ("HTTP_WORKFLOW", settings.http_workflow),
         ("OUTPUT_DIR", str(settings.output_dir)),
+        ("PREVIEW_METHOD", settings.preview_method),
         ("DISCORD_TOKEN", secret(bool(settings.discord_token), "comfycord bot")),
         ("HTTP", f"{settings.http_host}:{settings.http_port}"),
         ("HTTP_API_TOKEN", secret(bool(settings.http_api_token), "serve beyond loopback")),
