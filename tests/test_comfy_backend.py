@@ -26,6 +26,7 @@ from bot.comfy.events import (
 from bot.comfy.stream import Backoff, EventStream
 from tests.comfy_prompts import failing_prompt, slow_prompt
 from tests.fakes.comfy import FakeComfy
+from tests.fakes.comfy_versions import rules_for
 
 FAST = Backoff(initial=0.02, maximum=0.2)
 # Prompt ids by name: canonical UUIDs, as every ComfyUI version accepts them.
@@ -486,3 +487,25 @@ async def test_without_news_the_queue_is_reconciled_once_an_interval(
             assert 3 <= len(paths) <= 4  # one per round (the interval here is 0), nothing else
             fake_comfy.release()
             assert (await run.result()).is_success
+
+
+async def test_what_a_server_can_do_is_learned_again_when_it_comes_back_upgraded():
+    async with (
+        FakeComfy(version="0.3.64") as fake,
+        ComfyClient(fake.url, timeout=5) as client,
+        ComfyBackend(client, backoff=FAST, check_interval=60) as backend,
+    ):
+        async with asyncio.timeout(5):
+            await backend.stream.wait_connected()
+            await backend.check()
+        assert (backend.health.version, backend.has_jobs_api) == ("0.3.64", False)
+        assert backend.health.path == "/queue + /history"
+
+        await fake.kill()
+        fake.rules = rules_for("0.38")  # the admin upgraded ComfyUI meanwhile
+        await fake.start()
+        # Asked by the backend itself, when its socket came back: not by this test.
+        await fake.wait_request("GET", "/api/jobs", count=2)
+        health = await backend.check()  # the answer of the check under way
+        assert (health.version, backend.has_jobs_api) == ("0.38.1", True)
+        assert health.path == "/api/jobs"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.comfy.backend import ComfyBackend
+from bot.comfy.backend import CancelResult, ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, PromptRejected, ProtocolError
 from bot.comfy.stream import Backoff
@@ -217,3 +217,19 @@ async def test_the_health_loop_survives_an_unexpected_exception(
             async with asyncio.timeout(5):
                 await again.wait()
         assert rounds[:2] == [0, 1]
+
+
+async def test_a_cancel_waiting_for_a_failed_upload_returns(queue: JobQueue, fake_comfy: FakeComfy):
+    fake_comfy.slow = 0.2  # the upload is on its way when the member cancels
+    fake_comfy.script.answer("POST", "/upload/image", json_body={"filename": "x.png"})
+    job = queue.submit(GenerationRequest("alice", "demo", images=(ImageFile("c.png", png()),)))
+    await fake_comfy.wait_request("POST", "/upload/image")
+
+    async with asyncio.timeout(5):
+        cancelled = await queue.cancel(job.id, by="alice")
+        result = await job.result()
+
+    assert cancelled is CancelResult.NOT_FOUND  # it failed on its own: nothing left to stop
+    assert (result.state, result.cancelled_by) == (JobState.FAILED, "alice")
+    assert isinstance(result.error, ProtocolError)
+    assert queue.active_count("alice") == 0

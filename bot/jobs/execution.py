@@ -15,22 +15,22 @@ from bot.jobs.progress import JobState
 
 async def send(job: Job, backend: ComfyBackend, journal: Journal | None) -> PromptRun | None:
     """Upload the inputs and queue the prompt; None when it was cancelled meanwhile."""
-    names = [
-        (await backend.client.upload_image(image.data, image.filename)).reference
-        for image in job.request.images
-    ]
-    job.graph = job.request.graph_for(job.workflow, names)
-    if job.cancelled_by is not None:
-        job.sent.set()
-        return None
-    if journal is not None:
-        # The prompt_id is on disk before ComfyUI can know it: a crash leaves nothing unknown.
-        journal.state(job, "submitting", backend=backend.url)
-        await journal.flush()
     try:
+        names = [
+            (await backend.client.upload_image(image.data, image.filename)).reference
+            for image in job.request.images
+        ]
+        job.graph = job.request.graph_for(job.workflow, names)
+        if job.cancelled_by is not None:
+            return None
+        if journal is not None:
+            # The prompt_id is on disk before ComfyUI can know it: a crash leaves nothing unknown.
+            journal.state(job, "submitting", backend=backend.url)
+            await journal.flush()
         run = await backend.submit(job.graph, prompt_id=job.id)
         record(job, JobState.QUEUED, journal)
     finally:
+        # However sending ended (a failed upload too), a cancel waiting for it goes on.
         job.sent.set()
     return run
 

@@ -70,6 +70,7 @@ class FakeComfy:
         )
         self._gate = asyncio.Event()
         self._gate.set()
+        self._arrived = asyncio.Condition()
         self._port = 0
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -235,6 +236,13 @@ class FakeComfy:
         await self._wait_until(lambda: self.running is None and not self.pending, timeout)
         await self.flush()
 
+    async def wait_request(
+        self, method: str, path: str, count: int = 1, timeout: float = 5
+    ) -> None:
+        """Wait until `count` requests of `method path` have arrived (counted from the start)."""
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(lambda: self.requests.count((method, path)) >= count)
+
     async def flush(self) -> None:
         """Wait until every queued WebSocket message has been written."""
         await self.hub.flush()
@@ -255,6 +263,8 @@ class FakeComfy:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        async with self._arrived:
+            self._arrived.notify_all()
         if self.slow > 0 and request.path not in ("/ws", "/api/ws"):
             await asyncio.sleep(self.slow)
         scripted = self.script.take(request.method, request.path)
