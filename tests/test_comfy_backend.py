@@ -509,3 +509,26 @@ async def test_what_a_server_can_do_is_learned_again_when_it_comes_back_upgraded
         health = await backend.check()  # the answer of the check under way
         assert (health.version, backend.has_jobs_api) == ("0.38.1", True)
         assert health.path == "/api/jobs"
+
+
+async def test_silence_while_ours_only_waits_asks_nothing(
+    fake_comfy: FakeComfy, monkeypatch: pytest.MonkeyPatch
+):
+    async with ComfyClient(fake_comfy.url, timeout=5) as client:
+        backend = ComfyBackend(client, backoff=FAST, check_interval=0.01, silence_limit=0.05)
+        async with backend, ComfyClient(fake_comfy.url, client_id="someone-else") as other:
+            async with asyncio.timeout(5):
+                await backend.stream.wait_connected()
+                await backend.check()
+            fake_comfy.hold()
+            theirs = await other.submit(slow_prompt(53))  # its progress goes to its socket only
+            await fake_comfy.wait_for_prompt(theirs.prompt_id, "running")
+            ours = await backend.submit(slow_prompt(54))
+            since = len(fake_comfy.requests)
+            rounds = count_rounds(backend, monkeypatch, 20)
+            async with asyncio.timeout(5):
+                await rounds.wait()
+            assert backend.stream.silence > 0.05
+            assert asked(fake_comfy, since) == []
+            fake_comfy.release()
+            assert (await ours.result()).is_success

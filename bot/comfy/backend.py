@@ -243,12 +243,19 @@ class ComfyBackend:
             await self.reconcile()
 
     def _is_reconcile_due(self) -> bool:
-        """Tell whether /queue should be asked: silent while ours are out, or a minute passed."""
-        if not self._runs.outstanding():
+        """Tell whether /queue should be asked: silent while ours runs, or an interval passed.
+
+        Silence while our prompts only wait is normal (another client's run talks to its own
+        socket only); the interval still catches a prompt that started unheard.
+        """
+        outstanding = self._runs.outstanding()
+        if not outstanding:
             return False
         since = time.monotonic() - self._reconciled_at
         is_silent = self.stream.silence > self.silence_limit and since > self.silence_limit
-        return is_silent or since >= self.reconcile_interval
+        return (is_silent and any(run.is_started for run in outstanding)) or (
+            since >= self.reconcile_interval
+        )
 
     def _abandon_all(self) -> None:
         """Give up on every prompt of a server that has been down too long."""
