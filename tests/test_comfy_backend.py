@@ -505,7 +505,7 @@ async def test_what_a_server_can_do_is_learned_again_when_it_comes_back_upgraded
         fake.rules = rules_for("0.38")  # the admin upgraded ComfyUI meanwhile
         await fake.start()
         # Asked by the backend itself, when its socket came back: not by this test.
-        await fake.wait_request("GET", "/api/jobs", count=2)
+        await fake.wait_for_request("GET", "/api/jobs", count=2)
         health = await backend.check()  # the answer of the check under way
         assert (health.version, backend.has_jobs_api) == ("0.38.1", True)
         assert health.path == "/api/jobs"

@@ -223,7 +223,7 @@ async def test_a_cancel_waiting_for_a_failed_upload_returns(queue: JobQueue, fak
     fake_comfy.slow = 0.2  # the upload is on its way when the member cancels
     fake_comfy.script.answer("POST", "/upload/image", json_body={"filename": "x.png"})
     job = queue.submit(GenerationRequest("alice", "demo", images=(ImageFile("c.png", png()),)))
-    await fake_comfy.wait_request("POST", "/upload/image")
+    await fake_comfy.wait_for_request("POST", "/upload/image")
 
     async with asyncio.timeout(5):
         cancelled = await queue.cancel(job.id, by="alice")

@@ -25,6 +25,7 @@ from bot.comfy.runs import (
 )
 from bot.comfy.settle import Ended, ended
 from bot.comfy.stream import Backoff, EventStream
+from bot.comfy.urls import redact
 
 __all__ = [
     "BackendHealth",
@@ -74,12 +75,12 @@ class ComfyBackend:
         self._checks = 0
 
     def __repr__(self) -> str:
-        return f"ComfyBackend({str(self.client.base_url)!r}, in_flight={len(self._runs)})"
+        return f"ComfyBackend({self.url!r}, in_flight={len(self._runs)})"
 
     @property
     def url(self) -> str:
-        """Return the server's base URL."""
-        return str(self.client.base_url)
+        """Return the server's base URL as it may be shown and journaled (no user or password)."""
+        return self.client.shown_url
 
     @property
     def in_flight(self) -> int:
@@ -209,7 +210,7 @@ class ComfyBackend:
         try:
             self.info = await self.client.server_info()
         except ComfyError as exc:
-            self.health = BackendHealth(is_up=False, error=str(exc), checked_at=time.time())
+            self.health = BackendHealth(is_up=False, error=redact(str(exc)), checked_at=time.time())
         else:
             self.health = BackendHealth.of(self.info, checked_at=time.time())
 

@@ -19,6 +19,7 @@ from bot.comfy.info import ServerFeatures, ServerInfo, SystemStats
 from bot.comfy.models import HistoryEntry, JobRecord, QueueSnapshot, Submitted, UploadedImage
 from bot.comfy.rejections import rejection
 from bot.comfy.shapes import decode, expect_object
+from bot.comfy.urls import redact, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,12 @@ class ComfyClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     def __repr__(self) -> str:
-        return f"ComfyClient({str(self.base_url)!r}, client_id={self.client_id!r})"
+        return f"ComfyClient({self.shown_url!r}, client_id={self.client_id!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """Return the base URL as it may be shown: without user or password."""
+        return shown_url(self.base_url)
 
     @property
     def ws_url(self) -> str:
@@ -92,7 +98,8 @@ class ComfyClient:
                 "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
             )
             raise ComfyUnavailable(
-                f"ComfyUI at {self.base_url} is unreachable: {reason}", reason=reason
+                f"ComfyUI at {self.shown_url} is unreachable: {redact(reason)}",
+                reason=redact(reason),
             ) from exc
         if status not in ok:
             raise ComfyHTTPError(method, path, status, body.decode("utf-8", "replace"))

@@ -57,6 +57,7 @@ class FakeComfy:
         self.requests: list[tuple[str, str]] = []
         # Every interrupt: a POST /interrupt body, or {"prompt_id": id} when a jobs-API cancel
         # interrupted the running prompt; `cancels` lists the ids jobs-API cancels named.
+        self._arrived = asyncio.Event()  # set by each request; waiters clear it and look again
         self.interrupts: list[dict[str, Any] | None] = []
         self.cancels: list[str] = []
         self.errors: list[BaseException] = []
@@ -70,7 +71,6 @@ class FakeComfy:
         )
         self._gate = asyncio.Event()
         self._gate.set()
-        self._arrived = asyncio.Condition()
         self._port = 0
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -231,17 +231,19 @@ class FakeComfy:
         """
         await self._wait_until(lambda: self.state_of(prompt_id) == state, timeout)
 
+    async def wait_for_request(
+        self, method: str, path: str, timeout: float = 5, *, count: int = 1
+    ) -> None:
+        """Wait until `count` `method path` requests have arrived (the last may be unanswered)."""
+        async with asyncio.timeout(timeout):
+            while self.requests.count((method, path)) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+
     async def wait_idle(self, timeout: float = 5) -> None:
         """Wait until nothing runs or waits, and every queued WS message was written."""
         await self._wait_until(lambda: self.running is None and not self.pending, timeout)
         await self.flush()
-
-    async def wait_request(
-        self, method: str, path: str, count: int = 1, timeout: float = 5
-    ) -> None:
-        """Wait until `count` requests of `method path` have arrived (counted from the start)."""
-        async with asyncio.timeout(timeout), self._arrived:
-            await self._arrived.wait_for(lambda: self.requests.count((method, path)) >= count)
 
     async def flush(self) -> None:
         """Wait until every queued WebSocket message has been written."""
@@ -263,8 +265,7 @@ class FakeComfy:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
-        async with self._arrived:
-            self._arrived.notify_all()
+        self._arrived.set()
         if self.slow > 0 and request.path not in ("/ws", "/api/ws"):
             await asyncio.sleep(self.slow)
         scripted = self.script.take(request.method, request.path)
