@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Set
 
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.errors import ComfyError
+from bot.comfy.events import Status
 from bot.jobs.lineup import WaitingLine
 from bot.jobs.model import Job
 from bot.jobs.progress import JobState
@@ -15,6 +16,7 @@ from bot.jobs.progress import JobState
 log = logging.getLogger(__name__)
 
 POSITION_INTERVAL = 0.25  # seconds: waiting jobs' positions are refreshed at most this often
+QUEUE_REFRESH = 1.0  # seconds: ComfyUI's /queue is asked for positions at most this often
 
 
 class Positions:
@@ -66,6 +68,34 @@ class Positions:
         ahead = self._ahead()
         for index, job in enumerate(self._waiting):
             job.move_to(ahead + index)
+
+    async def follow(self, backend: ComfyBackend, on_change: Callable[[], None]) -> None:
+        """Keep our queued jobs' places on `backend` current as its queue changes, forever.
+
+        A shorter queue moves each placed job of ours up without a request; /queue is asked
+        only for jobs whose place ComfyUI has not told us yet, at most every QUEUE_REFRESH s.
+        """
+        updates = backend.stream.listen(Status)
+        remaining: int | None = None
+        asked_at = float("-inf")
+        loop = asyncio.get_running_loop()
+        try:
+            async for status in updates:
+                on_change()  # a (re)connected backend may take waiting jobs
+                while (later := updates.get_nowait()) is not None:  # one refresh per burst
+                    status = later
+                if not isinstance(status, Status):
+                    continue
+                is_fresh = status.sid is not None or remaining is None  # first frame of a socket
+                moved_up = 0 if is_fresh else max(0, (remaining or 0) - status.queue_remaining)
+                remaining = status.queue_remaining
+                if self.shift(backend, moved_up) and not is_fresh:
+                    continue
+                await asyncio.sleep(max(0.0, asked_at + QUEUE_REFRESH - loop.time()))
+                asked_at = loop.time()
+                await self.in_comfy(backend)
+        finally:
+            updates.close()
 
     async def in_comfy(self, backend: ComfyBackend) -> None:
         """Ask ComfyUI where our queued jobs on `backend` stand; one it executes is RUNNING.

@@ -13,7 +13,6 @@ from typing import Self
 
 from bot.comfy.backend import CancelResult, ComfyBackend, PromptRun
 from bot.comfy.errors import ComfyError, ComfyUnavailable
-from bot.comfy.events import Status
 from bot.errors import BotError, NotAllowed, QueueFull, TooManyJobs, UnknownJob
 from bot.jobs.execution import failed, follow, send
 from bot.jobs.journal import Journal, request_from
@@ -28,7 +27,6 @@ from bot.workflows.library import WorkflowLibrary
 log = logging.getLogger(__name__)
 
 NO_HISTORY = "This bot keeps no job history (it runs without a job journal)."
-QUEUE_REFRESH = 1.0  # seconds: ComfyUI's /queue is asked for positions at most this often
 
 
 class JobQueue:
@@ -348,32 +346,8 @@ class JobQueue:
             self._waiting.forget(job.request.requester)
 
     async def _watch_queue(self, backend: ComfyBackend) -> None:
-        """Keep ComfyUI queue positions of our queued jobs current as ComfyUI's queue changes.
-
-        A shorter queue moves every queued job of ours up without a request; /queue is asked
-        only for jobs whose place ComfyUI has not told us yet, at most every QUEUE_REFRESH s.
-        """
-        updates = backend.stream.listen(Status)
-        remaining: int | None = None
-        asked_at = float("-inf")
-        loop = asyncio.get_running_loop()
-        try:
-            async for status in updates:
-                self._wake.set()  # a (re)connected backend may take waiting jobs
-                while (later := updates.get_nowait()) is not None:  # one refresh per burst
-                    status = later
-                if not isinstance(status, Status):
-                    continue
-                is_fresh = status.sid is not None or remaining is None  # first frame of a socket
-                moved_up = 0 if is_fresh else max(0, (remaining or 0) - status.queue_remaining)
-                remaining = status.queue_remaining
-                if self._positions.shift(backend, moved_up) and not is_fresh:
-                    continue
-                await asyncio.sleep(max(0.0, asked_at + QUEUE_REFRESH - loop.time()))
-                asked_at = loop.time()
-                await self.refresh_positions(backend)
-        finally:
-            updates.close()
+        """Wake the dispatcher and keep positions current whenever ComfyUI's queue changes."""
+        await self._positions.follow(backend, self._wake.set)
 
     async def refresh_positions(self, backend: ComfyBackend) -> None:
         """Ask ComfyUI where our queued jobs on `backend` stand (and which one it runs)."""
