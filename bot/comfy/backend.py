@@ -233,15 +233,17 @@ class ComfyBackend:
         """Check a server that is down or unknown, abandon runs of one that stays down."""
         if not self.stream.is_connected:
             await self.check()
-            now = time.monotonic()
-            self._down_since = self._down_since or now
-            if now - self._down_since >= self.dead_after:
-                self._abandon_all()
+        if self.stream.is_connected:  # (again: it may have opened during the check)
+            self._down_since = None
+            if not self.health.is_up:
+                await self.check()
+            if self._is_reconcile_due():
+                await self.reconcile()
             return
-        if not self.health.is_up:
-            await self.check()
-        if self._is_reconcile_due():
-            await self.reconcile()
+        now = time.monotonic()
+        self._down_since = self._down_since or now
+        if now - self._down_since >= self.dead_after:
+            self._abandon_all()
 
     def _is_reconcile_due(self) -> bool:
         """Tell whether /queue should be asked: silent while ours runs, or an interval passed.
