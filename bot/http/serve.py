@@ -125,12 +125,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     async with aiohttp.ClientSession() as http:
         clients = [
-            ComfyClient(
-                url,
-                session=http,
-                timeout=settings.request_timeout,
-                preview_method=settings.preview_method,
-            )
+            ComfyClient(url, session=http, timeout=settings.request_timeout)
             for url in settings.backend_urls
         ]
         code = await check_servers(clients, workflow)
