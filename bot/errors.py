@@ -82,7 +82,11 @@ def user_message(exc: BaseException) -> str:
         case ComfyHTTPError(status=status):
             return f"ComfyUI answered with an error (HTTP {status}); please try again."
         case ProtocolError():
-            return f"ComfyUI gave an answer ComfyCord does not understand ({exc}); tell an admin."
+            # The details (a path, the start of a body) are for the log, not for every member.
+            return (
+                "ComfyUI gave an answer ComfyCord does not understand;"
+                " an admin can see it in the log."
+            )
         case _:
             return _discord_message(exc) or UNEXPECTED
 

@@ -48,7 +48,7 @@ REJECTED = PromptRejected(
         (ComfyHTTPError("GET", "/view", 500, "boom"), "HTTP 500"),
         (
             ProtocolError("/upload/image has no 'name'"),
-            "ComfyUI gave an answer ComfyCord does not understand (/upload/image has no 'name')",
+            "ComfyUI gave an answer ComfyCord does not understand; an admin can see it in the log",
         ),
         (REJECTED, "node 1 (EmptyImage), input width: Value -5 smaller than min of 1"),
         (REJECTED, "node 4 (CheckpointLoaderSimple), input ckpt_name: Value not in list"),
