@@ -191,6 +191,15 @@ async def test_a_prompt_comfyui_refuses_exits_1_with_its_reasons(
     assert fake_comfy.history == {}
 
 
+async def test_a_strange_answer_exits_1_and_says_what_was_strange(
+    settings: Settings, fake_comfy: FakeComfy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_comfy.script.answer("POST", "/prompt", json_body={})  # a 200 naming no prompt_id
+    assert await run(settings, "slow", "--yes", "--steps", "1") == 1
+    err = capsys.readouterr().err
+    assert "ComfyUI answered unlike ComfyUI: the answer of POST /prompt has no 'prompt_id'" in err
+
+
 async def test_without_a_terminal_and_without_yes_it_stops(
     settings: Settings,
     fake_comfy: FakeComfy,

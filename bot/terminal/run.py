@@ -19,7 +19,7 @@ import aiohttp
 
 from bot.comfy.backend import CancelResult
 from bot.comfy.client import ComfyClient
-from bot.comfy.errors import ComfyError, ComfyUnavailable
+from bot.comfy.errors import ComfyError, ComfyUnavailable, ProtocolError
 from bot.comfy.urls import shown_url
 from bot.config import Settings
 from bot.errors import EXIT_UNREACHABLE, BotError, user_message
@@ -226,6 +226,9 @@ async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
                 f"Failed at {node}: {failure.exception_type}: {failure.message.strip()}",
                 EXIT_FAILED,
             )
+        case JobState.FAILED if isinstance(result.error, ProtocolError):
+            # Here the user is the admin: the details are theirs to see.
+            return _fail(f"ComfyUI answered unlike ComfyUI: {result.error}", EXIT_FAILED)
         case JobState.FAILED if isinstance(result.error, ComfyUnavailable):
             return _unreachable(plan.server, result.error)
         case JobState.FAILED if result.error is not None:
