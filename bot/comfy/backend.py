@@ -23,7 +23,7 @@ from bot.comfy.runs import (
     PromptResult,
     PromptRun,
 )
-from bot.comfy.settle import Ended, ended
+from bot.comfy.settle import reconcile
 from bot.comfy.stream import Backoff, EventStream
 from bot.comfy.urls import redact
 
@@ -282,32 +282,12 @@ class ComfyBackend:
         if not runs:
             return
         try:
-            queue = await self.client.queue()
-            if self.stream.silence > self.silence_limit and any(
-                queue.is_running(run.prompt_id) for run in runs
-            ):
-                # ComfyUI drops a client_id's registration when its *older* socket closes
-                # late (a half-open connection after a blip): the new socket then hears
-                # nothing. Our prompt is running but silent: register again.
-                log.warning(
-                    "%s silent for %.0fs while running our prompt: reconnecting",
-                    self.url,
-                    self.stream.silence,
-                )
-                await self.stream.reconnect()
-            for run in runs:
-                if not (queue.is_running(run.prompt_id) or queue.is_pending(run.prompt_id)):
-                    await self._settle(run)
+            await reconcile(
+                self.client,
+                self.stream,
+                runs,
+                has_jobs_api=self.has_jobs_api,
+                silence_limit=self.silence_limit,
+            )
         except ComfyError as exc:
             log.warning("reconcile with %s failed: %s", self.url, exc)
-
-    async def _settle(self, run: PromptRun) -> None:
-        """Settle a run ComfyUI's queue no longer holds, from the jobs API or /history."""
-        found = await ended(self.client, run.prompt_id, has_jobs_api=self.has_jobs_api)
-        if found is Ended.GOING:
-            return  # it entered the queue or started after the snapshot
-        if found is Ended.UNKNOWN:
-            log.warning("%s is unknown to %s (restarted?): lost", run, self.url)
-            run.lose()
-        else:
-            run.finish(found)

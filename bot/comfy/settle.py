@@ -1,14 +1,18 @@
-"""The outcome of a prompt that ended while we were not listening, from /history or the jobs API."""
+"""Reconcile: how prompts ended while we were not listening, from /history or the jobs API."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.comfy.client import ComfyClient
 from bot.comfy.models import HistoryEntry, JobRecord
-from bot.comfy.runs import Outcome, PromptFailure, PromptResult
+from bot.comfy.runs import Outcome, PromptFailure, PromptResult, PromptRun
+from bot.comfy.stream import EventStream
+
+log = logging.getLogger(__name__)
 
 
 class Ended(enum.Enum):
@@ -27,6 +31,41 @@ async def ended(client: ComfyClient, prompt_id: str, *, has_jobs_api: bool) -> P
         return from_job(prompt_id, record) or Ended.GOING
     entry = await client.history(prompt_id)
     return from_history(prompt_id, entry) if entry is not None else Ended.UNKNOWN
+
+
+async def reconcile(
+    client: ComfyClient,
+    stream: EventStream,
+    runs: Sequence[PromptRun],
+    *,
+    has_jobs_api: bool,
+    silence_limit: float,
+) -> None:
+    """Settle each run ComfyUI's queue no longer holds; one /queue for all of them.
+
+    Raises:
+        ComfyError: ComfyUI could not be asked, or answered strangely (runs stay as they are).
+    """
+    queue = await client.queue()
+    if stream.silence > silence_limit and any(queue.is_running(run.prompt_id) for run in runs):
+        # ComfyUI drops a client_id's registration when its *older* socket closes late (a
+        # half-open connection after a blip): the new socket then hears nothing. Our prompt
+        # is running but silent: register again.
+        log.warning(
+            "%s silent for %.0fs while running our prompt: reconnecting",
+            client.shown_url,
+            stream.silence,
+        )
+        await stream.reconnect()
+    for run in runs:
+        if queue.is_running(run.prompt_id) or queue.is_pending(run.prompt_id):
+            continue
+        found = await ended(client, run.prompt_id, has_jobs_api=has_jobs_api)
+        if found is Ended.UNKNOWN:
+            log.warning("%s is unknown to %s (restarted?): lost", run, client.shown_url)
+            run.lose()
+        elif found is not Ended.GOING:  # (going: it entered the queue after the snapshot)
+            run.finish(found)
 
 
 def from_history(prompt_id: str, entry: HistoryEntry) -> PromptResult:
