@@ -151,3 +151,14 @@ async def test_missing_workflow_directory(
 ) -> None:
     assert await check(settings_for(fake_comfy.url, tmp_path / "nowhere")) == 1
     assert "nowhere does not exist" in capsys.readouterr().out
+
+
+async def test_an_older_comfyui_than_supported_is_pointed_out(
+    library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with FakeComfy(models={"checkpoints": [SDXL]}) as fake:
+        stats = {"system": {"comfyui_version": "0.3.10"}, "devices": []}
+        fake.script.answer("GET", "/system_stats", json_body=stats)
+        await check(settings_for(fake.url, library))
+    out = capsys.readouterr().out
+    assert "path: /queue + /history (ComfyUI 0.3.10 is older than 0.3.64" in out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from bot.workflows.library import (
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
+OLDEST_SUPPORTED = (0, 3, 64)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,8 +111,8 @@ def _support_note(version: str | None) -> str:
     """Say when a server's version is not one ComfyCord was built and tested against."""
     if version is None:
         return " (the server reports no version)"
-    major_minor = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
-    if major_minor < (0, 3):
+    numbers = tuple(int(number) for number in re.findall(r"\d+", version)[:3])
+    if numbers and numbers < OLDEST_SUPPORTED:
         return f" (ComfyUI {version} is older than 0.3.64, the oldest version supported)"
     return ""
 
