@@ -26,9 +26,11 @@ from bot.comfy.events import (
 from bot.comfy.stream import Backoff, EventStream
 from tests.comfy_prompts import failing_prompt, slow_prompt
 from tests.fakes.comfy import FakeComfy
+from tests.fakes.comfy_probe import load_trace, trace_posts
 from tests.fakes.comfy_versions import rules_for
 
 FAST = Backoff(initial=0.02, maximum=0.2)
+TRACE_N = "n_txt2img_ksampler.json"
 # Prompt ids by name: canonical UUIDs, as every ComfyUI version accepts them.
 NAMES = ("first", "second", "previewed", "dropped", "away", "racy", "forgotten", "ignored")
 NAMES += ("watched", "ours", "theirs", "running", "pending")
@@ -532,3 +534,38 @@ async def test_silence_while_ours_only_waits_asks_nothing(
             assert asked(fake_comfy, since) == []
             fake_comfy.release()
             assert (await ours.result()).is_success
+
+
+def ksampler_prompt(seed: int) -> dict[str, Any]:
+    """Return the recorded txt2img prompt of trace n (a KSampler: latent previews)."""
+    [body, *_] = [step["request"]["request_json"] for step in trace_posts(load_trace(TRACE_N))]
+    prompt: dict[str, Any] = json.loads(json.dumps(body["prompt"]))
+    prompt["3"]["inputs"]["seed"] = seed
+    return prompt
+
+
+@pytest.mark.parametrize(
+    ("version", "method", "has_previews"),
+    [
+        ("0.38", "auto", True),
+        ("0.38", "default", False),
+        ("0.38", None, False),
+        ("0.3.64", "auto", False),  # 0.3.64 ignores the key: its start-up flag decides
+    ],
+)
+async def test_sampler_previews_follow_preview_method_where_the_server_honours_it(
+    version: str, method: str | None, has_previews: bool
+):
+    # Both servers started with previews off (ComfyUI's default --preview-method none).
+    models = {"checkpoints": ["random_sd15.safetensors"]}
+    async with (
+        FakeComfy(version=version, models=models, previews=False) as fake,
+        ComfyClient(fake.url, timeout=5, preview_method=method) as client,
+        ComfyBackend(client, backoff=FAST, check_interval=60) as backend,
+    ):
+        async with asyncio.timeout(5):
+            await backend.stream.wait_connected()
+        run = await backend.submit(ksampler_prompt(seed=7))
+        events = await collect(run)
+        assert (await run.result()).is_success
+    assert any(isinstance(event, Preview) for event in events) is has_previews
