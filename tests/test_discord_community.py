@@ -308,7 +308,10 @@ async def test_blocked_results_spoilers_and_nsfw_channels(world: World) -> None:
     entry = await world.mod_log("Result blocked", since)
     fields = {f["name"]: f["value"] for f in entry["fields"]}
     assert fields["Prompt"] == "sfw channel"
-    assert fields["Job"].startswith("[comfycord-")
+    blocked_job = next(
+        j for j in world.services.jobs.jobs.values() if j.request.prompt == "sfw channel"
+    )
+    assert fields["Job"].startswith(f"[{blocked_job.id}](https://discord.com/channels/")
     assert "FEMALE_BREAST_EXPOSED (0.90)" in fields["What"]
     assert posted.files  # an age-restricted channel takes the result as it is
     assert not any(name.startswith("SPOILER_") for name, *_ in posted.files)
