@@ -1,0 +1,45 @@
+"""The recipe card (the info button): how an image was made, with the graph that ran."""
+
+from __future__ import annotations
+
+from bot.discord.render import FIELD_LIMIT, EmbedData, EmbedField, duration, quoted, truncate
+from bot.jobs.recipe import Recipe
+
+COLOR_RECIPE = 0x5865F2
+PROMPT_LIMIT = 1000
+
+
+def recipe_embed(recipe: Recipe) -> EmbedData:
+    """Describe a recipe: workflow, model, seed, steps, cfg, size, sampler, prompts, time."""
+    fields = [EmbedField("Workflow", truncate(recipe.workflow, FIELD_LIMIT))]
+    if recipe.model:
+        fields.append(EmbedField("Model", truncate(recipe.model, FIELD_LIMIT)))
+    for name, strength in recipe.loras:
+        fields.append(EmbedField("LoRA", truncate(f"{name} @ {strength:g}", FIELD_LIMIT)))
+    shown = {
+        "Seed": recipe.seed,
+        "Steps": recipe.steps,
+        "CFG": None if recipe.cfg is None else f"{recipe.cfg:g}",
+        "Denoise": None if recipe.denoise is None else f"{recipe.denoise:g}",
+        "Size": None if recipe.size is None else f"{recipe.size[0]}x{recipe.size[1]}",
+        "Sampler": recipe.sampler,
+        "Time": None if recipe.elapsed is None else duration(recipe.elapsed),
+        "Server": recipe.server,
+    }
+    fields += [EmbedField(name, str(value)) for name, value in shown.items() if value is not None]
+    fields.append(EmbedField("Prompt", _block(recipe.prompt), inline=False))
+    if recipe.negative:
+        fields.append(EmbedField("Negative", _block(recipe.negative), inline=False))
+    return EmbedData(
+        title="\N{INFORMATION SOURCE}\ufe0f Recipe",
+        description="The graph that ran is attached as `workflow_api.json`: load it in ComfyUI"
+        " to make this image again.",
+        fields=tuple(fields),
+        color=COLOR_RECIPE,
+    )
+
+
+def _block(text: str) -> str:
+    if not text.strip():
+        return "(none)"
+    return quoted(text, PROMPT_LIMIT)

@@ -1,0 +1,58 @@
+"""Compose a batch's images into one grid picture, in batch order (2 by 2 for four, 1 by 2 for two).
+
+CPU-bound (Pillow): call `compose_grid` through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from PIL import Image
+
+from bot.images import ImageFile
+
+GRID_QUALITY = 92  # JPEG: a grid is for choosing; U<n> posts the full image untouched
+BACKGROUND = (24, 24, 27)
+
+
+def grid_shape(count: int) -> tuple[int, int]:
+    """Return (columns, rows) of the grid for `count` images (one to four).
+
+    Raises:
+        ValueError: fewer than one or more than four images.
+    """
+    if not 1 <= count <= 4:
+        raise ValueError(f"a grid holds one to four images, not {count}")
+    return {1: (1, 1), 2: (2, 1), 3: (2, 2), 4: (2, 2)}[count]
+
+
+def compose_grid(images: Sequence[ImageFile], filename: str = "grid.jpg") -> ImageFile:
+    """Return one picture with `images` left to right, top to bottom, each cell the largest size.
+
+    A smaller image sits centred in its cell; three images leave the last cell empty.
+
+    Raises:
+        ValueError: not one to four images, or one that Pillow cannot read.
+    """
+    columns, rows = grid_shape(len(images))
+    opened = [_open(image) for image in images]
+    cell_width = max(picture.width for picture in opened)
+    cell_height = max(picture.height for picture in opened)
+    canvas = Image.new("RGB", (cell_width * columns, cell_height * rows), BACKGROUND)
+    for index, picture in enumerate(opened):
+        row, column = divmod(index, columns)
+        left = column * cell_width + (cell_width - picture.width) // 2
+        top = row * cell_height + (cell_height - picture.height) // 2
+        canvas.paste(picture, (left, top))
+    buffer = io.BytesIO()
+    canvas.save(buffer, "JPEG", quality=GRID_QUALITY)
+    return ImageFile(filename, buffer.getvalue())
+
+
+def _open(image: ImageFile) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(image.data)) as opened:
+            return opened.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{image.filename} is not an image Pillow can read") from exc
