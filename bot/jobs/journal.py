@@ -11,8 +11,8 @@ from typing import Any, Self
 
 from bot.errors import user_message
 from bot.images import ImageFile
-from bot.jobs.model import REQUEST_VALUES, GenerationRequest, Job, JobResult
-from bot.jobs.store import JobStore, JournalEntry
+from bot.jobs.model import REQUEST_CHOICES, REQUEST_VALUES, GenerationRequest, Job, JobResult
+from bot.jobs.store import JobStore, JournalEntry, RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,14 @@ class Journal:
         elif result.error is not None:
             error = user_message(result.error)
         outputs = [output.filename for output in result.outputs]
+        files = [
+            {"filename": f.filename, "subfolder": f.subfolder, "type": f.type} for f in result.files
+        ]
+        ran = RunRecord(dict(job.graph), files, result.elapsed or job.snapshot.elapsed)
         self._writes.put_nowait(
-            lambda: self.store.update(job.id, state=str(result.state), outputs=outputs, error=error)
+            lambda: self.store.update(
+                job.id, state=str(result.state), outputs=outputs, error=error, ran=ran
+            )
         )
 
     async def unfinished(self) -> list[JournalEntry]:
@@ -111,7 +117,7 @@ class Journal:
 def request_params(request: GenerationRequest) -> dict[str, Any]:
     """Return the JSON-safe parameters of a request (images are stored apart)."""
     overrides = [[node, name, value] for (node, name), value in request.overrides.items()]
-    return {**request.values(), "overrides": overrides}
+    return {**request.values(), **request.choices(), "overrides": overrides}
 
 
 def request_from(entry: JournalEntry, images: tuple[ImageFile, ...]) -> GenerationRequest:
@@ -124,5 +130,5 @@ def request_from(entry: JournalEntry, images: tuple[ImageFile, ...]) -> Generati
         images=images,
         overrides=overrides,
         origin=dict(entry.origin),
-        **{key: params[key] for key in REQUEST_VALUES if key in params},
+        **{key: params[key] for key in (*REQUEST_VALUES, *REQUEST_CHOICES) if key in params},
     )

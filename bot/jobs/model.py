@@ -9,13 +9,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.comfy.backend import ComfyBackend, Outcome, PromptFailure
+from bot.comfy.events import OutputFile
 from bot.images import ImageFile
+from bot.jobs import options
 from bot.jobs.progress import JobState, ProgressSnapshot, ProgressTracker
 from bot.workflows.library import Workflow
 
 MAX_SEED = 2**32 - 1  # random seeds are drawn below this (any seed a user gives may be larger)
-REQUEST_VALUES = ("prompt", "negative", "seed", "steps", "width", "height")
+REQUEST_VALUES = ("prompt", "negative", "seed", "steps", "width", "height", "denoise")
 """The workflow keys a GenerationRequest carries as fields; any other input goes in overrides."""
+REQUEST_CHOICES = ("count", "aspect", "model", "lora", "lora_strength")
+"""The fields that shape the graph rather than fill one input (`bot.jobs.options`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,12 @@ class GenerationRequest:
     steps: int | None = None
     width: int | None = None
     height: int | None = None
+    denoise: float | None = None
+    count: int | None = None  # images in one job: the batch size, else copies of the graph
+    aspect: str | None = None  # one of bot.jobs.aspect.ASPECTS; explicit width/height win
+    model: str | None = None
+    lora: str | None = None
+    lora_strength: float | None = None
     images: tuple[ImageFile, ...] = ()
     overrides: Mapping[tuple[str, str], Any] = field(default_factory=dict)
     # Where the request came from; a restored Discord job's holds its interaction token.
@@ -38,6 +48,11 @@ class GenerationRequest:
     def values(self) -> dict[str, Any]:
         """Return the patch values this request sets."""
         fields = {key: getattr(self, key) for key in REQUEST_VALUES}
+        return {key: value for key, value in fields.items() if value is not None}
+
+    def choices(self) -> dict[str, Any]:
+        """Return the graph-shaping choices this request makes (count, aspect, model, LoRA)."""
+        fields = {key: getattr(self, key) for key in REQUEST_CHOICES}
         return {key: value for key, value in fields.items() if value is not None}
 
     def graph_for(
@@ -50,7 +65,20 @@ class GenerationRequest:
         """
         if image_names is None:
             image_names = [f"pending_{i}.png" for i in range(len(self.images))]
-        return workflow.with_inputs(self.values(), images=image_names, overrides=self.overrides)
+        count = self.count or 1
+        values = options.sized_values(workflow, self.values(), self.aspect)
+        if count > 1 and workflow.has("batch_size"):
+            values["batch_size"] = count
+        graph = workflow.with_inputs(values, images=image_names, overrides=self.overrides)
+        return options.shaped(
+            workflow,
+            graph,
+            count=count,
+            seed=self.seed,
+            model=self.model,
+            lora=self.lora,
+            lora_strength=self.lora_strength,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +88,7 @@ class JobResult:
     job_id: str
     state: JobState
     outputs: tuple[ImageFile, ...] = ()
+    files: tuple[OutputFile, ...] = ()  # where ComfyUI keeps each output, in `outputs` order
     failure: PromptFailure | None = None
     error: Exception | None = None
     cancelled_by: str | None = None

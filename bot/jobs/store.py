@@ -44,6 +44,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE client_ids (backend TEXT PRIMARY KEY, client_id TEXT NOT NULL);
     """,
+    # Iterating on results after a restart: the graph that ran (recipe), where ComfyUI keeps
+    # each output (U<n>, Upscale, Vary), the time taken; and members' /settings.
+    """
+    ALTER TABLE jobs ADD COLUMN graph TEXT;
+    ALTER TABLE jobs ADD COLUMN files TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN elapsed REAL;
+    CREATE TABLE member_settings (user_id TEXT PRIMARY KEY, settings TEXT NOT NULL);
+    """,
 )
 
 FINAL_STATES = tuple(str(state) for state in JobState if state.is_final)
@@ -64,6 +72,9 @@ class JournalEntry:
     updated_at: float
     outputs: tuple[str, ...]
     error: str | None
+    graph: Mapping[str, Any] | None = field(default=None, repr=False)
+    files: tuple[Mapping[str, str], ...] = ()  # {filename, subfolder, type} per output
+    elapsed: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Self:
@@ -80,7 +91,19 @@ class JournalEntry:
             updated_at=row["updated_at"],
             outputs=tuple(json.loads(row["outputs"])),
             error=row["error"],
+            graph=json.loads(row["graph"]) if row["graph"] else None,
+            files=tuple(json.loads(row["files"])),
+            elapsed=row["elapsed"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What a finished job ran and made: the graph, its output files, the time it took."""
+
+    graph: Mapping[str, Any]
+    files: Sequence[Mapping[str, str]]
+    elapsed: float
 
 
 class JobStore:
@@ -187,6 +210,7 @@ class JobStore:
         origin: Mapping[str, Any] | None = None,
         outputs: Sequence[str] | None = None,
         error: str | None = None,
+        ran: RunRecord | None = None,
     ) -> None:
         """Record a change of a job: its state (with the time), backend, reply, outputs, error."""
         now = self._clock()
@@ -201,6 +225,9 @@ class JobStore:
             changes["outputs"] = json.dumps(list(outputs))
         if error is not None:
             changes["error"] = error
+        if ran is not None:
+            changes |= {"graph": _dump(ran.graph), "files": json.dumps(list(ran.files))}
+            changes["elapsed"] = ran.elapsed
         assignments = ", ".join(f"{column} = ?" for column in changes)
 
         def work(db: sqlite3.Connection) -> None:
@@ -266,6 +293,25 @@ class JobStore:
             return [(str(state), float(at)) for state, at in rows]
 
         return await self._call(work)
+
+    async def member_settings(self, user_id: str) -> dict[str, Any]:
+        """Return the /settings one member saved ({} if none)."""
+
+        def work(db: sqlite3.Connection) -> dict[str, Any]:
+            query = "SELECT settings FROM member_settings WHERE user_id = ?"
+            row = db.execute(query, (user_id,)).fetchone()
+            return dict(json.loads(row[0])) if row is not None else {}
+
+        return await self._call(work)
+
+    async def save_member_settings(self, user_id: str, settings: Mapping[str, Any]) -> None:
+        """Replace the /settings of one member."""
+        row = (user_id, _dump(settings))
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO member_settings VALUES (?, ?)", row)
+
+        await self._call(work)
 
 
 def migrate(db: sqlite3.Connection) -> int:
