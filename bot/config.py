@@ -115,6 +115,13 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _fraction(raw: str) -> float:
+    value = _number(raw)
+    if not 0 < value <= 1:
+        raise ValueError(f"must be greater than 0 and at most 1, got {value}")
+    return value
+
+
 def _secret(raw: str) -> Secret:
     return Secret(raw.strip())
 
@@ -154,6 +161,10 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HTTP_MAX_BODY_BYTES": ("http_max_body_bytes", _positive_int, "20971520"),
     "DATABASE_PATH": ("database_path", _path, "comfycord.db"),
     "SHARDED": ("sharded", _bool, "false"),
+    "UPSCALE_WORKFLOW": ("upscale_workflow", _text, "upscale"),
+    "VARY_WORKFLOW": ("vary_workflow", _text, "img2img"),
+    "VARY_STRONG": ("vary_strong", _fraction, "0.7"),
+    "VARY_SUBTLE": ("vary_subtle", _fraction, "0.35"),
 }
 
 
@@ -186,6 +197,10 @@ class Settings:
     http_max_body_bytes: int
     database_path: Path
     sharded: bool
+    upscale_workflow: str
+    vary_workflow: str
+    vary_strong: float
+    vary_subtle: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
