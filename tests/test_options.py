@@ -8,7 +8,7 @@ import pytest
 
 from bot.jobs.model import GenerationRequest
 from bot.jobs.options import base_resolution
-from bot.workflows.batch import in_copy_order, repeat_graph
+from bot.workflows.batch import copy_graph, in_copy_order, repeat_graph
 from bot.workflows.library import Workflow, WorkflowInputError, load_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,14 +35,27 @@ def test_count_uses_the_batch_size_where_the_workflow_has_one() -> None:
 def test_count_copies_the_graph_with_consecutive_seeds_where_there_is_no_batch() -> None:
     workflow = _workflow("slow")
     graph = GenerationRequest("u", "slow", seed=10, count=3).graph_for(workflow)
-    assert sorted(graph) == sorted(["1", "2", "3", "1:1", "1:2", "1:3", "2:1", "2:2", "2:3"])
-    assert [graph[n]["inputs"]["seed"] for n in ("2", "1:2", "2:2")] == [10, 11, 12]
-    assert graph["1:2"]["inputs"]["image"] == ["1:1", 0]
-    assert graph["2:3"]["inputs"]["images"] == ["2:2", 0]
-    prefixes = [graph[n]["inputs"]["filename_prefix"] for n in ("3", "1:3", "2:3")]
+    assert sorted(graph) == sorted(["1", "2", "3", "c1:1", "c1:2", "c1:3", "c2:1", "c2:2", "c2:3"])
+    assert [graph[n]["inputs"]["seed"] for n in ("2", "c1:2", "c2:2")] == [10, 11, 12]
+    assert graph["c1:2"]["inputs"]["image"] == ["c1:1", 0]
+    assert graph["c2:3"]["inputs"]["images"] == ["c2:2", 0]
+    prefixes = [graph[n]["inputs"]["filename_prefix"] for n in ("3", "c1:3", "c2:3")]
     assert prefixes == ["runner/slow_c1", "runner/slow_c2", "runner/slow_c3"]
     single = GenerationRequest("u", "slow", seed=10).graph_for(workflow)
     assert single["3"]["inputs"]["filename_prefix"] == "runner/slow"
+
+
+def test_each_copy_can_be_taken_back_out() -> None:
+    workflow = _workflow("slow")
+    graph = GenerationRequest("u", "slow", seed=10, count=3).graph_for(workflow)
+    third = copy_graph(graph, 2)
+    assert sorted(third) == ["1", "2", "3"]
+    assert third["2"]["inputs"]["seed"] == 12
+    assert third["2"]["inputs"]["image"] == ["1", 0]
+    assert third["3"]["inputs"]["filename_prefix"] == "runner/slow_c3"
+    assert copy_graph(graph, 0)["2"]["inputs"]["seed"] == 10
+    single = GenerationRequest("u", "slow", seed=10).graph_for(workflow)
+    assert copy_graph(single, 0) == single
 
 
 def test_outputs_go_back_in_copy_order() -> None:

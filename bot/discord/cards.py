@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from bot.discord.render import FIELD_LIMIT, EmbedData, EmbedField, duration, quoted, truncate
+from bot.discord.render import (
+    CONTENT_LIMIT,
+    FIELD_LIMIT,
+    PROMPT_PREVIEW,
+    EmbedData,
+    EmbedField,
+    duration,
+    mention,
+    quoted,
+    truncate,
+)
+from bot.jobs.model import GenerationRequest
 from bot.jobs.recipe import Recipe
 
 COLOR_RECIPE = 0x5865F2
@@ -43,3 +54,11 @@ def _block(text: str) -> str:
     if not text.strip():
         return "(none)"
     return quoted(text, PROMPT_LIMIT)
+
+
+def picked_text(request: GenerationRequest, image: int, count: int, clicker: str) -> str:
+    """Return the message of one image posted alone (U<n>): what it is and who picked it."""
+    what = quoted(request.prompt, PROMPT_PREVIEW) if request.prompt.strip() else "Image"
+    return truncate(
+        f"**{what}** · image {image} of {count} · picked by {mention(clicker)}", CONTENT_LIMIT
+    )

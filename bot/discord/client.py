@@ -10,9 +10,10 @@ from discord.ext import commands
 
 from bot.comfy.backend import ComfyBackend
 from bot.config import Settings
-from bot.discord.buttons import DYNAMIC_ITEMS, job_view
+from bot.discord.buttons import DYNAMIC_ITEMS
 from bot.discord.delivery import Delivery
 from bot.discord.errors import ErrorTree
+from bot.discord.iterate import ITERATE_ITEMS, result_controls
 from bot.discord.restore import reattach
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import WorkflowLibrary
@@ -53,7 +54,7 @@ class ComfyBot(commands.Bot):
         self.jobs = jobs
         self.delivery = Delivery(
             settings,
-            job_view,
+            result_controls,
             journal=jobs.journal,
             is_available=lambda: jobs.has_healthy_backend,
         )
@@ -74,7 +75,7 @@ class ComfyBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Register the persistent buttons, load the cogs, take up unfinished jobs, sync."""
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS, *ITERATE_ITEMS)
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)

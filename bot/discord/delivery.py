@@ -19,6 +19,7 @@ import discord
 
 from bot.config import Settings
 from bot.discord import render
+from bot.discord.grid import compose_grid, is_grid
 from bot.discord.sinks import Sink
 from bot.images import ImageFile
 from bot.jobs.journal import Journal
@@ -194,9 +195,10 @@ class Delivery:
         groups: list[list[ImageFile]] = []
         notes: list[str] = []
         if result.state is JobState.DONE and result.outputs:
-            files, notes = await asyncio.to_thread(
-                render.fit_outputs, result.outputs, sink.filesize_limit
-            )
+            outputs = result.outputs
+            if is_grid(job.request.count, len(outputs)):
+                outputs = (await asyncio.to_thread(compose_grid, outputs),)
+            files, notes = await asyncio.to_thread(render.fit_outputs, outputs, sink.filesize_limit)
             groups = render.batches(files)
         title = _node_title(job, result.failure.node_id if result.failure else None)
         content = render.final_text(job.request, workflow, result, notes, node_title=title)

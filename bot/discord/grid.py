@@ -16,6 +16,11 @@ GRID_QUALITY = 92  # JPEG: a grid is for choosing; U<n> posts the full image unt
 BACKGROUND = (24, 24, 27)
 
 
+def is_grid(count: int | None, images: int) -> bool:
+    """Tell whether a result of `images` images, `count` asked for, is posted as a grid."""
+    return (count or 1) > 1 and 2 <= images <= 4
+
+
 def grid_shape(count: int) -> tuple[int, int]:
     """Return (columns, rows) of the grid for `count` images (one to four).
 
@@ -56,3 +61,23 @@ def _open(image: ImageFile) -> Image.Image:
             return opened.convert("RGB")
     except (OSError, ValueError) as exc:
         raise ValueError(f"{image.filename} is not an image Pillow can read") from exc
+
+
+def cell(grid: ImageFile, count: int, index: int, filename: str) -> ImageFile:
+    """Return image `index` (0-based) cut out of a grid of `count` images, as PNG.
+
+    The last resort for U<n> when ComfyUI no longer has the file: the posted grid holds it.
+
+    Raises:
+        ValueError: no such cell, or a grid Pillow cannot read.
+    """
+    columns, rows = grid_shape(count)
+    if not 0 <= index < count:
+        raise ValueError(f"a grid of {count} has no image {index + 1}")
+    picture = _open(grid)
+    width, height = picture.width // columns, picture.height // rows
+    row, column = divmod(index, columns)
+    box = (column * width, row * height, (column + 1) * width, (row + 1) * height)
+    buffer = io.BytesIO()
+    picture.crop(box).save(buffer, "PNG")
+    return ImageFile(filename, buffer.getvalue())

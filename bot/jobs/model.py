@@ -165,6 +165,11 @@ class Job:
         """Tell whether the job has ended."""
         return self._result.done()
 
+    @property
+    def outcome(self) -> JobResult | None:
+        """Return the result of an ended job, None while it runs."""
+        return self._result.result() if self._result.done() else None
+
     def finish(self, result: JobResult) -> None:
         """End the job once."""
         if self._result.done():

@@ -17,11 +17,12 @@ from bot.workflows.graph import PatchPoint, is_link
 T = TypeVar("T")
 SAVE_PREFIX = "filename_prefix"
 _COPY_MARK = re.compile(r"_c(\d+)_\d+_\.\w+$")
+_COPY_ID = re.compile(r"^c(\d+):")
 
 
 def copy_id(node_id: str, index: int) -> str:
     """Return the id of `node_id` in copy `index` (copy 0 keeps the workflow's ids)."""
-    return node_id if index == 0 else f"{index}:{node_id}"
+    return node_id if index == 0 else f"c{index}:{node_id}"
 
 
 def repeat_graph(
@@ -66,3 +67,23 @@ def in_copy_order(items: Iterable[T], filename: Callable[[T], str]) -> list[T]:
         return int(found[1]) if found else 0
 
     return sorted(items, key=copy_of)
+
+
+def copy_graph(graph: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """Return the copy that made image `index` of a repeated graph, with the workflow's ids.
+
+    A graph that was not repeated (a single image, or a batch) is returned whole.
+    """
+    if not any(_COPY_ID.match(node_id) for node_id in graph):
+        return dict(graph)
+    prefix = "" if index == 0 else f"c{index}:"
+    picked: dict[str, Any] = {}
+    for node_id, node in graph.items():
+        found = _COPY_ID.match(node_id)
+        if (found is None and index == 0) or (found is not None and node_id.startswith(prefix)):
+            node_copy = copy.deepcopy(node)
+            for name, value in node_copy.get("inputs", {}).items():
+                if is_link(value):
+                    node_copy["inputs"][name] = [value[0].removeprefix(prefix), value[1]]
+            picked[node_id.removeprefix(prefix)] = node_copy
+    return picked
