@@ -86,43 +86,51 @@ class ResultButton(discord.ui.DynamicItem[Button], template=re.compile(_TEMPLATE
 
 
 async def _source(
-    interaction: discord.Interaction[Any], job_id: str, image: int
+    interaction: discord.Interaction[Any], job_id: str, image: int, *, is_on_grid: bool
 ) -> tuple[PastJob, ImageFile]:
-    """Return the job and its image `image` (1-based), else cut from the clicked message."""
+    """Return the job and its image `image` (1-based), else taken from the clicked message.
+
+    Raises:
+        SourceGone: neither ComfyUI nor the message has the image any more.
+    """
     jobs = _bot(interaction).jobs
     past = await past_job(jobs, job_id)
     try:
         return past, await source_image(jobs, past, image - 1)
     except SourceGone:
-        found = await _from_message(interaction, past, image)
+        found = await _from_message(interaction, past, image, is_on_grid=is_on_grid)
         if found is None:
             raise
         return past, found
 
 
 async def _from_message(
-    interaction: discord.Interaction[Any], past: PastJob, image: int
+    interaction: discord.Interaction[Any], past: PastJob, image: int, *, is_on_grid: bool
 ) -> ImageFile | None:
+    """Return the image from the clicked message's attachment: the grid's cell, or itself."""
     attachments = interaction.message.attachments if interaction.message else []
-    if len(attachments) != 1 or past.count < image:
+    if len(attachments) != 1 or not 1 <= image <= past.count:
         return None
     try:
         data = await attachments[0].read()
     except discord.HTTPException:
         return None
+    if not is_on_grid:
+        return ImageFile(attachments[0].filename, data)
     name = f"{past.job_id[-8:]}_{image}.png"
-    if is_grid(past.request.count, past.count):
+    try:
         return await asyncio.to_thread(cell, ImageFile(name, data), past.count, image - 1, name)
-    return ImageFile(attachments[0].filename, data) if past.count == 1 else None
+    except ValueError:
+        return None
 
 
 async def _pick(interaction: discord.Interaction[Any], job_id: str, image: int) -> None:
     await interaction.response.defer(thinking=True)
-    past, picture = await _source(interaction, job_id, image)
+    past, picture = await _source(interaction, job_id, image, is_on_grid=True)
     text = cards.picked_text(past.request, image, past.count, str(interaction.user.id))
-    await interaction.followup.send(
-        text,
-        file=to_file(picture),
+    await interaction.edit_original_response(
+        content=text,
+        attachments=[to_file(picture)],
         view=single_view(job_id, image),
         allowed_mentions=NO_MENTIONS,
     )
@@ -133,7 +141,7 @@ async def _vary_or_upscale(
 ) -> None:
     bot = _bot(interaction)
     response = await interaction.response.defer(thinking=True)
-    past, picture = await _source(interaction, job_id, image)
+    past, picture = await _source(interaction, job_id, image, is_on_grid=action == "vary")
     settings, clicker = bot.settings, str(interaction.user.id)
     if action == "upscale":
         request = upscale_of(past, picture, requester=clicker, workflow=settings.upscale_workflow)
@@ -164,7 +172,10 @@ async def _info(interaction: discord.Interaction[Any], job_id: str, image: int) 
         raise SourceGone("The bot did not keep how this job was made.")
     workflow = bot.jobs.workflows.resolve(past.request.workflow)
     graph = past.graph_of(image - 1 if image else None) or past.graph
-    recipe = Recipe.from_graph(workflow, graph, elapsed=past.elapsed, server=past.backend)
+    asked = (past.request.prompt, past.request.negative or "")
+    recipe = Recipe.from_graph(
+        workflow, graph, elapsed=past.elapsed, server=past.backend, asked=asked
+    )
     file = discord.File(io.BytesIO(recipe.graph_json()), filename=RECIPE_FILENAME)
     await interaction.response.send_message(
         embed=to_embed(cards.recipe_embed(recipe)), file=file, ephemeral=True
@@ -177,7 +188,7 @@ async def _remix(interaction: discord.Interaction[Any], job_id: str, image: int)
 
     async def on_submit(submitted: discord.Interaction[Any], prompt: str, negative: str) -> None:
         response = await submitted.response.defer(thinking=True)
-        source, picture = await _source(submitted, job_id, image)
+        source, picture = await _source(submitted, job_id, image, is_on_grid=False)
         request = vary_request(
             source,
             picture,

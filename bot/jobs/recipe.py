@@ -45,8 +45,12 @@ class Recipe:
         *,
         elapsed: float | None = None,
         server: str | None = None,
+        asked: tuple[str, str] = ("", ""),
     ) -> Recipe:
-        """Read the recipe of `graph`, which ran with `workflow`'s patch points."""
+        """Read the recipe of `graph`, which ran with `workflow`'s patch points.
+
+        `asked` (prompt, negative) stands in where the workflow has no text of its own.
+        """
 
         def value(key: str) -> Any:
             points = workflow.points.get(key, ())
@@ -65,8 +69,8 @@ class Recipe:
             denoise=_number(value("denoise"), float),
             size=(width, height) if isinstance(width, int) and isinstance(height, int) else None,
             sampler=_sampler(graph),
-            prompt=_text(value("prompt")),
-            negative=_text(value("negative")),
+            prompt=_text(value("prompt")) if workflow.has("prompt") else asked[0],
+            negative=_text(value("negative")) if workflow.has("negative") else asked[1],
             elapsed=elapsed,
             server=server,
         )
