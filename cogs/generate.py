@@ -22,6 +22,7 @@ from bot.discord.sinks import NO_MENTIONS, InteractionSink, MessageSink
 from bot.errors import InvalidImage
 from bot.jobs.catalog import ModelCatalog
 from bot.jobs.model import GenerationRequest
+from bot.jobs.preferences import Preferences
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import Workflow
 
@@ -36,8 +37,11 @@ MENU_NAME = "Use as input"
 class Generate(commands.Cog):
     """Take generation requests from slash commands, mentions and the message menu."""
 
-    def __init__(self, jobs: JobQueue, settings: Settings, delivery: Delivery) -> None:
+    def __init__(
+        self, jobs: JobQueue, settings: Settings, delivery: Delivery, preferences: Preferences
+    ) -> None:
         self.jobs = jobs
+        self.preferences = preferences
         self.settings = settings
         self.delivery = delivery
         self.catalog = ModelCatalog(jobs.backends)
@@ -67,15 +71,17 @@ class Generate(commands.Cog):
         attachments = [a for a in (image, image2) if a is not None]
         inputs.check_interaction(self.settings, interaction)
         inputs.check_attachments(attachments, self.settings.max_input_image_bytes)
-        default = self.settings.default_image_workflow if attachments else None
+        mine = await self.preferences.get(str(interaction.user.id))
+        default = self.settings.default_image_workflow if attachments else mine.workflow
         chosen = self._workflow(workflow or default or self.settings.default_workflow)
         values = options.request_values(
             chosen, prompt, negative=negative, seed=seed, steps=steps, width=width,
             height=height, count=count, aspect=aspect, model=model, lora=lora,
             lora_strength=lora_strength,
         )  # fmt: skip
+        values = options.with_defaults(chosen, values, mine)
         request = inputs.build_request(chosen, interaction.user.id, len(attachments), **values)
-        await self._run(interaction, request, attachments)
+        await self._run(interaction, request, attachments, is_private=mine.is_private)
 
     @generate.autocomplete("workflow")
     async def workflow_autocomplete(
@@ -131,12 +137,15 @@ class Generate(commands.Cog):
         interaction: discord.Interaction[Any],
         request: GenerationRequest,
         attachments: list[discord.Attachment],
+        *,
+        is_private: bool = False,
     ) -> None:
-        response = await interaction.response.defer(thinking=True)
+        response = await interaction.response.defer(thinking=True, ephemeral=is_private)
         images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
         job = self.jobs.submit(replace(request, images=images))
         message_id = response.message_id if response is not None else None
-        self.delivery.follow(job, InteractionSink(interaction, message_id=message_id))
+        sink = InteractionSink(interaction, message_id=message_id, is_private=is_private)
+        self.delivery.follow(job, sink)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -175,7 +184,7 @@ class Generate(commands.Cog):
 
 async def setup(bot: ComfyBot) -> None:
     """Add the Generate cog and its message menu."""
-    cog = Generate(bot.jobs, bot.settings, bot.delivery)
+    cog = Generate(bot.jobs, bot.settings, bot.delivery, bot.preferences)
     await bot.add_cog(cog)
     bot.tree.add_command(cog.menu)
 

@@ -14,6 +14,7 @@ from bot.discord.render import (
     truncate,
 )
 from bot.jobs.model import GenerationRequest
+from bot.jobs.preferences import MemberDefaults
 from bot.jobs.recipe import Recipe
 
 COLOR_RECIPE = 0x5865F2
@@ -62,3 +63,14 @@ def picked_text(request: GenerationRequest, image: int, count: int, clicker: str
     return truncate(
         f"**{what}** · image {image} of {count} · picked by {mention(clicker)}", CONTENT_LIMIT
     )
+
+
+def defaults_text(defaults: MemberDefaults) -> str:
+    """Return a member's /settings as a short private message."""
+    shown = [
+        f"Workflow: {defaults.workflow or 'the server default'}",
+        f"Aspect: {defaults.aspect or 'the workflow default'}",
+        f"Count: {defaults.count or 1}",
+        f"Private results: {'yes' if defaults.is_private else 'no'}",
+    ]
+    return "Your settings for /generate:\n" + "\n".join(f"- {line}" for line in shown)

@@ -15,12 +15,13 @@ from bot.discord.delivery import Delivery
 from bot.discord.errors import ErrorTree
 from bot.discord.iterate import ITERATE_ITEMS, result_controls
 from bot.discord.restore import reattach
+from bot.jobs.preferences import Preferences
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin")
+EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin", "cogs.preferences")
 
 
 def intents() -> discord.Intents:
@@ -52,6 +53,7 @@ class ComfyBot(commands.Bot):
         )
         self.settings = settings
         self.jobs = jobs
+        self.preferences = Preferences(jobs.journal.store if jobs.journal else None)
         self.delivery = Delivery(
             settings,
             result_controls,

@@ -26,6 +26,7 @@ from bot.images import ImageFile
 from bot.jobs.iterations import PastJob, SourceGone, past_job, source_image, vary_request
 from bot.jobs.iterations import upscale_request as upscale_of
 from bot.jobs.model import GenerationRequest, Job
+from bot.jobs.preferences import Preferences
 from bot.jobs.progress import JobState
 from bot.jobs.recipe import RECIPE_FILENAME, Recipe
 
@@ -124,8 +125,15 @@ async def _from_message(
         return None
 
 
+async def _is_private(interaction: discord.Interaction[Any]) -> bool:
+    preferences = getattr(interaction.client, "preferences", None)
+    if not isinstance(preferences, Preferences):
+        return False
+    return (await preferences.get(str(interaction.user.id))).is_private
+
+
 async def _pick(interaction: discord.Interaction[Any], job_id: str, image: int) -> None:
-    await interaction.response.defer(thinking=True)
+    await interaction.response.defer(thinking=True, ephemeral=await _is_private(interaction))
     past, picture = await _source(interaction, job_id, image, is_on_grid=True)
     text = cards.picked_text(past.request, image, past.count, str(interaction.user.id))
     await interaction.edit_original_response(
@@ -140,7 +148,8 @@ async def _vary_or_upscale(
     interaction: discord.Interaction[Any], action: str, job_id: str, image: int
 ) -> None:
     bot = _bot(interaction)
-    response = await interaction.response.defer(thinking=True)
+    is_private = await _is_private(interaction)
+    response = await interaction.response.defer(thinking=True, ephemeral=is_private)
     past, picture = await _source(interaction, job_id, image, is_on_grid=action == "vary")
     settings, clicker = bot.settings, str(interaction.user.id)
     if action == "upscale":
@@ -150,18 +159,21 @@ async def _vary_or_upscale(
         request = vary_request(
             past, picture, requester=clicker, workflow=settings.vary_workflow, denoise=denoise
         )
-    _submit(interaction, request, response)
+    _submit(interaction, request, response, is_private=is_private)
 
 
 def _submit(
     interaction: discord.Interaction[Any],
     request: GenerationRequest,
     response: discord.InteractionCallbackResponse[Any] | None,
+    *,
+    is_private: bool,
 ) -> Job:
     bot = _bot(interaction)
     job = bot.jobs.submit(request)
     message_id = response.message_id if response is not None else None
-    bot.delivery.follow(job, InteractionSink(interaction, message_id=message_id))
+    sink = InteractionSink(interaction, message_id=message_id, is_private=is_private)
+    bot.delivery.follow(job, sink)
     return job
 
 
@@ -187,7 +199,8 @@ async def _remix(interaction: discord.Interaction[Any], job_id: str, image: int)
     past = await past_job(bot.jobs, job_id)
 
     async def on_submit(submitted: discord.Interaction[Any], prompt: str, negative: str) -> None:
-        response = await submitted.response.defer(thinking=True)
+        is_private = await _is_private(submitted)
+        response = await submitted.response.defer(thinking=True, ephemeral=is_private)
         source, picture = await _source(submitted, job_id, image, is_on_grid=False)
         request = vary_request(
             source,
@@ -198,7 +211,7 @@ async def _remix(interaction: discord.Interaction[Any], job_id: str, image: int)
             prompt=prompt,
             negative=negative,
         )
-        _submit(submitted, request, response)
+        _submit(submitted, request, response, is_private=is_private)
 
     modal = RemixModal(past.request.prompt, past.request.negative or "", on_submit)
     await interaction.response.send_modal(modal)

@@ -13,6 +13,7 @@ from bot.errors import BotError
 from bot.jobs.aspect import ASPECTS
 from bot.jobs.catalog import ModelCatalog
 from bot.jobs.flags import parse_flags
+from bot.jobs.preferences import MemberDefaults
 from bot.workflows.choices import fuzzy_choices
 from bot.workflows.library import Workflow, WorkflowLibrary
 from bot.workflows.loras import model_slot
@@ -51,6 +52,22 @@ def request_values(workflow: Workflow, text: str, **options: Any) -> dict[str, A
         negative = given.get("negative") or _default_negative(workflow.defaults)
         values["negative"] = f"{negative}, {flags.no}" if negative else flags.no
     return values
+
+
+def with_defaults(
+    workflow: Workflow, values: dict[str, Any], mine: MemberDefaults
+) -> dict[str, Any]:
+    """Return `values` with the member's /settings where the request did not say.
+
+    A default aspect applies only to workflows that have a size to set.
+    """
+    chosen = dict(values)
+    if mine.count is not None:
+        chosen.setdefault("count", mine.count)
+    sized = workflow.has("width") and workflow.has("height")
+    if mine.aspect is not None and sized and not {"width", "height"} & chosen.keys():
+        chosen.setdefault("aspect", mine.aspect)
+    return chosen
 
 
 def _default_negative(defaults: Mapping[str, Any]) -> str:
