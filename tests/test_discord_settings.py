@@ -8,7 +8,15 @@ from bot.jobs.preferences import MemberDefaults
 from tests.discord_env import final_edit, open_services
 from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord, run_bot
-from tests.iterate_env import GRID_LABELS, MODELS, iterate_settings, labels, size_of
+from tests.iterate_env import (
+    GRID_LABELS,
+    MODELS,
+    custom_id,
+    iterate_settings,
+    labels,
+    original_edit,
+    size_of,
+)
 
 
 async def test_settings_apply_to_generate_and_survive_a_restart(
@@ -91,3 +99,28 @@ async def test_a_default_aspect_sizes_the_workflows_that_have_a_size(
             for entry in fake_comfy.history.values()
         ]
     assert sizes == [(768, 1344), (512, 1024)]  # an explicit size wins over the default aspect
+
+
+async def test_private_results_make_the_result_buttons_answer_privately(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    settings = iterate_settings(fake_comfy.url, tmp_path)
+    owner, private = fake_discord.add_user("eve"), fake_discord.add_user("fay")
+    async with open_services(settings) as services, run_bot(services.new_bot()):
+        ix = await fake_discord.slash("settings", {"private": True}, user_id=private)
+        await ix.wait_response()
+        grid = await fake_discord.slash(
+            "generate", {"prompt": "x", "workflow": "slow", "count": 2}, user_id=owner
+        )
+        final = await fake_discord.wait_for(final_edit(grid), timeout=10)
+        clicks = []
+        for label in ("U1", "V2"):
+            click = await fake_discord.click(
+                grid.original_message_id or 0, custom_id(final.json, label), user_id=private
+            )
+            clicks.append(await click.wait_response())
+            await fake_discord.wait_for(
+                final_edit(click) if label == "V2" else original_edit(click)
+            )
+
+    assert [answer["data"]["flags"] for answer in clicks] == [64, 64]

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import discord
 
-from bot.discord import cards
+from bot.discord import cards, render
 from bot.discord.buttons import ButtonServices
 from bot.discord.delivery import to_embed, to_file
 from bot.discord.grid import cell
@@ -89,10 +89,14 @@ async def pick(
     """Post image `image` of the job alone, with `view`'s buttons (no ComfyUI work)."""
     await interaction.response.defer(thinking=True, ephemeral=await _is_private(interaction))
     past, picture = await _source(interaction, job_id, image, is_on_grid=True)
+    fitted, notes = await asyncio.to_thread(
+        render.fit_outputs, [picture], interaction.filesize_limit
+    )
     text = cards.picked_text(past.request, image, past.count, str(interaction.user.id))
+    text = render.truncate("\n".join([text, *(f"-# {note}" for note in notes)]), 2000)
     await interaction.edit_original_response(
         content=text,
-        attachments=[to_file(picture)],
+        attachments=[to_file(file) for file in fitted],
         view=view,
         allowed_mentions=NO_MENTIONS,
     )
