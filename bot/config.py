@@ -78,7 +78,12 @@ def _positive_float(raw: str) -> float:
     return value
 
 
-def _url(raw: str) -> str:
+def http_url(raw: str) -> str:
+    """Return an http(s) URL without surrounding blanks or a trailing slash.
+
+    Raises:
+        ValueError: it is not an http:// or https:// URL with a host.
+    """
     parts = urlsplit(raw.strip())
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
@@ -86,7 +91,7 @@ def _url(raw: str) -> str:
 
 
 def _urls(raw: str) -> tuple[str, ...]:
-    return tuple(_url(item) for item in raw.split(",") if item.strip())
+    return tuple(http_url(item) for item in raw.split(",") if item.strip())
 
 
 def _ids(raw: str) -> frozenset[int]:
@@ -137,7 +142,7 @@ def _path(raw: str) -> Path:
 # Environment key -> (field name, converter, default as written in .env.example).
 _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "DISCORD_TOKEN": ("discord_token", _secret, ""),
-    "COMFYUI_URL": ("comfy_url", _url, "http://127.0.0.1:8188"),
+    "COMFYUI_URL": ("comfy_url", http_url, "http://127.0.0.1:8188"),
     "COMFYUI_URLS": ("comfy_urls", _urls, ""),
     "WORKFLOWS_DIR": ("workflows_dir", _path, "workflows"),
     "DEFAULT_WORKFLOW": ("default_workflow", _text, "txt2img"),

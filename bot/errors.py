@@ -51,6 +51,9 @@ class ImageTooLarge(InvalidImage):
     """An input image is over the size limit (front doors may answer differently, e.g. 413)."""
 
 
+EXIT_UNREACHABLE = 3
+"""Exit code of every command that could not reach a server it needs (ComfyUI or Discord)."""
+
 UNEXPECTED = "Something went wrong on our side; the error was logged."
 """What `user_message` says about a failure it does not know; callers log those."""
 

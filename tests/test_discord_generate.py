@@ -11,6 +11,8 @@ from PIL import Image
 
 from bot.discord.client import ComfyBot
 from tests.discord_env import (  # noqa: F401  # fixtures
+    EPHEMERAL,
+    Response,
     Services,
     bot_fixture,
     edits_of,
@@ -38,7 +40,7 @@ async def test_slash_with_image_uploads_it_and_posts_the_result(
         "generate", {"prompt": "a cat", "image": attachment}, user_id=user
     )
 
-    assert (await ix.wait_response())["type"] == 5
+    assert (await ix.wait_response())["type"] == Response.deferred_channel_message.value
     final = await fake_discord.wait_for(final_edit(ix), timeout=10)
     assert source in fake_comfy.uploads.values()
     _, data, _ = final.files[0]
@@ -170,12 +172,13 @@ async def test_a_bad_attachment_is_refused_before_anything_reaches_comfyui(
     corrupt = await fake_discord.slash("generate", {"prompt": "x", "image": broken}, user_id=user)
 
     answer = await refused.wait_response()
-    assert answer["type"] == 4
-    assert answer["data"]["flags"] == 64
+    assert answer["type"] == Response.channel_message.value
+    assert answer["data"]["flags"] == EPHEMERAL
     assert "notes.txt is not an image" in answer["data"]["content"]
-    assert (await corrupt.wait_response())["type"] == 5  # deferred before downloading
+    deferred = await corrupt.wait_response()  # deferred before downloading
+    assert deferred["type"] == Response.deferred_channel_message.value
     followup = await fake_discord.wait_for(lambda c: webhook_of(corrupt)(c) and c.method == "POST")
-    assert followup.json["flags"] == 64
+    assert followup.json["flags"] == EPHEMERAL
     assert "broken.png" in followup.json["content"]
     assert corrupt.original_message_id in fake_discord.deleted_messages
     paths = {path for _, path in fake_comfy.requests}
@@ -205,8 +208,8 @@ async def test_values_outside_the_workflow_are_refused_privately(
         (unknown, "No workflow 'nope'"),
     ]:
         answer = await interaction.wait_response()
-        assert answer["type"] == 4
-        assert answer["data"]["flags"] == 64
+        assert answer["type"] == Response.channel_message.value
+        assert answer["data"]["flags"] == EPHEMERAL
         assert expected in answer["data"]["content"]
     assert "/prompt" not in {path for _, path in fake_comfy.requests}
 
@@ -220,7 +223,7 @@ async def test_requests_outside_the_allowed_channels_are_refused(
     ix = await fake_discord.slash("generate", {"prompt": "x"}, user_id=user)
 
     answer = await ix.wait_response()
-    assert answer["data"]["flags"] == 64
+    assert answer["data"]["flags"] == EPHEMERAL
     assert "only take requests in <#42>" in answer["data"]["content"]
 
 
@@ -260,7 +263,7 @@ async def test_a_job_outliving_the_token_moves_to_a_channel_message_before_it_ex
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot, monkeypatch
 ) -> None:
     # As if 15 minutes had passed: the reply switches by the clock, without waiting for an error.
-    monkeypatch.setattr("bot.discord.sinks.TOKEN_MARGIN", datetime.timedelta(minutes=15))
+    monkeypatch.setattr("bot.discord.reply.TOKEN_MARGIN", datetime.timedelta(minutes=15))
     user = fake_discord.add_user("fiona")
     ix = await fake_discord.slash("generate", {"prompt": "long", "workflow": "slow"}, user_id=user)
     sent = await fake_discord.wait_for(

@@ -8,13 +8,13 @@ from bot.discord.render import (
     PROMPT_PREVIEW,
     EmbedData,
     EmbedField,
-    duration,
     mention,
     quoted,
     truncate,
 )
 from bot.jobs.model import GenerationRequest
 from bot.jobs.preferences import MemberDefaults
+from bot.jobs.progress import duration
 from bot.jobs.recipe import Recipe
 
 COLOR_RECIPE = 0x5865F2

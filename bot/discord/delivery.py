@@ -13,18 +13,19 @@ import logging
 import mimetypes
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
-from typing import Any
 
 import discord
 
 from bot.config import Settings
 from bot.discord import render
 from bot.discord.grid import compose_grid, is_grid
+from bot.discord.reply import ReplyLocation
 from bot.discord.sinks import Sink
 from bot.images import ImageFile
 from bot.jobs.journal import Journal
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState, ProgressSnapshot
+from bot.workflows.graph import title_of
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class _Where:
         self._journal = journal
         self._job = job
         self._sink = sink
-        self._recorded: dict[str, Any] | None = None
+        self._recorded: ReplyLocation | None = None
 
     async def note(self) -> None:
         """Record the sink's place if it changed, and wait until it is on disk."""
@@ -75,7 +76,8 @@ class _Where:
         if where == self._recorded:
             return
         self._recorded = where
-        self._journal.origin(self._job, {**where, "requester_id": self._job.request.requester})
+        origin = where.to_dict() | {"requester_id": self._job.request.requester}
+        self._journal.origin(self._job, origin)
         await self._journal.flush()
 
 
@@ -244,9 +246,7 @@ async def _updates(job: Job, period: float) -> AsyncGenerator[ProgressSnapshot, 
 
 
 def _node_title(job: Job, node_id: str | None) -> str | None:
-    meta = job.graph.get(node_id or "", {}).get("_meta") or {}
-    title = meta.get("title")
-    return str(title) if title else None
+    return title_of(job.graph, node_id) if node_id is not None else None
 
 
 def _same(shown: ProgressSnapshot, snapshot: ProgressSnapshot) -> bool:

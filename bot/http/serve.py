@@ -12,7 +12,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,14 +19,14 @@ import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.config import Settings
-from bot.errors import user_message
+from bot.errors import EXIT_UNREACHABLE, user_message
 from bot.http.errors import auth_middleware, error_middleware
 from bot.http.routes import OPEN_PATHS, ROUTES, STATE
 from bot.http.service import HttpOptions, ServerState
+from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import (
     Workflow,
@@ -39,14 +38,13 @@ from bot.workflows.library import (
     validate,
 )
 
-__all__ = ["HttpOptions", "add_arguments", "create_app", "main"]
+__all__ = ["EXIT_UNREACHABLE", "HttpOptions", "add_arguments", "create_app", "main"]
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_LISTEN = 1
 EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
 
 
 def create_app(
@@ -127,19 +125,15 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         code = await check_servers(clients, workflow)
         if code != EXIT_OK:
             return code
-        async with AsyncExitStack() as stack:
-            backends = [await stack.enter_async_context(ComfyBackend(c)) for c in clients]
-            if not await _streams_open(backends, settings.request_timeout):
-                return EXIT_UNREACHABLE
-            jobs = await stack.enter_async_context(
-                JobQueue(
-                    backends,
-                    library,
-                    max_per_user=settings.max_jobs_per_user,
-                    max_in_flight=settings.max_in_flight_per_backend,
+        async with Engine(settings, library, session=http) as engine:
+            if (silent := await engine.wait_connected(settings.request_timeout)) is not None:
+                log.error(
+                    "ComfyUI at %s answers HTTP, but its WebSocket did not open within %.0fs.",
+                    silent.url,
+                    settings.request_timeout,
                 )
-            )
-            app = create_app(jobs, workflow, HttpOptions.from_settings(settings))
+                return EXIT_UNREACHABLE
+            app = create_app(engine.jobs, workflow, HttpOptions.from_settings(settings))
             return await serve(app, settings.http_host, settings.http_port)
 
 
@@ -186,22 +180,6 @@ async def check_servers(clients: Sequence[ComfyClient], workflow: Workflow) -> i
             )
             return EXIT_USAGE
     return EXIT_OK
-
-
-async def _streams_open(backends: Sequence[ComfyBackend], seconds: float) -> bool:
-    for backend in backends:
-        try:
-            async with asyncio.timeout(seconds):
-                await backend.stream.wait_connected()
-        except TimeoutError:
-            log.error(
-                "ComfyUI at %s answers HTTP, but its WebSocket did not open within %.0fs.",
-                backend.url,
-                seconds,
-            )
-            return False
-        await backend.check()  # healthy from the start, not only after the first check round
-    return True
 
 
 async def serve(app: web.Application, host: str, port: int) -> int:

@@ -12,7 +12,7 @@ from typing import Any, Self
 from bot.errors import user_message
 from bot.images import ImageFile
 from bot.jobs.model import REQUEST_CHOICES, REQUEST_VALUES, GenerationRequest, Job, JobResult
-from bot.jobs.store import JobStore, JournalEntry, RunRecord
+from bot.jobs.store import JobStore, JournalEntry, RunRecord, StoredState
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Journal:
             )
         )
 
-    def state(self, job: Job, state: str, *, backend: str | None = None) -> None:
+    def state(self, job: Job, state: StoredState, *, backend: str | None = None) -> None:
         """Record a change of state (and the backend the job went to)."""
         self._writes.put_nowait(lambda: self.store.update(job.id, state=state, backend=backend))
 
@@ -105,9 +105,28 @@ class Journal:
         ran = RunRecord(dict(job.graph), files, result.elapsed or job.snapshot.elapsed)
         self._writes.put_nowait(
             lambda: self.store.update(
-                job.id, state=str(result.state), outputs=outputs, error=error, ran=ran
+                job.id, state=StoredState.of(result.state), outputs=outputs, error=error, ran=ran
             )
         )
+
+    def lost(self, job_id: str, reason: str) -> None:
+        """Record that a job cannot be taken up again, and why."""
+        self._writes.put_nowait(
+            lambda: self.store.update(job_id, state=StoredState.LOST, error=reason)
+        )
+
+    async def get(self, job_id: str) -> JournalEntry | None:
+        """Return what the journal knows of one job (after the writes recorded so far)."""
+        await self.flush()
+        return await self.store.get(job_id)
+
+    async def images(self, job_id: str) -> tuple[ImageFile, ...]:
+        """Return the input images a job was asked with."""
+        return await self.store.images(job_id)
+
+    async def recent(self, requester: str | None, *, limit: int) -> list[JournalEntry]:
+        """Return the newest jobs, of one requester or of everyone."""
+        return await self.store.recent(requester, limit=limit)
 
     async def unfinished(self) -> list[JournalEntry]:
         """Return every job that had not ended when the process stopped."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import sqlite3
 import time
@@ -54,7 +55,33 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-FINAL_STATES = tuple(str(state) for state in JobState if state.is_final)
+
+class StoredState(enum.StrEnum):
+    """A job's state as the journal keeps it: the JobStates, and the moment of sending."""
+
+    WAITING = "waiting"
+    # Written, and flushed, before the prompt goes to ComfyUI: after a crash in that moment
+    # ComfyUI may or may not know the prompt, so recovery asks it.
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+    @classmethod
+    def of(cls, state: JobState) -> StoredState:
+        """Return how a job state is stored."""
+        return cls(state.value)
+
+    @property
+    def may_be_in_comfy(self) -> bool:
+        """Tell whether ComfyUI may know the prompt (it was written before it was sent)."""
+        return self in (StoredState.SUBMITTING, StoredState.QUEUED, StoredState.RUNNING)
+
+
+FINAL_STATES = tuple(str(StoredState.of(state)) for state in JobState if state.is_final)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +94,7 @@ class JournalEntry:
     params: Mapping[str, Any]
     origin: Mapping[str, Any] = field(repr=False)  # may hold an interaction token
     backend: str | None
-    state: str
+    state: StoredState
     created_at: float
     updated_at: float
     outputs: tuple[str, ...]
@@ -86,7 +113,7 @@ class JournalEntry:
             params=json.loads(row["params"]),
             origin=json.loads(row["origin"]),
             backend=row["backend"],
-            state=row["state"],
+            state=StoredState(row["state"]),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             outputs=tuple(json.loads(row["outputs"])),
@@ -181,7 +208,7 @@ class JobStore:
         params: Mapping[str, Any],
         origin: Mapping[str, Any],
         images: Sequence[ImageFile] = (),
-        state: str = "waiting",
+        state: StoredState = StoredState.WAITING,
     ) -> None:
         """Record a new job with what was asked and where it came from."""
         now = self._clock()
@@ -205,7 +232,7 @@ class JobStore:
         self,
         job_id: str,
         *,
-        state: str | None = None,
+        state: StoredState | None = None,
         backend: str | None = None,
         origin: Mapping[str, Any] | None = None,
         outputs: Sequence[str] | None = None,

@@ -9,17 +9,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from bot.config import Settings
+from bot.config import Settings, http_url
 from bot.errors import BotError, InvalidImage
 from bot.images import ImageFile, check_input_image
-from bot.jobs.model import MAX_SEED, GenerationRequest
+from bot.jobs.model import GenerationRequest
 from bot.workflows.library import (
     KEYS,
     PatchPoint,
@@ -62,21 +60,18 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Plan:
     paths = tuple(Path(p) for p in args.image)
     _check_image_count(workflow, len(paths), overrides)
     images = tuple(_read_image(p, settings.max_input_image_bytes) for p in paths)
-    seed = args.seed
-    if seed is None and workflow.has("seed"):
-        seed = secrets.randbelow(MAX_SEED)
     request = GenerationRequest(
         requester=REQUESTER,
         workflow=workflow.name,
         prompt=_exported_prompt(workflow) if args.prompt is None else args.prompt,
         negative=args.negative,
-        seed=seed,
+        seed=args.seed,
         steps=args.steps,
         width=args.width,
         height=args.height,
         images=images,
         overrides=overrides,
-    )
+    ).seeded(workflow)
     graph = request.graph_for(workflow)
     out = Path(args.out) if args.out else settings.output_dir
     return Plan(workflow, request, graph, paths, server, out)
@@ -116,10 +111,10 @@ def _exported_prompt(workflow: Workflow) -> str:
 
 
 def _server(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise UsageError(f"--server {url!r} is not an http:// or https:// URL.")
-    return url.rstrip("/")
+    try:
+        return http_url(url)
+    except ValueError:
+        raise UsageError(f"--server {url!r} is not an http:// or https:// URL.") from None
 
 
 def _library(directory: Path) -> WorkflowLibrary:

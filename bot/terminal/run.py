@@ -14,22 +14,24 @@ import signal
 import sys
 from collections.abc import Iterator
 
-from bot.comfy.backend import CancelResult, ComfyBackend
+import aiohttp
+
+from bot.comfy.backend import CancelResult
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.config import Settings
-from bot.errors import BotError, user_message
+from bot.errors import EXIT_UNREACHABLE, BotError, user_message
+from bot.jobs.engine import Engine
 from bot.jobs.model import Job, JobResult
-from bot.jobs.progress import JobState
+from bot.jobs.progress import JobState, duration
 from bot.jobs.queue import JobQueue
 from bot.terminal.plan import REQUESTER, Plan, prepare, save_outputs, summary_lines
-from bot.terminal.view import CtrlC, ProgressView, ask, duration
+from bot.terminal.view import CtrlC, ProgressView, ask
 from bot.workflows.library import WorkflowLibrary, validate
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
 _CANCEL_NOTES = {
@@ -97,19 +99,17 @@ async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int
         plan = await asyncio.to_thread(prepare, args, settings)
     except BotError as exc:
         return _fail(user_message(exc), EXIT_USAGE)
-    async with ComfyClient(plan.server, timeout=settings.request_timeout) as client:
+    library = WorkflowLibrary({plan.workflow.name: plan.workflow})
+    async with aiohttp.ClientSession() as http:
+        client = ComfyClient(plan.server, session=http, timeout=settings.request_timeout)
         code = await _get_ready(plan, client, assume_yes=args.yes)
         if code is not None:
             return code
-        async with (
-            ComfyBackend(client) as backend,
-            JobQueue(
-                [backend], WorkflowLibrary({plan.workflow.name: plan.workflow}), max_per_user=1
-            ) as queue,
-        ):
+        engine = Engine(settings, library, urls=[plan.server], session=http, max_per_user=1)
+        async with engine:
             try:
                 async with asyncio.timeout(settings.request_timeout):
-                    await backend.stream.wait_connected()
+                    await engine.backends[0].stream.wait_connected()
             except TimeoutError:
                 return _fail(
                     f"ComfyUI at {plan.server} answers HTTP, but its WebSocket "
@@ -117,8 +117,8 @@ async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int
                     EXIT_UNREACHABLE,
                 )
             ctrl.is_sent = True
-            job = queue.submit(plan.request)
-            result = await _follow(job, queue, ctrl)
+            job = engine.jobs.submit(plan.request)
+            result = await _follow(job, engine.jobs, ctrl)
     return await _finish(result, plan, ctrl)
 
 
