@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import discord
@@ -201,7 +202,8 @@ class InteractionSink:
         """Return the interaction's reply: its webhook (token and expiry) or the channel message."""
         if self.fallback is not None:
             return self.fallback.where()
-        return ReplyLocation.of_interaction(self.interaction, self.message_id)
+        location = ReplyLocation.of_interaction(self.interaction, self.message_id)
+        return replace(location, is_private=self.is_private)
 
     def _channel(self) -> discord.PartialMessageable:
         interaction = self.interaction

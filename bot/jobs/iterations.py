@@ -60,7 +60,7 @@ async def past_job(jobs: JobQueue, job_id: str) -> PastJob:
     Raises:
         SourceGone: the job is not known any more, or did not finish with images.
     """
-    job = jobs.jobs.get(job_id)
+    job = jobs.find(job_id)
     if job is not None and job.is_done:
         result = await job.result()
         return PastJob(
@@ -102,7 +102,8 @@ async def source_image(jobs: JobQueue, past: PastJob, index: int) -> ImageFile:
     if index < len(past.outputs):
         return past.outputs[index]
     file = past.files[index]
-    candidates = [b for b in jobs.backends if b.url == past.backend] or list(jobs.backends)
+    made_it = jobs.backend_at(past.backend)
+    candidates = [made_it] if made_it is not None else list(jobs.backends)
     for backend in candidates:
         try:
             return ImageFile(file.filename, await backend.client.view(file))
