@@ -158,11 +158,13 @@ async def test_model_and_lora_autocomplete_is_fuzzy_and_within_the_allow_pattern
         demo = await fake_discord.autocomplete(
             "generate", {"prompt": "x", "workflow": "demo", "model": ""}, "model", user_id=user
         )
+        object_infos = [c for c in services.comfy_calls.calls if c[1] == "/object_info"]
 
     assert models == [{"name": "juggernaut_xl.safetensors", "value": "juggernaut_xl.safetensors"}]
     assert [c["value"] for c in loras] == ["style/ink.safetensors", "style/watercolor.safetensors"]
     assert hidden == []
     assert demo == []  # demo loads no model
+    assert len(object_infos) == 1  # cached: one /object_info for every key press
 
 
 async def test_a_lora_outside_the_allow_patterns_is_refused(
