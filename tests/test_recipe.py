@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.discord.cards import recipe_embed
 from bot.discord.render import FIELD_LIMIT
-from bot.jobs.recipe import Recipe
+from bot.jobs.recipe import Recipe, shown_server
 from bot.workflows.library import load_workflow
 from bot.workflows.loras import with_lora
 
@@ -35,7 +35,7 @@ def test_the_recipe_comes_from_the_graph_that_ran() -> None:
 def test_the_card_shows_every_setting() -> None:
     workflow = load_workflow(ROOT / "workflows" / "txt2img.json")
     graph = workflow.with_inputs({"prompt": "@everyone " + "long " * 400, "seed": 7})
-    card = recipe_embed(Recipe.from_graph(workflow, graph, elapsed=75, server="gpu:8188"))
+    card = recipe_embed(Recipe.from_graph(workflow, graph, elapsed=75, server="http://gpu:8188"))
     fields = {field.name: field.value for field in card.fields}
     assert fields["Workflow"] == "SDXL text to image"
     assert fields["Model"] == "sd_xl_base_1.0.safetensors"
@@ -45,7 +45,7 @@ def test_the_card_shows_every_setting() -> None:
     assert fields["Size"] == "1024x1024"
     assert fields["Sampler"] == "dpmpp_2m · karras"
     assert fields["Time"] == "1:15"
-    assert fields["Server"] == "gpu:8188"
+    assert fields["Server"] == "http://gpu:8188"
     assert fields["Negative"] == "“blurry, low quality, watermark, text”"
     assert "@\u200beveryone" in fields["Prompt"]
     assert all(len(field.value) <= FIELD_LIMIT for field in card.fields)
@@ -57,3 +57,13 @@ def test_a_model_free_workflow_has_a_short_recipe() -> None:
     card = recipe_embed(Recipe.from_graph(workflow, dict(workflow.graph)))
     assert [field.name for field in card.fields] == ["Workflow", "Prompt"]
     assert card.fields[1].value == "(none)"
+
+
+def test_the_server_is_shown_without_credentials() -> None:
+    assert shown_server("http://admin:hunter2@gpu-box:8188/comfy/") == "http://gpu-box:8188/comfy"
+    assert shown_server("https://[::1]:8443") == "https://[::1]:8443"
+    assert shown_server(None) is None
+    workflow = load_workflow(ROOT / "workflows" / "demo.json")
+    recipe = Recipe.from_graph(workflow, dict(workflow.graph), server="http://u:secret@h:1")
+    assert recipe.server == "http://h:1"
+    assert "secret" not in repr(recipe_embed(recipe))

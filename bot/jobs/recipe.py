@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.workflows.graph import class_of, inputs_of, node_id_key
 from bot.workflows.library import Workflow
@@ -72,12 +73,24 @@ class Recipe:
             prompt=_text(value("prompt")) if workflow.has("prompt") else asked[0],
             negative=_text(value("negative")) if workflow.has("negative") else asked[1],
             elapsed=elapsed,
-            server=server,
+            server=shown_server(server),
         )
 
     def graph_json(self) -> bytes:
         """Return the graph that ran as `workflow_api.json` bytes (ComfyUI loads it as is)."""
         return json.dumps(self.graph, indent=2, ensure_ascii=False).encode()
+
+
+def shown_server(url: str | None) -> str | None:
+    """Return a server URL fit to show members: scheme, host and port, never a password."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"
 
 
 def _number(value: Any, kind: type[int] | type[float]) -> Any:
