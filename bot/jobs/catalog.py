@@ -36,6 +36,8 @@ class ModelCatalog:
         self._ttl = ttl
         self._clock = clock
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        # One request per server at a time: key presses arrive faster than /object_info answers.
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def __repr__(self) -> str:
         return f"ModelCatalog(servers={len(self._backends)}, cached={len(self._cache)})"
@@ -49,6 +51,10 @@ class ModelCatalog:
         return list(found)
 
     async def _info(self, backend: ComfyBackend) -> dict[str, Any]:
+        async with self._locks.setdefault(backend.url, asyncio.Lock()):
+            return await self._fetch(backend)
+
+    async def _fetch(self, backend: ComfyBackend) -> dict[str, Any]:
         cached = self._cache.get(backend.url)
         if cached is not None and self._clock() - cached[0] < self._ttl:
             return cached[1]
