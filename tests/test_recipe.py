@@ -67,3 +67,10 @@ def test_the_server_is_shown_without_credentials() -> None:
     recipe = Recipe.from_graph(workflow, dict(workflow.graph), server="http://u:secret@h:1")
     assert recipe.server == "http://h:1"
     assert "secret" not in repr(recipe_embed(recipe))
+
+
+def test_the_card_of_one_copy_says_so() -> None:
+    workflow = load_workflow(ROOT / "workflows" / "demo.json")
+    recipe = Recipe.from_graph(workflow, dict(workflow.graph))
+    assert "one of several copies" in recipe_embed(recipe, is_one_copy=True).description
+    assert recipe_embed(recipe).description.startswith("The graph that ran is attached")

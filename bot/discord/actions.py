@@ -151,9 +151,8 @@ async def info(interaction: discord.Interaction[Any], job_id: str, image: int) -
         workflow, graph, elapsed=past.elapsed, server=past.backend, asked=asked
     )
     file = discord.File(io.BytesIO(recipe.graph_json()), filename=RECIPE_FILENAME)
-    await interaction.response.send_message(
-        embed=to_embed(cards.recipe_embed(recipe)), file=file, ephemeral=True
-    )
+    card = cards.recipe_embed(recipe, is_one_copy=len(graph) < len(past.graph))
+    await interaction.response.send_message(embed=to_embed(card), file=file, ephemeral=True)
 
 
 async def remix(interaction: discord.Interaction[Any], job_id: str, image: int) -> None:

@@ -21,7 +21,7 @@ COLOR_RECIPE = 0x5865F2
 PROMPT_LIMIT = 1000
 
 
-def recipe_embed(recipe: Recipe) -> EmbedData:
+def recipe_embed(recipe: Recipe, *, is_one_copy: bool = False) -> EmbedData:
     """Describe a recipe: workflow, model, seed, steps, cfg, size, sampler, prompts, time."""
     fields = [EmbedField("Workflow", truncate(recipe.workflow, FIELD_LIMIT))]
     if recipe.model:
@@ -44,8 +44,12 @@ def recipe_embed(recipe: Recipe) -> EmbedData:
         fields.append(EmbedField("Negative", _block(recipe.negative), inline=False))
     return EmbedData(
         title="\N{INFORMATION SOURCE}\ufe0f Recipe",
-        description="The graph that ran is attached as `workflow_api.json`: load it in ComfyUI"
-        " to make this image again.",
+        description=(
+            "The part of the prompt that made this image (it ran as one of several copies) is"
+            if is_one_copy
+            else "The graph that ran is"
+        )
+        + " attached as `workflow_api.json`: load it in ComfyUI to make this image again.",
         fields=tuple(fields),
         color=COLOR_RECIPE,
     )
