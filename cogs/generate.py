@@ -125,9 +125,8 @@ class Generate(commands.Cog):
         inputs.check_attachments(attachments, self.settings.max_input_image_bytes)
 
         async def on_prompt(submitted: discord.Interaction[Any], prompt: str) -> None:
-            request = inputs.build_request(
-                chosen, submitted.user.id, len(attachments), prompt=prompt
-            )
+            values = options.request_values(chosen, prompt)
+            request = inputs.build_request(chosen, submitted.user.id, len(attachments), **values)
             await self._run(submitted, request, attachments)
 
         await interaction.response.send_modal(inputs.PromptModal(on_prompt))

@@ -11,6 +11,7 @@ from bot.config import Settings
 from tests.discord_env import final_edit, open_services, png
 from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord, run_bot
+from tests.fakes.discord_messages import walk
 from tests.iterate_env import MODELS, iterate_settings, size_of
 
 
@@ -184,3 +185,24 @@ async def test_a_lora_outside_the_allow_patterns_is_refused(
     assert answer["data"]["flags"] == 64
     assert "The lora nsfw/thing.safetensors may not be picked" in answer["data"]["content"]
     assert fake_comfy.history == {}
+
+
+async def test_flags_work_in_the_use_as_input_form(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    settings = iterate_settings(fake_comfy.url, tmp_path, DEFAULT_IMAGE_WORKFLOW="img2img")
+    user = fake_discord.add_user("hal")
+    attachment = fake_discord.add_attachment(png(40, 30), "in.png")
+    async with open_services(settings) as services, run_bot(services.new_bot()):
+        posted = await fake_discord.post_message("look", user_id=user, attachments=[attachment])
+        menu = await fake_discord.message_command("Use as input", int(posted["id"]), user_id=user)
+        modal = (await menu.wait_response())["data"]
+        field = next(c for c in walk(modal["components"]) if c.get("type") == 4)
+        submitted = await fake_discord.submit_modal(
+            modal["custom_id"], {field["custom_id"]: "pencil --seed 12 --count 2"}, user_id=user
+        )
+        final = await fake_discord.wait_for(final_edit(submitted), timeout=10)
+    graph = _graph(fake_comfy)
+    seeds = sorted(n["inputs"]["seed"] for n in graph.values() if n["class_type"] == "KSampler")
+    assert seeds == [12, 13]
+    assert final.files[0][0] == "grid.jpg"
