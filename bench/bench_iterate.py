@@ -7,14 +7,18 @@ The real ComfyBot runs against FakeDiscord and FakeComfy in this process. A grid
 still holds the images, again after a restart (each image fetched again from ComfyUI's /view),
 and V1..V4 `--clicks` times (img2img submitted, until its first progress edit). Times run from
 the click's INTERACTION_CREATE to the arrival at the fake Discord of the edit that shows the
-result; figures sit next to their targets and nothing is asserted.
+result; figures sit next to their targets and nothing is asserted. Before the restart the files
+in the fake ComfyUI are replaced by PNGs of random pixels, so the fetch and the upload carry
+as many bytes as a real render.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -23,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -35,6 +40,13 @@ from tests.iterate_env import MODELS, custom_id, iterate_settings, original_edit
 
 TARGET_PICK_MS = 1000.0
 TARGET_VARY_MS = 1000.0
+
+
+def _noise_png(size: int) -> bytes:
+    """Return a PNG of random pixels: as large as a real render (a flat colour packs to nothing)."""
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (size, size), os.urandom(size * size * 3)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def _big_slow(directory: Path, size: int) -> None:
@@ -86,6 +98,8 @@ async def _measure(
             await fake.wait_for(final_edit(ix), timeout=60)
             grid = ix.original_message_id or 0
             figures["memory"] = await _clicks(fake, grid, "U", user, args.clicks)
+        for name in list(comfy.outputs):  # what the restarted bot fetches: full-size files
+            comfy.outputs[name] = _noise_png(args.size)
         async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
             figures["restart"] = await _clicks(fake, grid, "U", user, args.clicks)
             figures["vary"] = await _clicks(fake, grid, "V", user, args.clicks)
@@ -108,8 +122,9 @@ async def _main(args: argparse.Namespace) -> None:
     )
     _row("Vary click -> first progress edit, median (ms)", figures["vary"], TARGET_VARY_MS)
     print(
-        "After a restart the image comes from ComfyUI's /view (the bot no longer holds it);"
-        " Vary downloads the image, uploads it to the server that runs it, then queues img2img."
+        "After a restart the image comes from ComfyUI's /view (the bot no longer holds it), as"
+        f" a PNG of random pixels ({args.size}px, the size of a real render); Vary downloads"
+        " it, uploads it to the server that runs it, then queues img2img."
     )
 
 
