@@ -73,7 +73,8 @@ async def test_prompt_flags_work_in_the_slash_command(
 
     graph = _graph(fake_comfy)
     assert graph["6"]["inputs"]["text"] == "a fox"
-    assert graph["7"]["inputs"]["text"] == "blurry, low quality, watermark, text, text, logo"
+    # "text" is in the workflow's default negative already: only "logo" is added
+    assert graph["7"]["inputs"]["text"] == "blurry, low quality, watermark, text, logo"
     assert (graph["3"]["inputs"]["seed"], graph["3"]["inputs"]["steps"]) == (77, 12)
     assert (graph["5"]["inputs"]["width"], graph["5"]["inputs"]["height"]) == (832, 1280)
 

@@ -59,3 +59,22 @@ def test_bad_flags_name_the_flag(text: str, message: str) -> None:
     with pytest.raises(BadFlag) as info:
         parse_flags(text)
     assert message in user_message(info.value)
+
+
+def test_options_win_over_flags_and_no_terms_join_the_negative() -> None:
+    from pathlib import Path
+
+    from bot.discord.options import request_values
+    from bot.workflows.library import load_workflow
+
+    txt2img = load_workflow(Path(__file__).resolve().parents[1] / "workflows" / "txt2img.json")
+    values = request_values(txt2img, "a fox --seed 1 --ar 16:9 --no Text, logo", seed=9)
+    assert values == {
+        "prompt": "a fox",
+        "seed": 9,
+        "aspect": "16:9",
+        "negative": "blurry, low quality, watermark, text, logo",
+    }
+    given = request_values(txt2img, "a fox --no logo", negative="dark")
+    assert given["negative"] == "dark, logo"
+    assert request_values(txt2img, "a fox") == {"prompt": "a fox"}

@@ -50,8 +50,15 @@ def request_values(workflow: Workflow, text: str, **options: Any) -> dict[str, A
     values = {key: value for key, value in values.items() if value is not None} | given
     if flags.no:
         negative = given.get("negative") or _default_negative(workflow.defaults)
-        values["negative"] = f"{negative}, {flags.no}" if negative else flags.no
+        values["negative"] = _joined(negative, flags.no)
     return values
+
+
+def _joined(negative: str, avoid: str) -> str:
+    """Return the negative with the `--no` terms it does not already hold appended."""
+    held = {term.strip().casefold() for term in negative.split(",")}
+    added = [term for term in avoid.split(", ") if term.casefold() not in held]
+    return ", ".join(part for part in (negative.strip(), *added) if part)
 
 
 def with_defaults(
