@@ -1,11 +1,15 @@
-"""Prompt flags (--ar, --seed, --no, --steps, --count): a table of good and bad flags (pure)."""
+"""Prompt flags (--ar, --seed, --no, --steps, --count): good and bad flags, and merging (pure)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bot.discord.options import request_values
 from bot.errors import user_message
 from bot.jobs.flags import BadFlag, PromptFlags, parse_flags
+from bot.workflows.library import load_workflow
 
 
 @pytest.mark.parametrize(
@@ -62,11 +66,6 @@ def test_bad_flags_name_the_flag(text: str, message: str) -> None:
 
 
 def test_options_win_over_flags_and_no_terms_join_the_negative() -> None:
-    from pathlib import Path
-
-    from bot.discord.options import request_values
-    from bot.workflows.library import load_workflow
-
     txt2img = load_workflow(Path(__file__).resolve().parents[1] / "workflows" / "txt2img.json")
     values = request_values(txt2img, "a fox --seed 1 --ar 16:9 --no Text, logo", seed=9)
     assert values == {
