@@ -113,6 +113,14 @@ def _optional_id(raw: str) -> int | None:
     return int(raw)
 
 
+def _hosts(raw: str) -> frozenset[str]:
+    hosts = {item.strip().lower().rstrip(".") for item in raw.split(",") if item.strip()}
+    for host in hosts:
+        if host != "*" and not all(part.isalnum() or part in "-_.:[]" for part in host):
+            raise ValueError(f"expected comma-separated host names, got {host!r}")
+    return frozenset(hosts)
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -166,6 +174,10 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HTTP_MAX_BODY_BYTES": ("http_max_body_bytes", _positive_int, "20971520"),
     "DATABASE_PATH": ("database_path", _path, "comfycord.db"),
     "SHARDED": ("sharded", _bool, "false"),
+    "HTTP_ALLOWED_HOSTS": ("http_allowed_hosts", _hosts, ""),
+    "HTTP_MAX_EVENT_STREAMS": ("http_max_event_streams", _positive_int, "32"),
+    "JOURNAL_RETENTION_DAYS": ("journal_retention_days", _positive_float, "30"),
+    "JOURNAL_IMAGE_RETENTION_HOURS": ("journal_image_retention_hours", _positive_float, "24"),
     "UPSCALE_WORKFLOW": ("upscale_workflow", _text, "upscale"),
     "VARY_WORKFLOW": ("vary_workflow", _text, "img2img"),
     "VARY_STRONG": ("vary_strong", _fraction, "0.7"),
@@ -178,8 +190,8 @@ class Settings:
     """Every setting ComfyCord reads, converted and validated."""
 
     discord_token: Secret
-    comfy_url: str
-    comfy_urls: tuple[str, ...]
+    comfy_url: str = field(repr=False)  # may hold user:password@
+    comfy_urls: tuple[str, ...] = field(repr=False)
     workflows_dir: Path
     default_workflow: str
     default_image_workflow: str
@@ -202,6 +214,10 @@ class Settings:
     http_max_body_bytes: int
     database_path: Path
     sharded: bool
+    http_allowed_hosts: frozenset[str]
+    http_max_event_streams: int
+    journal_retention_days: float
+    journal_image_retention_hours: float
     upscale_workflow: str
     vary_workflow: str
     vary_strong: float

@@ -39,6 +39,10 @@ class UnknownJob(BotError):
         self.job_id = job_id
 
 
+class InputsExpired(BotError):
+    """A past job's input images were pruned from the journal, so it cannot run again."""
+
+
 class NotAllowed(BotError):
     """The member may not act on this job."""
 

@@ -19,6 +19,7 @@ from PIL import Image
 from bot.comfy.backend import ComfyBackend
 from bot.config import Settings
 from bot.discord.client import ComfyBot, ComfyShardedBot
+from bot.images import check_input_image
 from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import WorkflowLibrary
@@ -133,6 +134,11 @@ def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 3
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def as_uploaded(data: bytes) -> bytes:
+    """Return what ComfyUI receives for an input image: its first frame re-encoded as PNG."""
+    return check_input_image(data, "input.png", max_bytes=len(data)).data
 
 
 def webhook_of(ix: Interaction) -> Callable[[RecordedCall], bool]:

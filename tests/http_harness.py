@@ -13,11 +13,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 from PIL import Image
 
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.stream import Backoff
 from bot.config import Settings
+from bot.http.runner import JsonErrorRunner
 from bot.http.serve import HttpOptions, create_app
 from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
@@ -49,6 +51,13 @@ def image_form(data: bytes, filename: str = "in.png", **fields: str) -> aiohttp.
     for name, value in fields.items():
         form.add_field(name, value)
     return form
+
+
+class JsonErrorTestServer(TestServer):
+    """A TestServer on the runner `comfycord serve` uses (JSON errors for unparsable requests)."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner[Any]:
+        return JsonErrorRunner(self.app, **kwargs)
 
 
 @dataclass
@@ -88,7 +97,7 @@ async def serve_middleware(
                 await backend.stream.wait_connected()
                 assert (await backend.check()).is_up
         app = create_app(engine.jobs, lib.get(workflow), options)
-        server = TestServer(app, host="127.0.0.1")
+        server = JsonErrorTestServer(app, host="127.0.0.1")
         async with TestClient(server) as http:
             yield Harness(http, server, engine.jobs, backend)
 

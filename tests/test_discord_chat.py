@@ -9,6 +9,7 @@ from tests.discord_env import (  # noqa: F401  # fixtures
     EPHEMERAL,
     Response,
     Services,
+    as_uploaded,
     bot_fixture,
     env_fixture,
     final_edit,
@@ -47,7 +48,7 @@ async def test_a_mention_with_an_image_runs_the_image_workflow(
         timeout=10,
     )
     assert final.files[0][1].startswith(PNG_MAGIC)
-    assert source in fake_comfy.uploads.values()
+    assert as_uploaded(source) in fake_comfy.uploads.values()
     job = next(iter(services.jobs.jobs.values()))
     assert job.request.prompt == "make it pop"
     assert job.workflow.name == "demo"
@@ -94,7 +95,7 @@ async def test_use_as_input_asks_for_a_prompt_then_runs(
     assert (await submitted.wait_response())["type"] == Response.deferred_channel_message.value
     final = await fake_discord.wait_for(final_edit(submitted), timeout=10)
     assert final.files[0][1].startswith(PNG_MAGIC)
-    assert source in fake_comfy.uploads.values()
+    assert as_uploaded(source) in fake_comfy.uploads.values()
     job = next(iter(services.jobs.jobs.values()))
     assert job.request.prompt == "as a watercolour"
 

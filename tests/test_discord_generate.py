@@ -42,7 +42,9 @@ async def test_slash_with_image_uploads_it_and_posts_the_result(
 
     assert (await ix.wait_response())["type"] == Response.deferred_channel_message.value
     final = await fake_discord.wait_for(final_edit(ix), timeout=10)
-    assert source in fake_comfy.uploads.values()
+    [uploaded] = fake_comfy.uploads.values()
+    with Image.open(io.BytesIO(uploaded)) as sent, Image.open(io.BytesIO(source)) as given:
+        assert sent.tobytes() == given.tobytes()
     _, data, _ = final.files[0]
     assert data.startswith(PNG_MAGIC)
     with Image.open(io.BytesIO(data)) as image:
@@ -144,6 +146,29 @@ async def test_an_oversized_output_is_reencoded_under_the_limit(
     assert name.endswith(".jpg")
     assert len(data) <= 1500
     assert "re-encoded" in final.json["content"]
+
+
+async def test_an_output_over_pillows_bomb_limit_is_still_fitted_and_posted(
+    fake_discord: FakeDiscord, bot: ComfyBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An upscaler's 14000x14000 output is over Pillow's limit; the limit is lowered here (to
+    # 2 Mpx for an error) rather than the output raised, so the test stays small: the 64x48
+    # input passes, the 2000x2000 output is what Image.open would refuse as a bomb.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
+    user = fake_discord.add_user("frank")
+    fake_discord.attachment_size_limit = 1500
+    attachment = fake_discord.add_attachment(png(64, 48), "small.png")
+
+    ix = await fake_discord.slash(
+        "generate", {"prompt": "big", "workflow": "upscale", "image": attachment}, user_id=user
+    )
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=15)
+    assert final.status == 200
+    name, data, _ = final.files[0]
+    assert name.endswith(".jpg")
+    assert len(data) <= 1500
+    assert "was re-encoded as JPEG at" in final.json["content"]
 
 
 async def test_more_than_ten_images_are_split_across_messages(

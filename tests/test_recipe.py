@@ -60,12 +60,14 @@ def test_a_model_free_workflow_has_a_short_recipe() -> None:
 
 
 def test_the_server_is_shown_without_credentials() -> None:
-    assert shown_server("http://admin:hunter2@gpu-box:8188/comfy/") == "http://gpu-box:8188/comfy"
+    assert (
+        shown_server("http://admin:hunter2@gpu-box:8188/comfy") == "http://***@gpu-box:8188/comfy"
+    )
     assert shown_server("https://[::1]:8443") == "https://[::1]:8443"
     assert shown_server(None) is None
     workflow = load_workflow(ROOT / "workflows" / "demo.json")
     recipe = Recipe.from_graph(workflow, dict(workflow.graph), server="http://u:secret@h:1")
-    assert recipe.server == "http://h:1"
+    assert recipe.server == "http://***@h:1"
     assert "secret" not in repr(recipe_embed(recipe))
 
 

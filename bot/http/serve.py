@@ -24,7 +24,9 @@ from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.config import Settings
 from bot.errors import EXIT_UNREACHABLE, user_message
 from bot.http.errors import auth_middleware, error_middleware
+from bot.http.guard import browser_guard
 from bot.http.routes import OPEN_PATHS, ROUTES, STATE
+from bot.http.runner import JsonErrorRunner
 from bot.http.service import HttpOptions, ServerState
 from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
@@ -56,7 +58,11 @@ def create_app(
     following those jobs; it stops them on cleanup.
     """
     options = options or HttpOptions()
-    middlewares: list[Middleware] = [error_middleware]
+    middlewares: list[Middleware] = [
+        error_middleware,
+        # A token is what a page of another site cannot send, so it makes the Host check moot.
+        browser_guard(options.allowed_hosts, check_host=not options.token),
+    ]
     if options.token:
         middlewares.append(auth_middleware(options.token, OPEN_PATHS))
     app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
@@ -165,16 +171,16 @@ async def check_servers(clients: Sequence[ComfyClient], workflow: Workflow) -> i
         except ComfyUnavailable as exc:
             log.error(
                 "%s Start ComfyUI, or point COMFYUI_URL (COMFYUI_URLS) at it.",
-                str(exc) or f"ComfyUI at {client.base_url} is not reachable.",
+                str(exc) or f"ComfyUI at {client.shown_url} is not reachable.",
             )
             return EXIT_UNREACHABLE
         except ComfyError as exc:
-            log.error("ComfyUI at %s answered unexpectedly: %s", client.base_url, exc)
+            log.error("ComfyUI at %s answered unexpectedly: %s", client.shown_url, exc)
             return EXIT_UNREACHABLE
         if problems:
             log.error(
                 "ComfyUI at %s cannot run %s:\n%s",
-                client.base_url,
+                client.shown_url,
                 workflow.path.name,
                 "\n".join(f"  - {problem}" for problem in problems),
             )
@@ -184,7 +190,7 @@ async def check_servers(clients: Sequence[ComfyClient], workflow: Workflow) -> i
 
 async def serve(app: web.Application, host: str, port: int) -> int:
     """Serve `app` on host:port until SIGINT or SIGTERM, then shut down cleanly."""
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
+    runner = JsonErrorRunner(app, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

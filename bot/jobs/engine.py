@@ -18,6 +18,7 @@ from bot.comfy.stream import Backoff
 from bot.config import ConfigError, Settings
 from bot.jobs.journal import Journal
 from bot.jobs.queue import JobQueue
+from bot.jobs.retention import Retention
 from bot.jobs.store import JobStore
 from bot.workflows.library import WorkflowLibrary
 
@@ -93,7 +94,10 @@ class Engine:
         store = None
         if self.has_journal:
             store = await stack.enter_async_context(_opened_store(self.settings))
-            journal = await stack.enter_async_context(Journal(store))
+            retention = Retention.from_settings(
+                self.settings.journal_retention_days, self.settings.journal_image_retention_hours
+            )
+            journal = await stack.enter_async_context(Journal(store, retention=retention))
         session = self._session or await stack.enter_async_context(aiohttp.ClientSession())
         backends = []
         for url in self.urls:

@@ -10,8 +10,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from bot.comfy.urls import shown_url
 from bot.workflows.graph import class_of, inputs_of, node_id_key
 from bot.workflows.library import Workflow
 from bot.workflows.loras import LORA_NODES, model_slot
@@ -82,15 +82,8 @@ class Recipe:
 
 
 def shown_server(url: str | None) -> str | None:
-    """Return a server URL fit to show members: scheme, host and port, never a password."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"
+    """Return a server URL fit to show members: never its user or password."""
+    return shown_url(url) if url else None
 
 
 def _number(value: Any, kind: type[int] | type[float]) -> Any:

@@ -1,19 +1,19 @@
 """What `comfycord run` will do: arguments checked into a Plan, its summary, and saving outputs.
 
 Everything here runs before anything is sent to ComfyUI and does blocking file I/O: call
-`prepare` and `save_outputs` through `asyncio.to_thread`.
+`prepare` through `asyncio.to_thread`.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.comfy.urls import shown_url
 from bot.config import Settings, http_url
 from bot.errors import BotError, InvalidImage
 from bot.images import ImageFile, check_input_image
@@ -184,7 +184,7 @@ def summary_lines(plan: Plan, server: str) -> list[str]:
     lines += [f"{'Patches' if i == 0 else '':<10}{text}" for i, text in enumerate(patches)]
     if request.seed is not None:
         lines.append(f"Seed      {request.seed} -> {_where(workflow, 'seed')}")
-    return [*lines, f"Server    {server}", f"Outputs   {plan.out}"]
+    return [*lines, f"Server    {shown_url(server)}", f"Outputs   {plan.out}"]
 
 
 def _shown(value: object) -> str:
@@ -203,22 +203,3 @@ def _where(workflow: Workflow, key: str) -> str:
 def _point(workflow: Workflow, point: PatchPoint) -> str:
     node = workflow.graph.get(point.node_id, {})
     return f"node {point} ({node.get('class_type', '?')})"
-
-
-def save_outputs(files: Sequence[ImageFile], directory: Path) -> list[Path]:
-    """Write each file into `directory`, never over an existing one (name-1.png, name-2.png...)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    saved: list[Path] = []
-    for file in files:
-        name = Path(file.filename).name or "output.png"
-        stem, suffix = Path(name).stem, Path(name).suffix
-        for number in itertools.count():
-            path = directory / (name if number == 0 else f"{stem}-{number}{suffix}")
-            try:
-                with path.open("xb") as handle:
-                    handle.write(file.data)
-            except FileExistsError:
-                continue
-            saved.append(path)
-            break
-    return saved
