@@ -136,3 +136,15 @@ async def test_missing_workflow_directory(
 ) -> None:
     assert await check(settings_for(fake_comfy.url, tmp_path / "nowhere")) == 1
     assert "nowhere does not exist" in capsys.readouterr().out
+
+
+async def test_the_button_workflows_are_checked(
+    comfy_with_models: FakeComfy, library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(
+        comfy_with_models.url, library, VARY_WORKFLOW="txt2img", UPSCALE_WORKFLOW="gone"
+    )
+    assert await check(settings) == 1
+    out = capsys.readouterr().out
+    assert "VARY_WORKFLOW is 'txt2img', but it takes no input image" in out
+    assert "UPSCALE_WORKFLOW is 'gone', but there is no gone.json in" in out
