@@ -72,7 +72,9 @@ class Generate(commands.Cog):
         inputs.check_interaction(self.settings, interaction)
         inputs.check_attachments(attachments, self.settings.max_input_image_bytes)
         mine = await self.preferences.get(str(interaction.user.id))
-        default = self.settings.default_image_workflow if attachments else mine.workflow
+        # A member's default that an admin removed since falls back to the server's.
+        kept = mine.workflow if mine.workflow in self.jobs.workflows else None
+        default = self.settings.default_image_workflow if attachments else kept
         chosen = self._workflow(workflow or default or self.settings.default_workflow)
         values = options.request_values(
             chosen, prompt, negative=negative, seed=seed, steps=steps, width=width,

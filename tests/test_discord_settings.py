@@ -124,3 +124,20 @@ async def test_private_results_make_the_result_buttons_answer_privately(
             )
 
     assert [answer["data"]["flags"] for answer in clicks] == [64, 64]
+
+
+async def test_a_default_workflow_removed_since_falls_back_to_the_servers(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    settings = iterate_settings(fake_comfy.url, tmp_path)
+    user = fake_discord.add_user("gil")
+    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+        ix = await fake_discord.slash("settings", {"workflow": "fail"}, user_id=user)
+        await ix.wait_response()
+    (settings.workflows_dir / "fail.json").unlink()
+
+    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+        run = await fake_discord.slash("generate", {"prompt": "x"}, user_id=user)
+        final = await fake_discord.wait_for(final_edit(run), timeout=10)
+        job_id = final.json["embeds"][0]["footer"]["text"].removeprefix("job ")
+        assert services.jobs.get(job_id).request.workflow == settings.default_workflow
