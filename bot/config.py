@@ -128,6 +128,17 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _optional_port(raw: str) -> int | None:
+    return _port(raw) if raw.strip() else None
+
+
+def _log_format(raw: str) -> str:
+    chosen = raw.strip().lower()
+    if chosen not in {"text", "json"}:
+        raise ValueError(f"expected text or json, got {raw!r}")
+    return chosen
+
+
 def _fraction(raw: str) -> float:
     value = _number(raw)
     if not 0 < value <= 1:
@@ -165,6 +176,7 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "DEV_GUILD_ID": ("dev_guild_id", _optional_id, ""),
     "REQUEST_TIMEOUT": ("request_timeout", _positive_float, "30"),
     "LOG_LEVEL": ("log_level", _log_level, "INFO"),
+    "LOG_FORMAT": ("log_format", _log_format, "text"),
     "OUTPUT_DIR": ("output_dir", _path, "outputs"),
     "HTTP_HOST": ("http_host", _text, "127.0.0.1"),
     "HTTP_PORT": ("http_port", _port, "8189"),
@@ -178,11 +190,15 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HTTP_MAX_EVENT_STREAMS": ("http_max_event_streams", _positive_int, "32"),
     "JOURNAL_RETENTION_DAYS": ("journal_retention_days", _positive_float, "30"),
     "JOURNAL_IMAGE_RETENTION_HOURS": ("journal_image_retention_hours", _positive_float, "24"),
+    "METRICS_PORT": ("metrics_port", _optional_port, ""),
+    "METRICS_HOST": ("metrics_host", _text, "127.0.0.1"),
+    "METRICS_TOKEN": ("metrics_token", _secret, ""),
     "UPSCALE_WORKFLOW": ("upscale_workflow", _text, "upscale"),
     "VARY_WORKFLOW": ("vary_workflow", _text, "img2img"),
     "VARY_STRONG": ("vary_strong", _fraction, "0.7"),
     "VARY_SUBTLE": ("vary_subtle", _fraction, "0.35"),
 }
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +221,7 @@ class Settings:
     dev_guild_id: int | None
     request_timeout: float
     log_level: str
+    log_format: str
     output_dir: Path
     http_host: str
     http_port: int
@@ -218,6 +235,9 @@ class Settings:
     http_max_event_streams: int
     journal_retention_days: float
     journal_image_retention_hours: float
+    metrics_port: int | None
+    metrics_host: str
+    metrics_token: Secret
     upscale_workflow: str
     vary_workflow: str
     vary_strong: float
@@ -272,11 +292,25 @@ class Settings:
         Raises:
             ConfigError: when HTTP_HOST is not a loopback address and HTTP_API_TOKEN is empty.
         """
-        if self.http_host not in {"127.0.0.1", "localhost", "::1"} and not self.http_api_token:
+        if self.http_host not in LOOPBACK and not self.http_api_token:
             raise ConfigError(
                 [
                     f"HTTP_API_TOKEN: required when HTTP_HOST is {self.http_host!r} (not loopback);"
                     " set a long random token, clients send it as 'Authorization: Bearer <token>'."
+                ]
+            )
+
+    def require_metrics_token(self) -> None:
+        """Check that the bot's metrics port is protected when it listens beyond loopback.
+
+        Raises:
+            ConfigError: when METRICS_HOST is not a loopback address and METRICS_TOKEN is empty.
+        """
+        if self.metrics_host not in LOOPBACK and not self.metrics_token:
+            raise ConfigError(
+                [
+                    f"METRICS_TOKEN: required when METRICS_HOST is {self.metrics_host!r} (not"
+                    " loopback); Prometheus sends it as 'authorization: credentials: <token>'."
                 ]
             )
 

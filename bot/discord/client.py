@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.comfy.backend import ComfyBackend
 from bot.config import Settings
 from bot.discord.buttons import DYNAMIC_ITEMS
-from bot.discord.delivery import Delivery
+from bot.discord.delivery import Delivered, Delivery
 from bot.discord.errors import ErrorTree
 from bot.discord.iterate import ITERATE_ITEMS, result_controls
 from bot.discord.restore import reattach
@@ -44,6 +44,7 @@ class ComfyBot(commands.Bot):
         settings: Settings,
         jobs: JobQueue,
         sync_commands: bool = False,
+        on_delivered: Delivered | None = None,
         **options: Any,
     ) -> None:
         options.setdefault("intents", intents())
@@ -59,6 +60,7 @@ class ComfyBot(commands.Bot):
             result_controls,
             journal=jobs.journal,
             is_available=lambda: jobs.has_healthy_backend,
+            on_delivered=on_delivered,
         )
         self.sync_commands = sync_commands
 
@@ -103,6 +105,10 @@ class ComfyBot(commands.Bot):
         else:
             log.info("synced %d commands to %s", len(synced), where)
 
+    def is_gateway_connected(self) -> bool:
+        """Tell whether the gateway session is up (ready, and its WebSocket open)."""
+        return not self.is_closed() and self.is_ready() and self.ws is not None and self.ws.open
+
     async def on_ready(self) -> None:
         """Log who we are."""
         log.info("logged in as %s (%s)", self.user, getattr(self.user, "id", "?"))
@@ -118,6 +124,12 @@ class ComfyBot(commands.Bot):
 
 class ComfyShardedBot(ComfyBot, commands.AutoShardedBot):
     """ComfyBot on discord.py's AutoShardedBot: the shard count comes from GET /gateway/bot."""
+
+    def is_gateway_connected(self) -> bool:
+        """Tell whether every shard's gateway session is up."""
+        shards = self.shards.values()
+        is_up = not self.is_closed() and self.is_ready() and bool(shards)
+        return is_up and not any(shard.is_closed() for shard in shards)
 
 
 def bot_class(settings: Settings) -> type[ComfyBot]:

@@ -167,6 +167,18 @@ _PATHS: dict[str, Any] = {
             },
         }
     },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics: jobs, job times, servers, ComfyUI requests",
+            "responses": {
+                "200": {
+                    "description": "Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                **_errors(401),
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "summary": "This document",

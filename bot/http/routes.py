@@ -15,10 +15,13 @@ from bot.http.errors import BadRequest, NotReady, UnknownOutput, UnsupportedMedi
 from bot.http.openapi import spec
 from bot.http.service import ServerState
 from bot.images import ImageFile, check_input_image
+from bot.ops.health import metrics_response
+from bot.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 STATE = web.AppKey("state", ServerState)
+METRICS = web.AppKey("metrics", Metrics)
 MAX_JSON_DEPTH = 32
 MAX_INDEX_DIGITS = 6
 OPEN_PATHS = frozenset({"/health"})
@@ -209,6 +212,11 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus metrics of this server's process."""
+    return metrics_response(request.app[METRICS])
+
+
 async def openapi(request: web.Request) -> web.Response:
     """GET /openapi.json: the OpenAPI 3.1 description of these routes."""
     return web.json_response(spec(has_token=bool(_state(request).options.token)))
@@ -226,6 +234,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/events", events),
     ("GET", "/workflow", get_workflow),
     ("GET", "/health", health),
+    ("GET", "/metrics", metrics),
     ("GET", "/openapi.json", openapi),
 )
 """Every route: (method, path, handler); `bot.http.openapi` documents each of them."""

@@ -25,11 +25,12 @@ from bot.config import Settings
 from bot.errors import EXIT_UNREACHABLE, user_message
 from bot.http.errors import auth_middleware, error_middleware
 from bot.http.guard import browser_guard
-from bot.http.routes import OPEN_PATHS, ROUTES, STATE
+from bot.http.routes import METRICS, OPEN_PATHS, ROUTES, STATE
 from bot.http.runner import JsonErrorRunner
 from bot.http.service import HttpOptions, ServerState
 from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
+from bot.ops.metrics import Metrics
 from bot.workflows.library import (
     Workflow,
     WorkflowError,
@@ -50,12 +51,17 @@ EXIT_USAGE = 2
 
 
 def create_app(
-    jobs: JobQueue, workflow: Workflow, options: HttpOptions | None = None
+    jobs: JobQueue,
+    workflow: Workflow,
+    options: HttpOptions | None = None,
+    *,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """Return the middleware's app around an open JobQueue; the caller owns the queue.
 
     The app owns its per-server state (what clients set, the jobs it queued) and the tasks
-    following those jobs; it stops them on cleanup.
+    following those jobs; it stops them on cleanup. `metrics` (the app's own when not given)
+    follow the queue's jobs and answer /metrics.
     """
     options = options or HttpOptions()
     middlewares: list[Middleware] = [
@@ -67,6 +73,11 @@ def create_app(
         middlewares.append(auth_middleware(options.token, OPEN_PATHS))
     app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
     app[STATE] = ServerState(jobs, workflow, options)
+    if metrics is None:
+        metrics = Metrics("http")
+        app.on_cleanup.append(lambda _: metrics.close())
+    metrics.watch(jobs)
+    app[METRICS] = metrics
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     app.on_shutdown.append(_end_streams)
@@ -123,7 +134,10 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     except WorkflowError as exc:
         log.error("Cannot serve workflow %r: %s", settings.http_workflow, user_message(exc))
         return EXIT_USAGE
-    async with aiohttp.ClientSession() as http:
+    async with (
+        Metrics("http") as metrics,
+        aiohttp.ClientSession(trace_configs=[metrics.comfy_trace()]) as http,
+    ):
         clients = [
             ComfyClient(url, session=http, timeout=settings.request_timeout)
             for url in settings.backend_urls
@@ -139,7 +153,8 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
                     settings.request_timeout,
                 )
                 return EXIT_UNREACHABLE
-            app = create_app(engine.jobs, workflow, HttpOptions.from_settings(settings))
+            options = HttpOptions.from_settings(settings)
+            app = create_app(engine.jobs, workflow, options, metrics=metrics)
             return await serve(app, settings.http_host, settings.http_port)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Self
@@ -15,6 +15,7 @@ from bot.comfy.backend import CancelResult, ComfyBackend, PromptRun
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.comfy.events import Status
 from bot.errors import BotError, NotAllowed, QueueFull, TooManyJobs, UnknownJob
+from bot.jobs import logcontext
 from bot.jobs.execution import failed, follow, send
 from bot.jobs.journal import Journal, request_from
 from bot.jobs.lineup import WaitingLine
@@ -28,6 +29,9 @@ from bot.workflows.library import WorkflowLibrary
 log = logging.getLogger(__name__)
 
 NO_HISTORY = "This bot keeps no job history (it runs without a job journal)."
+
+JobObserver = Callable[[Job], None]
+"""Told of every job the queue takes, submitted or adopted (metrics follow it from there)."""
 
 
 class JobQueue:
@@ -62,6 +66,7 @@ class JobQueue:
         self._tasks = TaskSet(log)
         self._dispatcher: asyncio.Task[None] | None = None
         self._positions = Positions(self._waiting, self._in_flight)
+        self.observers: list[JobObserver] = []
 
     def __repr__(self) -> str:
         return f"JobQueue(backends={len(self.backends)}, jobs={len(self.jobs)})"
@@ -108,10 +113,17 @@ class JobQueue:
             raise QueueFull(self.max_waiting)
         job = Job(request, workflow, graph, journal=self.journal)
         self.jobs[job.id] = job
+        self._observe(job)
         if self.journal is not None:
             self.journal.accepted(job)
         self._waiting.append(job)
-        log.info("accepted %s from %s (%s)", job.id, request.requester, workflow.name)
+        log.info(
+            "accepted %s from %s (%s)",
+            job.id,
+            request.requester,
+            workflow.name,
+            extra={"job_id": job.id},
+        )
         self._positions.place(job)
         self._wake.set()
         return job
@@ -270,6 +282,8 @@ class JobQueue:
         )
 
     async def _execute(self, job: Job, backend: ComfyBackend, run: PromptRun | None = None) -> None:
+        # The prompt_id is the job's id (chosen by us); every log line of this task carries both.
+        logcontext.bind(job_id=job.id, prompt_id=job.id, server=logcontext.server_name(backend.url))
         result: JobResult | None
         try:
             if run is None:
@@ -308,6 +322,7 @@ class JobQueue:
     def adopt(self, job: Job, backend: ComfyBackend | None, run: PromptRun | None) -> None:
         """Take over a job restored from the journal: follow its prompt, or queue it again."""
         self.jobs[job.id] = job
+        self._observe(job)
         if backend is None or run is None:
             self._waiting.append(job)
             self._positions.refresh()
@@ -320,6 +335,7 @@ class JobQueue:
     def adopt_lost(self, job: Job) -> None:
         """Take over a restored job whose server is gone from the settings: it ended lost."""
         self.jobs[job.id] = job
+        self._observe(job)
         self._finish(job, JobResult(job.id, JobState.LOST))
 
     def rebuild(self, request: GenerationRequest, job_id: str) -> Job:
@@ -332,6 +348,10 @@ class JobQueue:
         return Job(
             request, workflow, request.graph_for(workflow), job_id=job_id, journal=self.journal
         )
+
+    def _observe(self, job: Job) -> None:
+        for observer in self.observers:
+            observer(job)
 
     def _finish(self, job: Job, result: JobResult) -> None:
         job.finish(result)
