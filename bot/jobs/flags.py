@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from bot.errors import BotError
 from bot.jobs.aspect import ASPECTS
+from bot.workflows.sidecar import SEED_LIMIT
 
 MAX_COUNT = 4
-SEED_LIMIT = 2**64 - 1  # ComfyUI's own maximum seed
-MAX_STEPS = 200
+MAX_STEPS = 200  # as /generate's steps option
 FLAGS = ("ar", "seed", "no", "steps", "count")
 _ALIASES = {"aspect": "ar"}
 # A flag starts a word: `--name` or `—name` after the start or a space; it runs to the next flag.
