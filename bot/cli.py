@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.terminal.run", "run one workflow in the terminal with live progress"),
     "serve": ("bot.http.serve", "serve the HTTP middleware (default port 8189)"),
     "check": ("bot.terminal.check", "check settings, ComfyUI and every workflow"),
+    "inspect": (
+        "bot.terminal.inspect",
+        "show what ComfyCord reads in a workflow and what it needs",
+    ),
     "health": ("bot.ops.probe", "ask a running bot's /health (exit 0 when ok), for containers"),
 }
 

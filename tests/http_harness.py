@@ -29,12 +29,14 @@ from bot.workflows.library import WorkflowLibrary, load_workflow
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
 HTTP_TEXT = Path(__file__).resolve().parent / "fixtures" / "http" / "http_text.json"
 DEMO = Path(__file__).resolve().parent.parent / "workflows" / "demo.json"
+MOVING = Path(__file__).resolve().parent / "fixtures" / "media" / "moving.json"
+EXTRA = {"http_text": HTTP_TEXT, "demo": DEMO, "moving": MOVING}
 
 
 def library() -> WorkflowLibrary:
-    """Return the runner's test workflows, `http_text`, and the shipped model-free `demo`."""
+    """Return the runner's test workflows, `http_text`, `moving` and the model-free `demo`."""
     workflows = {w.name: w for w in WorkflowLibrary.load(FIXTURES)}
-    extra = {"http_text": load_workflow(HTTP_TEXT), "demo": load_workflow(DEMO)}
+    extra = {name: load_workflow(path) for name, path in EXTRA.items()}
     return WorkflowLibrary({**workflows, **extra})
 
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from bot.discord.grid import compose_grid, grid_shape
+from bot.discord.grid import compose_grid, grid_of, grid_shape
 from bot.images import ImageFile
 
 COLORS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
@@ -57,3 +57,11 @@ def test_a_grid_holds_one_to_four_images() -> None:
         compose_grid([])
     with pytest.raises(ValueError, match=r"bad\.png is not an image"):
         compose_grid([ImageFile("bad.png", b"nope")])
+
+
+def test_a_batch_with_a_file_that_is_no_picture_is_posted_as_it_is() -> None:
+    video = ImageFile("clip.mp4", b"\x00\x00\x00\x18ftypmp42")
+    pictures = [_png(COLORS[0]), _png(COLORS[1])]
+    assert grid_of([*pictures, video]) == (*pictures, video)
+    [grid] = grid_of(pictures)
+    assert grid.filename == "grid.jpg"

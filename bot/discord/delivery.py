@@ -18,7 +18,7 @@ import discord
 
 from bot.config import Settings
 from bot.discord import render
-from bot.discord.grid import compose_grid, is_grid
+from bot.discord.grid import grid_of, is_grid
 from bot.discord.reply import ReplyLocation
 from bot.discord.sinks import Sink
 from bot.images import ImageFile
@@ -208,7 +208,7 @@ class Delivery:
         if result.state is JobState.DONE and result.outputs:
             outputs = result.outputs
             if is_grid(job.request.count, len(outputs)):
-                outputs = (await asyncio.to_thread(compose_grid, outputs),)
+                outputs = await asyncio.to_thread(grid_of, outputs)
             files, notes = await asyncio.to_thread(render.fit_outputs, outputs, sink.filesize_limit)
             groups = render.batches(files)
         title = _node_title(job, result.failure.node_id if result.failure else None)

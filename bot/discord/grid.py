@@ -55,6 +55,15 @@ def compose_grid(images: Sequence[ImageFile], filename: str = "grid.jpg") -> Ima
     return ImageFile(filename, buffer.getvalue())
 
 
+def grid_of(images: Sequence[ImageFile]) -> tuple[ImageFile, ...]:
+    """Return the grid of `images` as the one file to post, or the images themselves when one
+    of them is not a picture Pillow reads (a video): those are posted as they are."""
+    try:
+        return (compose_grid(images),)
+    except ValueError:
+        return tuple(images)
+
+
 def _open(image: ImageFile) -> Image.Image:
     try:
         with Image.open(io.BytesIO(image.data)) as opened:

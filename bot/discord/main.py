@@ -22,6 +22,7 @@ from bot.jobs.queue import JobQueue
 from bot.ops.health import OpsServer, bot_health
 from bot.ops.metrics import Metrics
 from bot.workflows.library import WorkflowError, WorkflowLibrary, validate
+from bot.workflows.server import converter_if_needed
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,11 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_discord()
     settings.require_metrics_token()
     _quiet_token_loggers()
+    converter = await converter_if_needed(
+        [settings.workflows_dir], settings.backend_urls, request_timeout=settings.request_timeout
+    )
     try:
-        workflows = await asyncio.to_thread(WorkflowLibrary.load, settings.workflows_dir)
+        workflows = await asyncio.to_thread(WorkflowLibrary.load, settings.workflows_dir, converter)
     except WorkflowError as exc:
         raise ConfigError([f"WORKFLOWS_DIR: {exc.user_message}"]) from None
     for name, error in workflows.errors.items():

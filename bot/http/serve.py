@@ -32,6 +32,7 @@ from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
 from bot.ops.metrics import Metrics
 from bot.workflows.library import (
+    UiConverter,
     Workflow,
     WorkflowError,
     WorkflowLibrary,
@@ -40,6 +41,7 @@ from bot.workflows.library import (
     names_a_file,
     validate,
 )
+from bot.workflows.server import converter_if_needed
 
 __all__ = ["EXIT_UNREACHABLE", "HttpOptions", "add_arguments", "create_app", "main"]
 
@@ -129,8 +131,13 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         auto_execute_on_upload=args.auto_execute or settings.auto_execute_on_upload,
     )
     settings.require_http_token()
+    converter = await converter_if_needed(
+        [settings.workflows_dir, Path(settings.http_workflow)],
+        settings.backend_urls,
+        request_timeout=settings.request_timeout,
+    )
     try:
-        library, workflow = await asyncio.to_thread(_load, settings)
+        library, workflow = await asyncio.to_thread(_load, settings, converter)
     except WorkflowError as exc:
         log.error("Cannot serve workflow %r: %s", settings.http_workflow, user_message(exc))
         return EXIT_USAGE
@@ -158,21 +165,23 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
             return await serve(app, settings.http_host, settings.http_port)
 
 
-def _load(settings: Settings) -> tuple[WorkflowLibrary, Workflow]:
+def _load(
+    settings: Settings, converter: UiConverter | None = None
+) -> tuple[WorkflowLibrary, Workflow]:
     """Return the library with the served workflow in it (a file outside it is added)."""
     name = settings.http_workflow
     is_path = names_a_file(name)
     try:
-        library = WorkflowLibrary.load(settings.workflows_dir)
+        library = WorkflowLibrary.load(settings.workflows_dir, converter)
     except WorkflowNotFound:
         if not is_path:
             raise
-        library = WorkflowLibrary({})
+        library = WorkflowLibrary({}, converter=converter)
     if name in library:
         return library, library.get(name)
     if not is_path:
         library.get(name)  # raises UnknownWorkflow (or the file's own error), listing names
-    workflow = load_workflow(Path(name))
+    workflow = load_workflow(Path(name), converter)
     workflows = {w.name: w for w in library if w.name != workflow.name}
     return WorkflowLibrary({**workflows, workflow.name: workflow}, library.errors), workflow
 

@@ -14,7 +14,9 @@ from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.comfy.urls import shown_url
 from bot.config import Settings
+from bot.workflows.hints import tracing_warnings
 from bot.workflows.library import (
+    UiConverter,
     Workflow,
     WorkflowError,
     WorkflowLibrary,
@@ -48,7 +50,9 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         if info is not None:
             infos[shown_url(url.rstrip("/"))] = info
     print(f"\nWorkflows in {settings.workflows_dir}")
-    library = await asyncio.to_thread(_load_library, settings, problems)
+    # UI-format files are converted with the first reachable server's node definitions.
+    converter = UiConverter(next(iter(infos.values()))) if infos else None
+    library = await asyncio.to_thread(_load_library, settings, problems, converter)
     if library is not None:
         if not infos:
             print("  (no server reachable: loaded, but not checked against object_info)")
@@ -123,9 +127,11 @@ def _gib(free: float, total: float) -> str:
     return f"{free / _GIB:.1f}/{total / _GIB:.1f} GiB free"
 
 
-def _load_library(settings: Settings, problems: list[str]) -> WorkflowLibrary | None:
+def _load_library(
+    settings: Settings, problems: list[str], converter: UiConverter | None
+) -> WorkflowLibrary | None:
     try:
-        library = WorkflowLibrary.load(settings.workflows_dir)
+        library = WorkflowLibrary.load(settings.workflows_dir, converter)
     except WorkflowNotFound as exc:
         print(f"  !! {exc.user_message}")
         problems.append(exc.user_message)
@@ -148,10 +154,21 @@ def _check_workflows(
         nodes = len(workflow.graph)
         takes = ", ".join(key for key, points in workflow.points.items() if points) or "nothing"
         mark = "!!" if found else "ok"
-        print(f"  {mark} {workflow.name} ({workflow.display_name}): {nodes} nodes, takes {takes}")
+        converted = ", converted from UI format" if workflow.source_format == "ui" else ""
+        print(
+            f"  {mark} {workflow.name} ({workflow.display_name}): {nodes} nodes{converted}, "
+            f"takes {takes}"
+        )
         for problem in found:
             print(f"       {problem}")
             problems.append(f"workflow {workflow.name}: {problem}")
+        # Warnings do not fail the check: a workflow may mean to take no prompt.
+        for hint in tracing_warnings(workflow):
+            fix = f"; to fix, add to {workflow.path.with_suffix('.toml').name} under [patch]:"
+            print(
+                f"       warning: {hint.message}"
+                + (f"{fix} {hint.sidecar_line}" if hint.sidecar_line else "")
+            )
 
 
 def _workflow_problems(workflow: Workflow, infos: Mapping[str, Mapping[str, Any]]) -> list[str]:

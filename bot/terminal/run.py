@@ -27,7 +27,7 @@ from bot.jobs.engine import Engine
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState, duration
 from bot.jobs.queue import JobQueue
-from bot.terminal.plan import REQUESTER, Plan, prepare, summary_lines
+from bot.terminal.plan import REQUESTER, Plan, converter_for, prepare, summary_lines
 from bot.terminal.save import OutputsNotSaved, save_outputs
 from bot.terminal.view import CtrlC, ProgressView, ask
 from bot.workflows.library import WorkflowLibrary, validate
@@ -99,8 +99,9 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int:
+    converter = await converter_for(args, settings)
     try:
-        plan = await asyncio.to_thread(prepare, args, settings)
+        plan = await asyncio.to_thread(prepare, args, settings, converter)
     except BotError as exc:
         return _fail(user_message(exc), EXIT_USAGE)
     library = WorkflowLibrary({plan.workflow.name: plan.workflow})

@@ -314,6 +314,13 @@ class _NodeContext:
     def read_input(self, name: str) -> bytes | None:
         return self.run.ex.files.read_annotated(name)
 
+    def save_file(self, prefix: str, suffix: str, data: bytes) -> dict[str, str]:
+        files = self.run.ex.files
+        subfolder, name = posixpath.split(posixpath.normpath(prefix))
+        filename = f"{name}_{files.next_counter('output', subfolder, name):05}_{suffix}"
+        files.put("output", posixpath.join(subfolder, filename), data)
+        return {"filename": filename, "subfolder": subfolder, "type": "output"}
+
     def save(self, kind: str, prefix: str, image: FakeImage) -> list[dict[str, str]]:
         ex = self.run.ex
         if kind == "temp":
