@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,9 +53,12 @@ def _whole(raw: str) -> int:
 
 def _number(raw: str) -> float:
     try:
-        return float(raw.strip())
+        value = float(raw.strip())
     except ValueError:
         raise ValueError(f"expected a number, got {raw!r}") from None
+    if not math.isfinite(value):  # float() takes "nan" and "inf"; no setting means either
+        raise ValueError(f"expected a finite number, got {raw!r}")
+    return value
 
 
 def _positive_int(raw: str) -> int:

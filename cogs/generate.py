@@ -131,7 +131,8 @@ class Generate(commands.Cog):
             request = inputs.build_request(chosen, submitted.user.id, len(attachments), **values)
             await self._run(submitted, request, attachments)
 
-        await interaction.response.send_modal(inputs.PromptModal(on_prompt))
+        modal = inputs.PromptModal(on_prompt, timeout=inputs.MODAL_TIMEOUT)
+        await interaction.response.send_modal(modal)
 
     async def _run(
         self,

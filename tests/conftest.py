@@ -25,3 +25,21 @@ async def fake_comfy() -> AsyncIterator[FakeComfy]:
     async with FakeComfy() as fake:
         yield fake
     assert not fake.errors, fake.errors
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the bad-input suite's marker."""
+    config.addinivalue_line("markers", "bad_input: a case of the table-driven bad-input suite")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print how many bad-input cases ran, per front door (module)."""
+    doors: dict[str, int] = {}
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if report.when == "call" and "bad_input" in report.keywords:
+                door = report.nodeid.split("::")[0].rsplit("test_bad_input_", 1)[-1]
+                doors[door.removesuffix(".py")] = doors.get(door.removesuffix(".py"), 0) + 1
+    if doors:
+        parts = ", ".join(f"{door} {count}" for door, count in sorted(doors.items()))
+        terminalreporter.write_line(f"bad-input suite: {sum(doors.values())} cases tried ({parts})")

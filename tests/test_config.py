@@ -155,6 +155,18 @@ def test_hardening_settings_parse_and_refuse_bad_values():
     )
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", " NaN "])
+def test_non_finite_numbers_are_refused(value):
+    # float() takes these; an infinite REQUEST_TIMEOUT crashed the runner with OverflowError and
+    # a NaN PROGRESS_INTERVAL passed every "greater than 0" check.
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"REQUEST_TIMEOUT": value, "PROGRESS_INTERVAL": value})
+    assert caught.value.problems == [
+        f"PROGRESS_INTERVAL: expected a finite number, got {value!r}",
+        f"REQUEST_TIMEOUT: expected a finite number, got {value!r}",
+    ]
+
+
 def test_the_readme_documents_every_setting():
     readme = (ROOT / "README.md").read_text()
     documented = {

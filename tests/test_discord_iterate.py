@@ -315,3 +315,18 @@ async def test_the_recipe_is_private_and_attaches_exactly_the_graph_that_ran(
     assert fields["Workflow"] == "Slow steps (test)"
     assert fields["Prompt"] == "“a fox”"
     assert fields["Server"] == fake_comfy.url
+
+
+async def test_u1_of_a_job_whose_bytes_were_released_fetches_from_comfyui(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
+) -> None:
+    user = fake_discord.add_user("nia")
+    async with open_services(settings) as services, run_bot(services.new_bot()):
+        ix, grid = await _grid(fake_discord, user)
+        job = services.jobs.get(custom_id(grid.json, "U1").rsplit(":", 1)[1])
+        job.release()  # as bot.jobs.ended does to older jobs past the memory budget
+        _, posted = await _pick(fake_discord, ix.original_message_id or 0, "U1", user)
+        await services.comfy_calls.wait_for("GET", "/view")
+    name, data, _ = posted.files[0]
+    assert "_c1_" in name
+    assert data == fake_comfy.outputs[next(k for k in fake_comfy.outputs if "_c1_" in k)]

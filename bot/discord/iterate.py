@@ -105,11 +105,13 @@ def _reroll(job_id: str, *, row: int) -> RerollButton:
 def result_controls(job: Job, has_ended: bool) -> discord.ui.View | None:
     """Return a job message's buttons: a grid's or one image's once done, else the job's."""
     result = job.outcome if has_ended else None
-    if result is None or result.state is not JobState.DONE or not result.outputs:
+    # An ended job's bytes may be released (bot.jobs.ended): its files still say how many.
+    made = max(len(result.outputs), len(result.files)) if result is not None else 0
+    if result is None or result.state is not JobState.DONE or not made:
         return job_view(job, has_ended)
-    if is_grid(job.request.count, len(result.outputs)):
-        return grid_view(job.id, len(result.outputs))
-    if len(result.outputs) == 1:
+    if is_grid(job.request.count, made):
+        return grid_view(job.id, made)
+    if made == 1:
         return single_view(job.id, 1)
     return job_view(job, has_ended)
 

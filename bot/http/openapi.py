@@ -164,6 +164,7 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json(_ref("Health"), "ComfyUI is connected"),
                 "503": _json(_ref("Health"), "ComfyUI is not connected"),
+                **_errors(),
             },
         }
     },
@@ -266,6 +267,10 @@ _SCHEMAS: dict[str, Any] = {
                 },
             },
             "cancelled_by": _NULLABLE_STR,
+            "outputs_released": {
+                "type": "boolean",
+                "description": "The outputs are no longer kept (only the newest jobs keep theirs).",
+            },
             "outputs": {"type": "array", "items": _ref("Output")},
         },
     },

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.http.errors import BadRequest, NotReady, UnknownOutput, UnsupportedMediaType
 from bot.http.openapi import spec
@@ -85,7 +86,7 @@ async def upload_image(request: web.Request) -> web.Response:
     state = _state(request)
     try:
         form = await request.post()
-    except ValueError as exc:  # a multipart body that does not parse
+    except (ValueError, HttpProcessingError) as exc:  # a multipart body that does not parse
         raise BadRequest(f"The form could not be read ({exc}).", "malformed_form") from exc
     field = form.get("image")
     if not isinstance(field, web.FileField):
@@ -155,7 +156,12 @@ async def get_output(request: web.Request) -> web.Response:
     job = _state(request).job(request.match_info["job_id"])
     if not job.is_done:
         raise NotReady(f"Job {job.id} is {job.state}; its outputs exist once it is done.")
-    outputs = (await job.result()).outputs
+    result = await job.result()
+    if result.is_released:
+        raise UnknownOutput(
+            f"Job {job.id}'s outputs are no longer kept (only the newest jobs keep theirs)."
+        )
+    outputs = result.outputs
     index = _number(request.match_info["n"], "The output number")
     if index >= len(outputs):
         raise UnknownOutput(f"Job {job.id} has {len(outputs)} output(s); there is no {index}.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
@@ -16,6 +15,7 @@ from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.comfy.events import Status
 from bot.errors import BotError, NotAllowed, QueueFull, TooManyJobs, UnknownJob
 from bot.jobs import logcontext
+from bot.jobs.ended import KEEP_BYTES, KEEP_ENDED, EndedJobs
 from bot.jobs.execution import failed, follow, send
 from bot.jobs.journal import Journal, request_from
 from bot.jobs.lineup import WaitingLine
@@ -29,6 +29,9 @@ from bot.workflows.library import WorkflowLibrary
 log = logging.getLogger(__name__)
 
 NO_HISTORY = "This bot keeps no job history (it runs without a job journal)."
+INPUTS_RELEASED = (
+    "The input images of this job are no longer kept (there is no job journal); start it again."
+)
 
 JobObserver = Callable[[Job], None]
 """Told of every job the queue takes, submitted or adopted (metrics follow it from there)."""
@@ -46,7 +49,8 @@ class JobQueue:
         max_in_flight: int = 2,
         max_waiting: int = 1000,
         journal: Journal | None = None,
-        keep_finished: int = 200,
+        keep_finished: int = KEEP_ENDED,
+        keep_bytes: int = KEEP_BYTES,
     ) -> None:
         if not backends:
             raise ValueError("JobQueue needs at least one backend")
@@ -57,9 +61,9 @@ class JobQueue:
         self.max_waiting = max_waiting
         self.journal = journal
         self.jobs: dict[str, Job] = {}
-        # Ended jobs stay reachable (results, Reroll) until this many newer ones have ended.
-        self._finished: deque[str] = deque()
-        self.keep_finished = keep_finished
+        # Ended jobs stay reachable (results, Reroll) until `keep_finished` newer ones have
+        # ended; only the newest keep their images.
+        self.ended = EndedJobs(keep=keep_finished, keep_bytes=keep_bytes)
         self._waiting = WaitingLine()
         self._in_flight: dict[ComfyBackend, set[Job]] = {b: set() for b in self.backends}
         self._wake = asyncio.Event()
@@ -206,12 +210,15 @@ class JobQueue:
 
         Raises:
             UnknownJob: neither the queue nor the journal knows the job.
+            BotError: its input images were released and no journal holds them.
         """
         job = self.find(job_id)
-        if job is not None:
+        if job is not None and not job.released_inputs:
             return replace(job.request, origin={})
         entry = await self.journal.get(job_id) if self.journal is not None else None
         if entry is None or self.journal is None:
+            if job is not None:
+                raise BotError(INPUTS_RELEASED)
             raise UnknownJob(job_id)
         return replace(request_from(entry, await self.journal.images(job_id)), origin={})
 
@@ -354,10 +361,11 @@ class JobQueue:
             observer(job)
 
     def _finish(self, job: Job, result: JobResult) -> None:
+        if job.is_done:
+            return
         job.finish(result)
-        self._finished.append(job.id)
-        while len(self._finished) > self.keep_finished:
-            self.jobs.pop(self._finished.popleft(), None)
+        for job_id in self.ended.add(job):
+            self.jobs.pop(job_id, None)
         if not self.active_count(job.request.requester):
             self._waiting.forget(job.request.requester)
 

@@ -18,6 +18,7 @@ from bot.config import Settings, http_url
 from bot.errors import BotError, InvalidImage
 from bot.images import ImageFile, check_input_image
 from bot.jobs.model import GenerationRequest
+from bot.terminal.save import check_folder
 from bot.workflows.library import (
     KEYS,
     PatchPoint,
@@ -58,7 +59,8 @@ def prepare(
 
     Raises:
         BotError: an unknown workflow (listing the available ones), a bad --set, an image
-            that is missing or not an image, a value out of range or with no place.
+            that is missing or not an image, a value out of range or with no place, an output
+            folder that can never be written.
     """
     server = _server(args.server or settings.comfy_url)
     workflow = _library(settings.workflows_dir, converter).resolve(args.workflow)
@@ -80,6 +82,7 @@ def prepare(
     ).seeded(workflow)
     graph = request.graph_for(workflow)
     out = Path(args.out) if args.out else settings.output_dir
+    check_folder(out)
     return Plan(workflow, request, graph, paths, server, out)
 
 
