@@ -132,6 +132,16 @@ def _log_level(raw: str) -> str:
     return level
 
 
+PREVIEW_METHODS = ("auto", "latent2rgb", "taesd", "none", "default")
+
+
+def _preview_method(raw: str) -> str:
+    method = raw.strip().lower()
+    if method not in PREVIEW_METHODS:
+        raise ValueError(f"expected one of {', '.join(PREVIEW_METHODS)}, got {raw!r}")
+    return method
+
+
 def _optional_port(raw: str) -> int | None:
     return _port(raw) if raw.strip() else None
 
@@ -174,6 +184,7 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "MAX_IN_FLIGHT_PER_BACKEND": ("max_in_flight_per_backend", _positive_int, "2"),
     "PROGRESS_INTERVAL": ("progress_interval", _positive_float, "1.5"),
     "SHOW_PREVIEWS": ("show_previews", _bool, "true"),
+    "PREVIEW_METHOD": ("preview_method", _preview_method, "auto"),
     "MAX_INPUT_IMAGE_BYTES": ("max_input_image_bytes", _positive_int, "20971520"),
     "ALLOWED_CHANNEL_IDS": ("allowed_channel_ids", _ids, ""),
     "ALLOWED_ROLE_IDS": ("allowed_role_ids", _ids, ""),
@@ -219,6 +230,7 @@ class Settings:
     max_in_flight_per_backend: int
     progress_interval: float
     show_previews: bool
+    preview_method: str
     max_input_image_bytes: int
     allowed_channel_ids: frozenset[int]
     allowed_role_ids: frozenset[int]

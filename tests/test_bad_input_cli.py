@@ -50,7 +50,8 @@ FILES = {
 
 FLAGS = [
     (["nope"], "No workflow 'nope' in"),
-    (["../../etc/passwd"], "Workflow file ../../etc/passwd does not exist"),
+    # A relative path that exists on no machine (../../etc/passwd did in some checkouts).
+    (["../../no-such-comfycord-dir/passwd"], "no-such-comfycord-dir/passwd does not exist"),
     (["slow", "--set", "2.steps"], "is not NODE.INPUT=VALUE"),
     (["slow", "--set", "=3"], "is not NODE.INPUT=VALUE"),
     (["slow", "--set", "7.steps=3"], "no node '7'"),

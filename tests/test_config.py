@@ -155,6 +155,16 @@ def test_hardening_settings_parse_and_refuse_bad_values():
     )
 
 
+def test_preview_method_defaults_to_auto_and_is_checked():
+    assert Settings.from_env({}).preview_method == "auto"
+    assert Settings.from_env({"PREVIEW_METHOD": " TAESD "}).preview_method == "taesd"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"PREVIEW_METHOD": "fast"})
+    assert caught.value.problems == [
+        "PREVIEW_METHOD: expected one of auto, latent2rgb, taesd, none, default, got 'fast'"
+    ]
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", " NaN "])
 def test_non_finite_numbers_are_refused(value):
     # float() takes these; an infinite REQUEST_TIMEOUT crashed the runner with OverflowError and

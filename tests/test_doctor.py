@@ -64,6 +64,7 @@ async def test_all_fine_exits_0(
     assert await check(settings) == 0
     out = capsys.readouterr().out
     assert f"ok {comfy_with_models.url}: ComfyUI 0.3.64" in out
+    assert "path: /queue + /history\n" in out
     assert "VRAM" in out
     assert "node types" in out
     for name in ("demo", "img2img", "txt2img", "slow", "invert"):
@@ -71,6 +72,20 @@ async def test_all_fine_exits_0(
     assert "DISCORD_TOKEN           set (hidden)" in out
     assert "secret" not in out
     assert out.rstrip().endswith("All good.")
+
+
+async def test_each_server_shows_its_version_and_path(
+    library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = {"checkpoints": [SDXL]}
+    async with FakeComfy(models=models) as old, FakeComfy(models=models, version="0.38") as new:
+        assert await check(settings_for(f"{old.url},{new.url}", library)) == 0
+    out = capsys.readouterr().out
+    assert f"ok {old.url}: ComfyUI 0.3.64, PyTorch" in out
+    assert f"ok {new.url}: ComfyUI 0.38.1, PyTorch" in out
+    servers = out.split("\nWorkflows", 1)[0]
+    assert servers.count("path: /queue + /history\n") == 1
+    assert servers.count("path: /api/jobs\n") == 1
 
 
 async def test_unreachable_server_is_a_problem(
@@ -137,6 +152,17 @@ async def test_missing_workflow_directory(
 ) -> None:
     assert await check(settings_for(fake_comfy.url, tmp_path / "nowhere")) == 1
     assert "nowhere does not exist" in capsys.readouterr().out
+
+
+async def test_an_older_comfyui_than_supported_is_pointed_out(
+    library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with FakeComfy(models={"checkpoints": [SDXL]}) as fake:
+        stats = {"system": {"comfyui_version": "0.3.10"}, "devices": []}
+        fake.script.answer("GET", "/system_stats", json_body=stats)
+        await check(settings_for(fake.url, library))
+    out = capsys.readouterr().out
+    assert "path: /queue + /history (ComfyUI 0.3.10 is older than 0.3.64" in out
 
 
 async def test_ui_files_are_converted_and_tracing_gaps_warned(

@@ -29,6 +29,11 @@ SLOW = str(REPO / "tests" / "fixtures" / "workflows" / "slow.json")  # no LoadIm
 
 
 @pytest.fixture
+def comfy_version(both_versions: str) -> str:
+    return both_versions
+
+
+@pytest.fixture
 async def backend(fake_comfy: FakeComfy) -> AsyncIterator[ComfyBackend]:
     async with (
         ComfyClient(fake_comfy.url, client_id="jobqueue-tests", timeout=5) as client,

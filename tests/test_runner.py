@@ -21,6 +21,7 @@ from PIL import Image
 
 from bot.cli import build_parser
 from bot.comfy.client import ComfyClient
+from bot.comfy.ids import is_canonical
 from bot.config import Settings
 from bot.terminal import run as runner
 from tests.fakes.comfy import FakeComfy
@@ -192,6 +193,15 @@ async def test_a_prompt_comfyui_refuses_exits_1_with_its_reasons(
     assert fake_comfy.history == {}
 
 
+async def test_a_strange_answer_exits_1_and_says_what_was_strange(
+    settings: Settings, fake_comfy: FakeComfy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_comfy.script.answer("POST", "/prompt", json_body={})  # a 200 naming no prompt_id
+    assert await run(settings, "slow", "--yes", "--steps", "1") == 1
+    err = capsys.readouterr().err
+    assert "ComfyUI answered unlike ComfyUI: the answer of POST /prompt has no 'prompt_id'" in err
+
+
 async def test_without_a_terminal_and_without_yes_it_stops(
     settings: Settings,
     fake_comfy: FakeComfy,
@@ -332,7 +342,7 @@ async def test_ctrl_c_interrupts_only_our_running_prompt(spawn: Any, fake_comfy:
     await proc.wait_for_line("step ")
     ours = fake_comfy.running
     assert ours is not None
-    assert ours.startswith("comfycord-")
+    assert is_canonical(ours)
     theirs = await submit_other(fake_comfy)
     assert fake_comfy.pending == [theirs]
 

@@ -43,8 +43,12 @@ class ModelCatalog:
         return f"ModelCatalog(servers={len(self._backends)}, cached={len(self._cache)})"
 
     async def names(self, kind: str) -> list[str]:
-        """Return the files of `kind` (checkpoint, unet, lora) any healthy server offers."""
-        infos = await asyncio.gather(*(self._info(b) for b in self._backends if b.is_healthy))
+        """Return the files of `kind` (checkpoint, unet, lora) the healthy servers offer.
+
+        While none is known to be healthy (just started, or all down), every server is asked.
+        """
+        asked = [b for b in self._backends if b.is_healthy] or list(self._backends)
+        infos = await asyncio.gather(*(self._info(b) for b in asked))
         found: dict[str, None] = {}
         for info in infos:
             found.update(dict.fromkeys(files_of(info, kind)))

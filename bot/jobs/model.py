@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bot.comfy.backend import ComfyBackend, Outcome, PromptFailure
 from bot.comfy.events import Event, OutputFile
+from bot.comfy.ids import new_prompt_id
 from bot.images import ImageFile
 from bot.jobs import options
 from bot.jobs.progress import JobState, ProgressSnapshot, ProgressTracker
@@ -136,7 +136,8 @@ class Job:
         job_id: str | None = None,
         journal: JobLog | None = None,
     ) -> None:
-        self.id = job_id or f"comfycord-{uuid.uuid4().hex}"
+        # The job id is the prompt id too: a canonical UUID, as ComfyUI 0.38 requires.
+        self.id = job_id or new_prompt_id()
         self.request = request
         self.workflow = workflow
         self._graph = graph

@@ -12,7 +12,6 @@ from typing import Self
 
 from bot.comfy.backend import CancelResult, ComfyBackend, PromptRun
 from bot.comfy.errors import ComfyError, ComfyUnavailable
-from bot.comfy.events import Status
 from bot.errors import BotError, NotAllowed, QueueFull, TooManyJobs, UnknownJob
 from bot.jobs import logcontext
 from bot.jobs.ended import KEEP_BYTES, KEEP_ENDED, EndedJobs
@@ -306,8 +305,13 @@ class JobQueue:
         except ComfyError as exc:
             log.warning("job %s on %s failed: %s", job.id, backend.url, exc)
             result = failed(job, exc)
+        except Exception as exc:
+            # Whatever went wrong, the job ends and frees its member's slot.
+            log.exception("job %s on %s failed unexpectedly", job.id, backend.url)
+            result = failed(job, exc)
         finally:
             self._in_flight[backend].discard(job)
+            self._positions.forget(job)
             self._wake.set()
         if result is None:
             self._requeue(job, backend)
@@ -370,16 +374,8 @@ class JobQueue:
             self._waiting.forget(job.request.requester)
 
     async def _watch_queue(self, backend: ComfyBackend) -> None:
-        """Refresh ComfyUI queue positions of our queued jobs when ComfyUI's queue changes."""
-        updates = backend.stream.listen(Status)
-        try:
-            async for _ in updates:
-                self._wake.set()  # a (re)connected backend may take waiting jobs
-                while updates.get_nowait() is not None:  # one refresh per burst
-                    pass
-                await self.refresh_positions(backend)
-        finally:
-            updates.close()
+        """Wake the dispatcher and keep positions current whenever ComfyUI's queue changes."""
+        await self._positions.follow(backend, self._wake.set)
 
     async def refresh_positions(self, backend: ComfyBackend) -> None:
         """Ask ComfyUI where our queued jobs on `backend` stand (and which one it runs)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +27,7 @@ from bot.workflows.library import (
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
-_GIB = 1024**3
+OLDEST_SUPPORTED = (0, 3, 64)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +78,7 @@ def _print_settings(settings: Settings) -> None:
         ("DEFAULT_IMAGE_WORKFLOW", settings.default_image_workflow),
         ("HTTP_WORKFLOW", settings.http_workflow),
         ("OUTPUT_DIR", str(settings.output_dir)),
+        ("PREVIEW_METHOD", settings.preview_method),
         ("DISCORD_TOKEN", secret(bool(settings.discord_token), "comfycord bot")),
         ("HTTP", f"{settings.http_host}:{settings.http_port}"),
         ("HTTP_API_TOKEN", secret(bool(settings.http_api_token), "serve beyond loopback")),
@@ -94,37 +96,29 @@ async def _check_server(
     async with ComfyClient(url, timeout=request_timeout) as client:
         url = client.shown_url
         try:
-            stats = await client.system_stats()
+            server = await client.server_info()
             info = await client.object_info()
         except ComfyUnavailable as exc:
-            detail = str(exc).removeprefix(f"ComfyUI at {url} is unreachable: ")
-            problem = f"ComfyUI at {url} is not reachable ({detail})"
+            problem = f"ComfyUI at {url} is not reachable ({exc.reason})"
         except ComfyError as exc:
             problem = f"{url} answered, but not as ComfyUI does: {exc}"
         else:
-            print(f"  ok {url}: {describe_stats(stats)}; {len(info)} node types")
+            print(f"  ok {url}: {server.stats.describe()}; {len(info)} node types")
+            print(f"     path: {server.path}{_support_note(server.version)}")
             return info
     print(f"  !! {problem}")
     problems.append(problem)
     return None
 
 
-def describe_stats(stats: Mapping[str, Any]) -> str:
-    """Return the version, devices and memory of a /system_stats answer in one line."""
-    system = stats.get("system") or {}
-    parts = [f"ComfyUI {system.get('comfyui_version', '?')}"]
-    if system.get("pytorch_version"):
-        parts.append(f"PyTorch {system['pytorch_version']}")
-    for device in stats.get("devices") or []:
-        free, total = device.get("vram_free", 0) or 0, device.get("vram_total", 0) or 0
-        parts.append(f"{device.get('name', device.get('type', '?'))}: VRAM {_gib(free, total)}")
-    if system.get("ram_total"):
-        parts.append(f"RAM {_gib(system.get('ram_free', 0) or 0, system['ram_total'])}")
-    return ", ".join(parts)
-
-
-def _gib(free: float, total: float) -> str:
-    return f"{free / _GIB:.1f}/{total / _GIB:.1f} GiB free"
+def _support_note(version: str | None) -> str:
+    """Say when a server's version is not one ComfyCord was built and tested against."""
+    if version is None:
+        return " (the server reports no version)"
+    numbers = tuple(int(number) for number in re.findall(r"\d+", version)[:3])
+    if numbers and numbers < OLDEST_SUPPORTED:
+        return f" (ComfyUI {version} is older than 0.3.64, the oldest version supported)"
+    return ""
 
 
 def _load_library(
