@@ -1,4 +1,4 @@
-"""Every result button, on a fresh message and after a bot restart, does its one thing."""
+"""Every result button, fresh and after a restart, on ComfyUI 0.3.64 and 0.38, does its thing."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from tests.iterate_env import (
 )
 
 
-@pytest.fixture
-async def fake_comfy() -> AsyncIterator[FakeComfy]:
-    """A FakeComfy with checkpoints and LoRAs installed."""
-    async with FakeComfy(models=MODELS) as fake:
+@pytest.fixture(params=["0.3.64", "0.38"])
+async def fake_comfy(request: pytest.FixtureRequest) -> AsyncIterator[FakeComfy]:
+    """A FakeComfy of each recorded version, with checkpoints and LoRAs installed."""
+    async with FakeComfy(models=MODELS, version=request.param) as fake:
         yield fake
     assert not fake.errors, fake.errors
 
