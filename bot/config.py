@@ -153,6 +153,13 @@ def _log_format(raw: str) -> str:
     return chosen
 
 
+def _fraction(raw: str) -> float:
+    value = _number(raw)
+    if not 0 < value <= 1:
+        raise ValueError(f"must be greater than 0 and at most 1, got {value}")
+    return value
+
+
 def _optional_number(raw: str) -> float | None:
     return _positive_float(raw) if raw.strip() else None
 
@@ -168,7 +175,7 @@ def _seconds(raw: str) -> float:
     return value
 
 
-def _fraction(raw: str) -> float:
+def _open_fraction(raw: str) -> float:
     value = _number(raw)
     if not 0 < value < 1:
         raise ValueError(f"must be between 0 and 1, got {value}")
@@ -250,6 +257,10 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "METRICS_PORT": ("metrics_port", _optional_port, ""),
     "METRICS_HOST": ("metrics_host", _text, "127.0.0.1"),
     "METRICS_TOKEN": ("metrics_token", _secret, ""),
+    "UPSCALE_WORKFLOW": ("upscale_workflow", _text, "upscale"),
+    "VARY_WORKFLOW": ("vary_workflow", _text, "img2img"),
+    "VARY_STRONG": ("vary_strong", _fraction, "0.7"),
+    "VARY_SUBTLE": ("vary_subtle", _fraction, "0.35"),
     "ALLOW_DMS": ("allow_dms", _bool, "false"),
     "DAILY_IMAGES": ("daily_images", _optional_whole, ""),
     "DAILY_GPU_SECONDS": ("daily_gpu_seconds", _optional_number, ""),
@@ -258,7 +269,7 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "PRIORITY_AGEING": ("priority_ageing", _positive_float, "60"),
     "BANNED_TERMS": ("banned_terms", split_list, ""),
     "IMAGE_MODERATION": ("image_moderation", _moderation, "off"),
-    "NSFW_THRESHOLD": ("nsfw_threshold", _fraction, "0.6"),
+    "NSFW_THRESHOLD": ("nsfw_threshold", _open_fraction, "0.6"),
 }
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -301,6 +312,10 @@ class Settings:
     metrics_port: int | None
     metrics_host: str
     metrics_token: Secret
+    upscale_workflow: str
+    vary_workflow: str
+    vary_strong: float
+    vary_subtle: float
     allow_dms: bool
     daily_images: int | None
     daily_gpu_seconds: float | None

@@ -13,19 +13,21 @@ from bot.community.gate import Gate
 from bot.community.guild import GuildSettings
 from bot.community.nsfw import ImageModerator, load_detector
 from bot.config import Settings
-from bot.discord.buttons import DYNAMIC_ITEMS, job_view
+from bot.discord.buttons import DYNAMIC_ITEMS
 from bot.discord.community import Community
 from bot.discord.delivery import Delivered, Delivery
 from bot.discord.errors import ErrorTree
+from bot.discord.iterate import ITERATE_ITEMS, result_controls
 from bot.discord.modlog import ModLog
 from bot.discord.restore import reattach
+from bot.jobs.preferences import Preferences
 from bot.jobs.queue import JobQueue
 from bot.jobs.servers import ServerStore
 from bot.workflows.library import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin", "cogs.config")
+EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin", "cogs.preferences", "cogs.config")
 
 
 def intents() -> discord.Intents:
@@ -61,6 +63,7 @@ class ComfyBot(commands.Bot):
         )
         self.settings = settings
         self.jobs = jobs
+        self.preferences = Preferences(jobs.journal.store if jobs.journal else None)
         self._own_moderator = moderator is None
         if gate is None:
             servers = ServerStore(jobs.journal.store) if jobs.journal is not None else None
@@ -73,7 +76,7 @@ class ComfyBot(commands.Bot):
         )
         self.delivery = Delivery(
             settings,
-            job_view,
+            result_controls,
             journal=jobs.journal,
             is_available=lambda: jobs.has_healthy_backend,
             screen=self.community.screen,
@@ -96,7 +99,7 @@ class ComfyBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Register the persistent buttons, load the cogs, take up unfinished jobs, sync."""
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS, *ITERATE_ITEMS)
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)

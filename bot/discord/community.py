@@ -9,7 +9,7 @@ from typing import Any
 
 import discord
 
-from bot.community.gate import Gate, Member
+from bot.community.gate import Gate, Member, check_place
 from bot.community.guild import GuildSettings
 from bot.community.nsfw import Action, ImageModerator
 from bot.discord.delivery import Screening
@@ -97,6 +97,16 @@ class Community:
             owner = False
         ids = tuple(channel for channel in channels if channel is not None)
         return Member(user.id, guild_id, roles, ids, is_manager=is_manager, is_owner=owner)
+
+    async def check_place(self, interaction: discord.Interaction[Any]) -> None:
+        """Refuse a click or command outside the server's channels and roles (or in DMs).
+
+        Raises:
+            NotAllowed: with what is allowed.
+        """
+        member = await self.member(interaction)
+        rules = await self.gate.rules(member.guild_id)
+        check_place(rules, member, allow_dms=self.gate.allow_dms)
 
     async def admit(
         self, member: Member, request: GenerationRequest, jobs: JobQueue

@@ -18,6 +18,7 @@ import discord
 
 from bot.config import Settings
 from bot.discord import render
+from bot.discord.grid import grid_of, is_grid
 from bot.discord.reply import ReplyLocation
 from bot.discord.sinks import Sink
 from bot.images import ImageFile
@@ -224,9 +225,10 @@ class Delivery:
         if screening.withheld:
             notes = [f"🚫 {screening.withheld}"]
         elif result.state is JobState.DONE and result.outputs:
-            files, notes = await asyncio.to_thread(
-                render.fit_outputs, result.outputs, sink.filesize_limit
-            )
+            outputs = result.outputs
+            if is_grid(job.request.count, len(outputs)):
+                outputs = await asyncio.to_thread(grid_of, outputs)
+            files, notes = await asyncio.to_thread(render.fit_outputs, outputs, sink.filesize_limit)
             groups = render.batches(files)
         title = _node_title(job, result.failure.node_id if result.failure else None)
         content = render.final_text(job.request, workflow, result, notes, node_title=title)
@@ -235,7 +237,8 @@ class Delivery:
             embed = to_embed(render.result_embed(job.request, workflow, result, job.seed))
         spoiler = screening.spoiler
         first = [to_file(image, spoiler=spoiler) for image in groups[0]] if groups else []
-        view = self._controls(job, True)
+        # A screened result keeps no buttons: U<n> and the like would post its image unscreened.
+        view = self._controls(job, True) if screening == Screening() else None
         try:
             await sink.edit(content=content, embed=embed, files=first, view=view)
         except discord.HTTPException as exc:
