@@ -28,6 +28,8 @@ from tests.fakes.comfy_ws import Hub
 log = logging.getLogger(__name__)
 MAX_UPLOAD_SIZE = 104857600
 PromptState = Literal["pending", "running", "done"]
+Strange = Literal["html", "json"]
+_WS_PATHS = ("/ws", "/api/ws")
 
 
 class FakeComfy:
@@ -48,6 +50,7 @@ class FakeComfy:
         self.files = FileStore()
         self.fail_nodes: set[str] = set(fail_nodes)
         self.slow = 0.0
+        self.strange: Strange | None = None
         self.requests: list[tuple[str, str]] = []
         self.interrupts: list[dict[str, Any] | None] = []
         self.errors: list[BaseException] = []
@@ -144,6 +147,8 @@ class FakeComfy:
         await self.close()
 
     # -- fault switches ----------------------------------------------------------------------
+    # `slow` (seconds added to each HTTP answer) and `strange` ("html": a proxy's 200 page,
+    # "json": an empty JSON object, both without doing the request) are plain attributes.
 
     async def drop_sockets(self, *, graceful: bool = False) -> None:
         """Cut every WebSocket (no close frame unless `graceful`); the running job goes on."""
@@ -236,8 +241,10 @@ class FakeComfy:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
-        if self.slow > 0 and request.path not in ("/ws", "/api/ws"):
+        if self.slow > 0 and request.path not in _WS_PATHS:
             await asyncio.sleep(self.slow)
+        if self.strange is not None and request.path not in _WS_PATHS:
+            return _strange_answer(self.strange)
         return await handler(request)
 
     def _announce_status(self) -> None:
@@ -256,3 +263,12 @@ class FakeComfy:
             if item.client_id is not None:
                 data = {"node": None, "prompt_id": item.prompt_id}
                 self.hub.send("executing", data, item.client_id)
+
+
+def _strange_answer(kind: Strange) -> web.Response:
+    """Answer as something in front of ComfyUI might, without doing what was asked."""
+    if kind == "html":
+        return web.Response(
+            text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"
+        )
+    return web.json_response({})

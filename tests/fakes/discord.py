@@ -163,12 +163,14 @@ class FakeDiscord(FakeStore):
         user_id: int,
         subcommand: str | None = None,
         attachments: Sequence[dict[str, Any]] = (),
+        channel_id: int | None = None,
     ) -> Interaction:
-        """Invoke a slash command; option types are inferred (attachment dicts are type 11)."""
+        """Invoke a slash command (in the first channel by default); option types are inferred."""
         data = command_data(
             self, name, options or {}, subcommand=subcommand, attachments=attachments
         )
-        return await self._dispatch(new_interaction(self, APPLICATION_COMMAND, user_id, data))
+        ix = new_interaction(self, APPLICATION_COMMAND, user_id, data, channel_id=channel_id)
+        return await self._dispatch(ix)
 
     async def autocomplete(
         self,
@@ -240,6 +242,7 @@ class FakeDiscord(FakeStore):
         user_id: int,
         attachments: Sequence[dict[str, Any]] = (),
         mentions_bot: bool = False,
+        channel_id: int | None = None,
     ) -> dict[str, Any]:
         """Post a user's message (MESSAGE_CREATE); ``mentions_bot`` prefixes ``<@bot>``."""
         mention = f"<@{self.bot_user_id}>"
@@ -249,7 +252,7 @@ class FakeDiscord(FakeStore):
         files = [{k: v for k, v in a.items() if k != "ephemeral"} for a in attachments]
         message = payloads.message(
             snowflake(),
-            self.channel_id,
+            channel_id or self.channel_id,
             self.users[user_id],
             content=content,
             attachments=files,
@@ -274,6 +277,11 @@ class FakeDiscord(FakeStore):
     def calls(self) -> list[RecordedCall]:
         """Every HTTP call answered, in order."""
         return self._recorder.calls
+
+    def observe(self, observer: Callable[[RecordedCall], None], *, keep_calls: bool = True) -> None:
+        """Call ``observer`` with every answered call; ``keep_calls=False`` stops keeping them."""
+        self._recorder.observers.append(observer)
+        self._recorder.is_keeping = keep_calls
 
     async def wait_for(
         self, predicate: Callable[[RecordedCall], bool], timeout: float = 5, *, since: int = 0
@@ -301,6 +309,10 @@ class FakeDiscord(FakeStore):
     async def request_reconnect(self) -> None:
         """Send op 7 RECONNECT; discord.py reconnects and RESUMEs."""
         await self.gateway.send_op(7)
+
+    async def drop_gateway(self) -> None:
+        """Close the bot's gateway sockets with a resumable code (4000); discord.py RESUMEs."""
+        await self.gateway.drop()
 
 
 @contextlib.asynccontextmanager

@@ -10,13 +10,14 @@ from tests.fakes.discord_payloads import snowflake
 
 
 class FakeGuild:
-    """One guild with one text channel, the bot's member and role, and an owner."""
+    """One guild with a text channel (more with ``add_channel``), the bot's member and role."""
 
     def __init__(self) -> None:
         self.application_id = snowflake()
         self.bot_user_id = snowflake()
         self.guild_id = snowflake()
         self.channel_id = snowflake()
+        self.channel_names: dict[int, str] = {self.channel_id: "general"}
         self.allowed_intents: int | None = None  # None allows every privileged intent
         self.bot_permissions = payloads.BOT_PERMISSIONS
         self.users: dict[int, dict[str, Any]] = {}
@@ -36,6 +37,12 @@ class FakeGuild:
         role_id = snowflake()
         self.roles[role_id] = payloads.role(role_id, name, permissions, len(self.roles))
         return role_id
+
+    def add_channel(self, name: str) -> int:
+        """Add another text channel to the guild and return its id (``channel_id`` is the first)."""
+        channel_id = snowflake()
+        self.channel_names[channel_id] = name
+        return channel_id
 
     def add_user(
         self,
@@ -68,9 +75,10 @@ class FakeGuild:
         """Return every member (the bot included)."""
         return [self.member_payload(user_id) for user_id in self._members]
 
-    def channel_payload(self) -> dict[str, Any]:
-        """Return the text channel object."""
-        return payloads.text_channel(self.channel_id, self.guild_id, "general")
+    def channel_payload(self, channel_id: int | None = None) -> dict[str, Any]:
+        """Return a text channel object (the first channel by default)."""
+        channel_id = channel_id or self.channel_id
+        return payloads.text_channel(channel_id, self.guild_id, self.channel_names[channel_id])
 
     def guild_payload(self) -> dict[str, Any]:
         """Return the GUILD_CREATE payload."""
@@ -78,7 +86,7 @@ class FakeGuild:
         return payloads.guild(
             self.guild_id,
             self.owner_id,
-            channels=[self.channel_payload()],
+            channels=[self.channel_payload(channel_id) for channel_id in self.channel_names],
             roles=list(self.roles.values()),
             members=self.member_payloads(),
         )

@@ -67,11 +67,22 @@ class Interaction:
 
 
 def new_interaction(
-    fake: FakeDiscord, kind: int, user_id: int, data: dict[str, Any], message_id: int | None = None
+    fake: FakeDiscord,
+    kind: int,
+    user_id: int,
+    data: dict[str, Any],
+    message_id: int | None = None,
+    channel_id: int | None = None,
 ) -> Interaction:
-    """Build the INTERACTION_CREATE payload of type ``kind`` from ``user_id`` and register it."""
+    """Build the INTERACTION_CREATE payload of type ``kind`` from ``user_id`` and register it.
+
+    The channel is the clicked message's, else ``channel_id``, else the first channel.
+    """
     if user_id not in fake.users:
         raise KeyError(f"unknown user {user_id}; create one with add_user()")
+    if message_id is not None:
+        channel_id = int(fake.messages[message_id]["channel_id"])
+    channel_id = channel_id or fake.channel_id
     interaction_id = snowflake()
     token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
     payload: dict[str, Any] = {
@@ -83,8 +94,8 @@ def new_interaction(
         "data": data,
         "guild_id": str(fake.guild_id),
         "guild": {"id": str(fake.guild_id), "locale": "en-US", "features": []},
-        "channel_id": str(fake.channel_id),
-        "channel": fake.channel_payload(),
+        "channel_id": str(channel_id),
+        "channel": fake.channel_payload(channel_id),
         "member": fake.member_payload(user_id, with_permissions=True),
         "app_permissions": str(fake.bot_permissions),
         "locale": "en-US",

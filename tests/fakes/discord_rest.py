@@ -151,7 +151,8 @@ class RestRoutes:
         return json_response(synced)
 
     def _channel(self, request: web.Request) -> web.Response | None:
-        if request.match_info["channel"] != str(self._fake.channel_id):
+        key = request.match_info["channel"]
+        if not key.isdigit() or int(key) not in self._fake.channel_names:
             return error(404, 10003, "Unknown Channel")
         return None
 
@@ -160,20 +161,31 @@ class RestRoutes:
             return missing
         key = request.match_info["message"]
         message = self._fake.messages.get(int(key) if key.isdigit() else 0)
-        if message is None or message["flags"] & FLAG_EPHEMERAL:
+        if (
+            message is None
+            or message["flags"] & FLAG_EPHEMERAL
+            or message["channel_id"] != request.match_info["channel"]
+        ):
             return error(404, 10008, "Unknown Message")
         return message
 
     async def get_channel(self, request: web.Request) -> web.Response:
-        """GET the one text channel."""
-        return self._channel(request) or json_response(self._fake.channel_payload())
+        """GET a text channel."""
+        if missing := self._channel(request):
+            return missing
+        return json_response(self._fake.channel_payload(int(request.match_info["channel"])))
 
     async def history(self, request: web.Request) -> web.Response:
         """GET recent channel messages, newest first."""
         if missing := self._channel(request):
             return missing
         limit = int(request.query.get("limit", "50"))
-        found = [m for m in self._fake.messages.values() if not m["flags"] & FLAG_EPHEMERAL]
+        channel = request.match_info["channel"]
+        found = [
+            m
+            for m in self._fake.messages.values()
+            if not m["flags"] & FLAG_EPHEMERAL and m["channel_id"] == channel
+        ]
         found.sort(key=lambda m: int(m["id"]), reverse=True)
         return json_response(found[:limit])
 
@@ -196,14 +208,14 @@ class RestRoutes:
         )
         if rejected:
             return rejected
-        message = fake.new_bot_message(None, 0)
+        message = fake.new_bot_message(None, 0, int(request.match_info["channel"]))
         reference = body.get("message_reference")
         referenced = fake.messages.get(int((reference or {}).get("message_id") or 0))
         if referenced is not None:
             message["type"] = 19
             message["message_reference"] = {
                 "type": 0,
-                "channel_id": str(fake.channel_id),
+                "channel_id": referenced["channel_id"],
                 "guild_id": str(fake.guild_id),
                 "message_id": referenced["id"],
             }

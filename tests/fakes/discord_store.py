@@ -108,10 +108,15 @@ class FakeStore(FakeGuild):
         self._buckets[message_id] = (start, count + 1)
         return None
 
-    def new_bot_message(self, ix: Interaction | None, flags: int) -> dict[str, Any]:
+    def new_bot_message(
+        self, ix: Interaction | None, flags: int, channel_id: int | None = None
+    ) -> dict[str, Any]:
         """Build (not store) a message authored by the bot, tied to ``ix`` if given."""
         author = self.users[self.bot_user_id]
-        message = payloads.message(snowflake(), self.channel_id, author, flags=flags)
+        if ix is not None:
+            channel_id = int(ix.payload["channel_id"])
+        channel_id = channel_id or self.channel_id
+        message = payloads.message(snowflake(), channel_id, author, flags=flags)
         if ix is not None:
             data = ix.payload["data"]
             is_command = ix.type == APPLICATION_COMMAND
