@@ -33,6 +33,11 @@ Controls = Callable[[Job, bool], discord.ui.View | None]
 AVAILABILITY_CHECK = 1.0
 """Seconds between checks, while a job waits, of whether any ComfyUI server is available."""
 
+FINAL_ATTEMPTS = 8
+FINAL_BACKOFF = 0.5
+FINAL_BACKOFF_LIMIT = 30.0
+"""A job's final edit is tried 8 times, 0.5, 1, 2 ... at most 30 s apart (about a minute)."""
+
 
 def to_file(image: ImageFile) -> discord.File:
     """Wrap an image as a Discord upload."""
@@ -203,18 +208,47 @@ class Delivery:
         embed = None
         if result.state is JobState.DONE:
             embed = to_embed(render.result_embed(job.request, workflow, result, job.seed))
-        first = [to_file(image) for image in groups[0]] if groups else []
+        first = groups[0] if groups else []
         view = self._controls(job, True)
-        try:
-            await sink.edit(content=content, embed=embed, files=first, view=view)
-        except discord.HTTPException as exc:
-            log.warning("result edit of %s failed: %s", job.id, exc)
-            failed = f"{content}\n-# The images could not be posted ({exc.status})."
-            await sink.edit(content=render.truncate(failed, render.CONTENT_LIMIT), files=[])
+        error = await _edit_final(job, sink, content=content, embed=embed, images=first, view=view)
+        if error is not None:
+            log.warning("result edit of %s failed: %s", job.id, error)
+            failed = f"{content}\n-# The images could not be posted ({error.status})."
+            text = render.truncate(failed, render.CONTENT_LIMIT)
+            if (error := await _edit_final(job, sink, content=text, images=[])) is not None:
+                raise error
             return
         for number, group in enumerate(groups[1:], start=2):
             await sink.send(content=f"-# {number}/{len(groups)}", files=[to_file(i) for i in group])
         log.info("delivered %s (%s, %d files)", job.id, result.state, len(result.outputs))
+
+
+async def _edit_final(
+    job: Job,
+    sink: Sink,
+    *,
+    content: str,
+    images: list[ImageFile],
+    embed: discord.Embed | None = None,
+    view: discord.ui.View | None = None,
+) -> discord.HTTPException | None:
+    """Edit in a job's end, trying again while Discord is overloaded; return a lasting error.
+
+    discord.py gives up after five 429s or 5xx in a row, which a rate-limit storm reaches; a
+    result dropped then would leave the member looking at progress forever.
+    """
+    for attempt in range(FINAL_ATTEMPTS):
+        try:
+            files = [to_file(image) for image in images]
+            await sink.edit(content=content, embed=embed, files=files, view=view)
+        except discord.HTTPException as exc:
+            if not (exc.status == 429 or exc.status >= 500) or attempt == FINAL_ATTEMPTS - 1:
+                return exc
+            log.warning("final edit of %s: %s; trying again", job.id, exc)
+            await asyncio.sleep(min(FINAL_BACKOFF * 2**attempt, FINAL_BACKOFF_LIMIT))
+        else:
+            return None
+    return None
 
 
 async def _updates(job: Job, period: float) -> AsyncGenerator[ProgressSnapshot, None]:
