@@ -118,6 +118,14 @@ async def test_a_lost_job_offers_retry_for_its_requester_and_runs_again(
     assert journaled.jobs.get(new_id).seed == job.seed  # a retry is the same request
 
 
+async def _until_delivered(services: Services) -> None:
+    """Wait until the journal has recorded that every ended job's reply shows its end."""
+    assert services.jobs.journal is not None
+    async with asyncio.timeout(5):
+        while await services.jobs.journal.undelivered():
+            await asyncio.sleep(0.02)  # the mark follows Discord's answer to the final edit
+
+
 async def test_reroll_after_a_restart_rebuilds_the_request_from_the_journal(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
 ) -> None:
@@ -127,6 +135,7 @@ async def test_reroll_after_a_restart_rebuilds_the_request_from_the_journal(
         ix, old_id = await _generate(fake_discord, user, "again", seed=7)
         await fake_discord.wait_for(final_edit(ix), timeout=10)
         reroll = await wait_button(fake_discord, ix.original_message_id or 0, "comfycord:reroll:")
+        await _until_delivered(services)
 
     # A new process: a new queue that never saw the job.
     async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):

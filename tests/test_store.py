@@ -68,3 +68,31 @@ async def test_a_stored_interaction_token_stays_out_of_reprs(tmp_path):
     assert request.origin["token"] == "interaction-token-abc"
     assert "interaction-token-abc" not in repr(entry)
     assert "interaction-token-abc" not in repr(request)
+
+
+async def test_an_ended_job_is_undelivered_until_its_end_was_shown(tmp_path):
+    now = [1000.0]
+    async with JobStore(tmp_path / "d.db", clock=lambda: now[0]) as store:
+        for job_id in ("old", "ends", "runs"):
+            await store.add(job_id, requester="42", workflow="demo", params={}, origin={})
+        await store.update("old", state="done")
+        now[0] += 86400 + 1  # a day later: too old to post any more
+        await store.update("ends", state="failed", error="node 2: out of memory")
+        await store.update("runs", state="running")
+        assert [e.id for e in await store.undelivered()] == ["ends"]
+        await store.delivered("ends")
+        assert await store.undelivered() == []
+
+
+def test_jobs_that_ended_before_the_delivered_column_count_as_delivered(tmp_path):
+    db = sqlite3.connect(tmp_path / "v1.db")
+    db.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+    for job_id, state in (("ended", "done"), ("open", "running")):
+        db.execute(
+            "INSERT INTO jobs (id, requester, workflow, params, origin, state, created_at,"
+            " updated_at) VALUES (?, '1', 'demo', '{}', '{}', ?, 5.0, 6.0)",
+            (job_id, state),
+        )
+    migrate(db)
+    rows = dict(db.execute("SELECT id, delivered_at FROM jobs"))
+    assert rows == {"ended": 6.0, "open": None}

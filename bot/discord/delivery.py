@@ -143,6 +143,8 @@ class Delivery:
         await self._show_progress(job, sink, where)
         result = await job.result()
         await self._show_result(job, sink, result)
+        if self._journal is not None:
+            self._journal.delivered(job)  # at once: no await between the edit and this record
         await where.note()
 
     async def _show_progress(self, job: Job, sink: Sink, where: _Where) -> None:

@@ -103,6 +103,14 @@ class Journal:
             lambda: self.store.update(job.id, state=str(result.state), outputs=outputs, error=error)
         )
 
+    def delivered(self, job: Job) -> None:
+        """Record that the requester was shown how the job ended (see `undelivered`)."""
+        self._writes.put_nowait(lambda: self.store.delivered(job.id))
+
+    async def undelivered(self) -> list[JournalEntry]:
+        """Return jobs that ended but whose end the requester was never shown (a crash between)."""
+        return await self.store.undelivered()
+
     async def unfinished(self) -> list[JournalEntry]:
         """Return every job that had not ended when the process stopped."""
         return await self.store.unfinished()

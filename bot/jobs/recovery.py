@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from bot.errors import BotError
 from bot.images import ImageFile
@@ -56,6 +57,43 @@ async def recover(queue: JobQueue, journal: Journal) -> list[Job]:
         await backend.reconcile()
         await queue.refresh_positions(backend)
     return restored
+
+
+async def redeliver(
+    queue: JobQueue, journal: Journal, entries: Sequence[JournalEntry]
+) -> list[Job]:
+    """Bring back jobs that ended but were never shown ended, so their end can be shown.
+
+    A job that was done is followed again on its server, whose /history still holds its
+    outputs (lost if the server forgot it); one that failed, was cancelled or lost ends again
+    as the journal says, without ComfyUI. Returns the jobs, ended or about to end.
+    """
+    jobs: list[Job] = []
+    for entry in entries:
+        if entry.id in queue.jobs:
+            continue
+        try:
+            job = _rebuild(queue, entry, await journal.store.images(entry.id))
+        except BotError as exc:
+            log.warning("cannot show the end of %s: %s", entry.id, exc.user_message)
+            continue
+        backend = next((b for b in queue.backends if b.url == entry.backend), None)
+        if entry.state == JobState.DONE and backend is not None:
+            run = backend.track(job.id)
+            run.is_acknowledged = run.is_started = True
+            queue.adopt(job, backend, run)
+        else:
+            error = BotError(entry.error) if entry.error else None
+            queue.jobs[job.id] = job
+            job.finish(JobResult(job.id, _ended_state(entry), error=error))
+        jobs.append(job)
+        log.info("showing the end of %s (%s) again", job.id, entry.state)
+    return jobs
+
+
+def _ended_state(entry: JournalEntry) -> JobState:
+    state = JobState(entry.state)
+    return JobState.LOST if state is JobState.DONE else state  # done, but its server is gone
 
 
 def _rebuild(queue: JobQueue, entry: JournalEntry, images: tuple[ImageFile, ...]) -> Job:

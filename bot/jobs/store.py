@@ -44,7 +44,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE client_ids (backend TEXT PRIMARY KEY, client_id TEXT NOT NULL);
     """,
+    # When the front door told the requester how the job ended (NULL: not yet).
+    """
+    ALTER TABLE jobs ADD COLUMN delivered_at REAL;
+    UPDATE jobs SET delivered_at = updated_at
+        WHERE state IN ('done', 'failed', 'cancelled', 'lost');
+    """,
 )
+UNDELIVERED_WINDOW = 86400.0  # seconds: ended jobs older than this are not posted any more
 
 FINAL_STATES = tuple(str(state) for state in JobState if state.is_final)
 
@@ -238,6 +245,29 @@ class JobStore:
 
         def work(db: sqlite3.Connection) -> list[JournalEntry]:
             return [JournalEntry.from_row(r) for r in db.execute(query, FINAL_STATES)]
+
+        return await self._call(work)
+
+    async def delivered(self, job_id: str) -> None:
+        """Record that the requester was shown how the job ended."""
+        now = self._clock()
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE jobs SET delivered_at = ? WHERE id = ?", (now, job_id))
+
+        await self._call(work)
+
+    async def undelivered(self) -> list[JournalEntry]:
+        """Return jobs of the last day that ended but were never shown ended, oldest first."""
+        marks = ", ".join("?" for _ in FINAL_STATES)
+        query = (
+            f"SELECT * FROM jobs WHERE state IN ({marks}) AND delivered_at IS NULL"  # noqa: S608
+            " AND updated_at >= ? ORDER BY created_at"
+        )
+        since = self._clock() - UNDELIVERED_WINDOW
+
+        def work(db: sqlite3.Connection) -> list[JournalEntry]:
+            return [JournalEntry.from_row(r) for r in db.execute(query, (*FINAL_STATES, since))]
 
         return await self._call(work)
 
