@@ -27,7 +27,8 @@ class Verdict:
 
     finals: Counter[str] = field(default_factory=Counter)
     lost_results: int = 0
-    duplicate_posts: int = 0
+    duplicate_posts: int = 0  # a result in more than one message
+    reposts: int = 0  # the same result uploaded again into the same message (an edit: one shown)
     wrong_message: int = 0
     orphan_prompts: int = 0
     broken: list[str] = field(default_factory=list)
@@ -48,9 +49,10 @@ def check_jobs(observer: Observer, tally: Tally, world: World, verdict: Verdict)
         if is_lost and not (intent.owner_cancelled and seen.final == "cancelled"):
             verdict.lost_results += 1
             verdict.fail(f"{job_id} ({intent.kind}): ComfyUI made it, member saw {seen.final}")
-        verdict.duplicate_posts += max(0, len(seen.results) - 1)
+        verdict.duplicate_posts += max(0, len(set(seen.results)) - 1)
+        verdict.reposts += len(seen.results) - len(set(seen.results))
         if seen.final == "done" and not seen.results:
-            verdict.fail(f"{job_id} ({intent.kind}) said done but posted no image")
+            verdict.fail(f"{job_id} ({intent.kind}) said done but posted no image: {seen.trail}")
         allowed = {intent.message_id}
         if job_id in world.expired:
             allowed |= {m for m in seen.messages if m in observer.unreferenced}

@@ -77,9 +77,9 @@ async def comfy_slow(world: World) -> None:
 async def comfy_strange(world: World) -> None:
     """Make a server answer HTTP with HTML or an empty JSON object, for 1 to 3 seconds."""
     comfy = world.rng.choice(world.comfys)
-    comfy.strange = world.rng.choice(("html", "json"))
+    comfy.answer_strangely(world.rng.choice(("html", "json")))
     await asyncio.sleep(world.rng.uniform(1.0, 3.0))
-    comfy.strange = None
+    comfy.answer_normally()
 
 
 async def discord_429(world: World) -> None:

@@ -34,6 +34,7 @@ class SeenJob:
     finals: list[str] = field(default_factory=list)  # each change of final kind, in order
     results: list[int] = field(default_factory=list)  # messages a result was posted to
     cancelled_by: str | None = None
+    trail: list[str] = field(default_factory=list)  # each body shown, for the report
 
     @property
     def final(self) -> str | None:
@@ -91,6 +92,9 @@ class Observer:
         if message_id not in job.messages:
             job.messages.append(message_id)
         content = message.get("content") or ""
+        files = [(name, data[:4]) for name, data, _ in call.files]
+        footers = [(e.get("footer") or {}).get("text") for e in message.get("embeds") or []]
+        job.trail.append(f"{call.method} {call.path} {files} {footers} {content[-40:]!r}")
         kind = next((k for mark, k in FINAL_MARKS.items() if mark in content), None)
         if kind is not None and job.final != kind:
             job.finals.append(kind)

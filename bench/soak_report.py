@@ -50,6 +50,7 @@ def report(
     print(f"bot starts {bot.starts}, Discord calls {calls}, 429s {limited}")
     _row("lost results", verdict.lost_results, "= 0", verdict.lost_results == 0)
     _row("duplicate posts", verdict.duplicate_posts, "= 0", verdict.duplicate_posts == 0)
+    _row("results uploaded again into their message", verdict.reposts)
     _row("results in the wrong message", verdict.wrong_message, "= 0", verdict.wrong_message == 0)
     _row(
         "prompts left in ComfyUI queues", verdict.orphan_prompts, "= 0", verdict.orphan_prompts == 0

@@ -309,7 +309,7 @@ async def test_strange_answers_without_doing_the_request(
     kind: Literal["html", "json"],
     content_type: str,
 ):
-    fake_comfy.strange = kind
+    fake_comfy.answer_strangely(kind)
     async with http.post(f"{fake_comfy.url}/prompt", json={"prompt": {}}) as response:
         assert response.status == 200
         assert response.content_type == content_type
@@ -317,6 +317,18 @@ async def test_strange_answers_without_doing_the_request(
     assert "prompt_id" not in body
     assert fake_comfy.pending == []
     assert fake_comfy.history == {}
-    fake_comfy.strange = None
+    fake_comfy.answer_normally()
     async with http.get(f"{fake_comfy.url}/queue") as response:
         assert await response.json() == {"queue_running": [], "queue_pending": []}
+
+
+async def test_strange_answers_for_some_paths_a_number_of_times(
+    fake_comfy: FakeComfy, http: aiohttp.ClientSession
+):
+    fake_comfy.answer_strangely("html", paths=["/queue"], count=1)
+    async with http.get(f"{fake_comfy.url}/system_stats") as response:
+        assert response.content_type == "application/json"
+    async with http.get(f"{fake_comfy.url}/queue") as response:
+        assert response.content_type == "text/html"
+    async with http.get(f"{fake_comfy.url}/queue") as response:
+        assert response.content_type == "application/json"

@@ -18,6 +18,7 @@ from typing import Any, Literal, Self
 from aiohttp import web
 
 from tests.fakes.comfy_catalog import Catalog
+from tests.fakes.comfy_faults import Strange, StrangeAnswers
 from tests.fakes.comfy_files import FileStore
 from tests.fakes.comfy_http import Api
 from tests.fakes.comfy_nodes import DEFAULT_STEP_RULES, StepRule
@@ -28,7 +29,6 @@ from tests.fakes.comfy_ws import Hub
 log = logging.getLogger(__name__)
 MAX_UPLOAD_SIZE = 104857600
 PromptState = Literal["pending", "running", "done"]
-Strange = Literal["html", "json"]
 _WS_PATHS = ("/ws", "/api/ws")
 
 
@@ -50,7 +50,7 @@ class FakeComfy:
         self.files = FileStore()
         self.fail_nodes: set[str] = set(fail_nodes)
         self.slow = 0.0
-        self.strange: Strange | None = None
+        self._strange: StrangeAnswers | None = None
         self.requests: list[tuple[str, str]] = []
         self.interrupts: list[dict[str, Any] | None] = []
         self.errors: list[BaseException] = []
@@ -147,8 +147,21 @@ class FakeComfy:
         await self.close()
 
     # -- fault switches ----------------------------------------------------------------------
-    # `slow` (seconds added to each HTTP answer) and `strange` ("html": a proxy's 200 page,
-    # "json": an empty JSON object, both without doing the request) are plain attributes.
+    # `slow` (seconds added to each HTTP answer) is a plain attribute.
+
+    def answer_strangely(
+        self, kind: Strange, *, paths: Sequence[str] = (), count: int | None = None
+    ) -> None:
+        """Answer HTTP as a broken proxy might, without doing the request, until told otherwise.
+
+        "html" is a 200 HTML page, "json" an empty JSON object; only `paths` (all when empty),
+        only the next `count` answers (all when None).
+        """
+        self._strange = StrangeAnswers(kind, tuple(paths), count)
+
+    def answer_normally(self) -> None:
+        """Stop answering strangely."""
+        self._strange = None
 
     async def drop_sockets(self, *, graceful: bool = False) -> None:
         """Cut every WebSocket (no close frame unless `graceful`); the running job goes on."""
@@ -243,8 +256,9 @@ class FakeComfy:
         self.requests.append((request.method, request.path))
         if self.slow > 0 and request.path not in _WS_PATHS:
             await asyncio.sleep(self.slow)
-        if self.strange is not None and request.path not in _WS_PATHS:
-            return _strange_answer(self.strange)
+        strange = self._strange
+        if strange is not None and request.path not in _WS_PATHS and strange.applies(request.path):
+            return strange.answer()
         return await handler(request)
 
     def _announce_status(self) -> None:
@@ -263,12 +277,3 @@ class FakeComfy:
             if item.client_id is not None:
                 data = {"node": None, "prompt_id": item.prompt_id}
                 self.hub.send("executing", data, item.client_id)
-
-
-def _strange_answer(kind: Strange) -> web.Response:
-    """Answer as something in front of ComfyUI might, without doing what was asked."""
-    if kind == "html":
-        return web.Response(
-            text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"
-        )
-    return web.json_response({})
