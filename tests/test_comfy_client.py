@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -24,6 +24,7 @@ from bot.comfy.errors import (
     ComfyUnavailable,
     NodeError,
     PromptRejected,
+    ProtocolError,
 )
 from bot.comfy.events import OutputFile
 from tests.comfy_prompts import PNG_MAGIC, slow_prompt
@@ -155,6 +156,17 @@ async def test_view_downloads_the_bytes_of_an_output(comfy: ComfyClient, fake_co
     data = await comfy.view(file)
     assert data.startswith(PNG_MAGIC)
     assert data == fake_comfy.outputs[file.filename]
+
+
+@pytest.mark.parametrize("kind", ["html", "json"])
+async def test_view_answered_by_a_page_instead_of_the_file_is_a_protocol_error(
+    comfy: ComfyClient, fake_comfy: FakeComfy, kind: Literal["html", "json"]
+):
+    # Found by the soak: a proxy's 502 page was posted to Discord as the result image.
+    fake_comfy.outputs["made.png"] = PNG_MAGIC + b"rest"
+    fake_comfy.answer_strangely(kind, paths=["/view"])
+    with pytest.raises(ProtocolError, match=r"/view answered .* instead of made\.png"):
+        await comfy.view(OutputFile("made.png", "", "output"))
 
 
 async def test_view_of_a_missing_file_is_an_http_error(comfy: ComfyClient):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mimetypes
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -166,9 +167,16 @@ class ComfyClient:
         )
 
     async def view(self, file: OutputFile) -> bytes:
-        """Download an output (or input or temp) file's bytes."""
+        """Download an output (or input or temp) file's bytes.
+
+        Raises:
+            ProtocolError: the answer is a page or JSON, not the file (a proxy in the way).
+        """
         params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
-        _, body, _ = await self._request("GET", "/view", params=params)
+        _, body, content_type = await self._request("GET", "/view", params=params)
+        expected = mimetypes.guess_type(file.filename)[0]
+        if content_type in _NOT_FILES and content_type != expected:
+            raise ProtocolError(f"/view answered {content_type} instead of {file.filename}")
         return body
 
     async def history(self, prompt_id: str) -> HistoryEntry | None:
@@ -207,6 +215,10 @@ class ComfyClient:
         """Ask ComfyUI to unload models and/or free memory."""
         body = {"unload_models": unload_models, "free_memory": free_memory}
         await self._request("POST", "/free", json=body)
+
+
+# What /view never sends for a file of another type; a proxy's error page or an API answer.
+_NOT_FILES = frozenset({"text/html", "application/json", "text/plain"})
 
 
 def _decode(body: bytes, path: str) -> Any:
