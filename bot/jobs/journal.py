@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
@@ -17,6 +18,8 @@ from bot.jobs.store import JobStore, JournalEntry
 log = logging.getLogger(__name__)
 
 Write = Callable[[], Awaitable[None]]
+RETRY_FIRST = 0.05  # seconds before a refused write is tried again, doubled up to RETRY_LIMIT
+RETRY_LIMIT = 2.0
 
 
 class Journal:
@@ -57,11 +60,28 @@ class Journal:
         while True:
             write = await self._writes.get()
             try:
-                await write()
+                await self._write(write)
             except Exception:
                 log.exception("journal write failed")
             finally:
                 self._writes.task_done()
+
+    async def _write(self, write: Write) -> None:
+        """Write, waiting out a disk that refuses for a while: a dropped write loses a job.
+
+        The writes behind wait too, so the journal keeps their order; `flush()` (and so the
+        next prompt sent) waits until the disk takes them again.
+        """
+        wait = RETRY_FIRST
+        while True:
+            try:
+                await write()
+            except sqlite3.OperationalError as exc:  # full, failing or locked; not a bad row
+                log.warning("journal write refused (%s); trying again in %.1fs", exc, wait)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, RETRY_LIMIT)
+            else:
+                return
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is in the store."""
