@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -311,3 +313,49 @@ async def test_a_sharded_bot_starts_and_serves_generate(
     assert shard_count == 1
     assert any(c.path == "/gateway/bot" for c in fake_discord.calls)
     assert fake_discord.gateway.identifies[-1]["shard"] == [0, 1]
+
+
+async def _refuse_writes(services: Services, *, is_refusing: bool) -> None:
+    """Make the journal's SQLite connection refuse writes, as a file system remounted read-only."""
+    assert services.jobs.journal is not None
+    query = f"PRAGMA query_only = {'ON' if is_refusing else 'OFF'}"
+    await services.jobs.journal.store._call(lambda db: db.execute(query))
+
+
+@pytest.mark.parametrize("env", [{"MAX_IN_FLIGHT_PER_BACKEND": "1"}])
+async def test_a_reply_shows_a_job_cancelled_only_once_the_journal_has_it(
+    fake_discord: FakeDiscord,
+    fake_comfy: FakeComfy,
+    tmp_path: Path,
+    env: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Found by the soak: "cancelled" was shown, the bot was killed before the journal wrote it,
+    # and the restarted bot ran the job and posted its image under the cancelled one.
+    settings = make_settings(fake_comfy.url, library_dir(tmp_path), **env)
+    owner = fake_discord.add_user("gail")
+    journal_at_cancel: list[str] = []
+
+    def note_journal(call: RecordedCall) -> None:
+        if "🚫" in str((call.json or {}).get("content")) and call.status == 200:
+            with contextlib.closing(sqlite3.connect(settings.database_path)) as db:
+                query = "SELECT state FROM jobs WHERE params LIKE '%\"waits\"%'"
+                journal_at_cancel.extend(r[0] for r in db.execute(query))
+
+    fake_discord.observe(note_journal)
+    fake_comfy.hold()
+    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+        await _generate(fake_discord, owner, "runs")
+        ix, job_id = await _generate(fake_discord, owner, "waits")
+        await _refuse_writes(services, is_refusing=True)
+        message_id = ix.original_message_id or 0
+        click = await fake_discord.click(message_id, f"comfycord:cancel:{job_id}", user_id=owner)
+        await click.wait_response()
+        async with asyncio.timeout(5):
+            while "journal write refused" not in caplog.text:
+                await asyncio.sleep(0.05)  # until the writer has met the refusing disk
+        await _refuse_writes(services, is_refusing=False)
+        await fake_discord.wait_for(final_edit(ix), timeout=10)
+        fake_comfy.release()
+
+    assert journal_at_cancel == ["cancelled"]

@@ -142,6 +142,10 @@ class Delivery:
         await where.note()
         await self._show_progress(job, sink, where)
         result = await job.result()
+        if self._journal is not None:
+            # The end on disk before the member sees it: a crash in between must not bring
+            # back (and run) a job its reply already showed cancelled.
+            await self._journal.flush()
         await self._show_result(job, sink, result)
         if self._journal is not None:
             self._journal.delivered(job)  # at once: no await between the edit and this record
