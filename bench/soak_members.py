@@ -103,8 +103,8 @@ class Members:
             try:
                 await getattr(self, HANDLERS[kind])(rng, kind, member)
             except TimeoutError as exc:
-                if self.world.kills != kills:
-                    self.tally.outcomes["unanswered while the bot was killed"] += 1
+                if self.world.kills != kills:  # Discord tells the member the app did not respond
+                    self.tally.outcomes["request cut short by a kill before a job was shown"] += 1
                 else:
                     self.tally.problems.append(f"action {index} ({kind}) timed out: {exc}")
 
@@ -172,7 +172,11 @@ class Members:
             await self._click_cancel(
                 intent, member if kind == "cancel_own" else self._other(member)
             )
-        final = await self.observer.final_of(job_id, FINAL_TIMEOUT)
+        try:
+            final = await self.observer.final_of(job_id, FINAL_TIMEOUT)
+        except TimeoutError:  # shown to the member, so never excused by a kill
+            self.tally.problems.append(f"{job_id} ({kind}) never ended for its member")
+            return
         self.world.live_tokens.pop(job_id, None)
         self.tally.outcomes[final] += 1
         await self._after(rng, intent, final)
