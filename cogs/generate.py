@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.discord import inputs, render
 from bot.discord.delivery import Delivery
 from bot.discord.errors import describe
-from bot.discord.sinks import NO_MENTIONS, InteractionSink, MessageSink
+from bot.discord.sinks import NO_MENTIONS, InteractionSink, MessageSink, persist
 from bot.errors import InvalidImage
 from bot.jobs.model import GenerationRequest
 from bot.jobs.queue import JobQueue
@@ -135,7 +135,14 @@ class Generate(commands.Cog):
             job.snapshot,
             is_backend_available=self.jobs.has_healthy_backend,
         )
-        reply = await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+        try:
+            reply = await persist(
+                lambda: message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS),
+                f"reply to the mention of {job.id}",
+            )
+        except discord.HTTPException:
+            await self.jobs.cancel(job.id, by=str(message.author.id))  # else it runs for nobody
+            raise
         self.delivery.follow(job, MessageSink(reply))
 
     def _workflow(self, name: str) -> Workflow:

@@ -19,7 +19,7 @@ import discord
 
 from bot.config import Settings
 from bot.discord import render
-from bot.discord.sinks import Sink
+from bot.discord.sinks import Sink, persist
 from bot.images import ImageFile
 from bot.jobs.journal import Journal
 from bot.jobs.model import Job, JobResult
@@ -32,11 +32,6 @@ Controls = Callable[[Job, bool], discord.ui.View | None]
 
 AVAILABILITY_CHECK = 1.0
 """Seconds between checks, while a job waits, of whether any ComfyUI server is available."""
-
-FINAL_ATTEMPTS = 8
-FINAL_BACKOFF = 0.5
-FINAL_BACKOFF_LIMIT = 30.0
-"""A job's final edit is tried 8 times, 0.5, 1, 2 ... at most 30 s apart (about a minute)."""
 
 
 def to_file(image: ImageFile) -> discord.File:
@@ -240,20 +235,17 @@ async def _edit_final(
 ) -> discord.HTTPException | None:
     """Edit in a job's end, trying again while Discord is overloaded; return a lasting error.
 
-    discord.py gives up after five 429s or 5xx in a row, which a rate-limit storm reaches; a
-    result dropped then would leave the member looking at progress forever.
+    A result dropped to a 429 storm would leave the member looking at progress forever.
     """
-    for attempt in range(FINAL_ATTEMPTS):
-        try:
-            files = [to_file(image) for image in images]
-            await sink.edit(content=content, embed=embed, files=files, view=view)
-        except discord.HTTPException as exc:
-            if not (exc.status == 429 or exc.status >= 500) or attempt == FINAL_ATTEMPTS - 1:
-                return exc
-            log.warning("final edit of %s: %s; trying again", job.id, exc)
-            await asyncio.sleep(min(FINAL_BACKOFF * 2**attempt, FINAL_BACKOFF_LIMIT))
-        else:
-            return None
+
+    async def edit() -> None:
+        files = [to_file(image) for image in images]  # fresh each try: a send reads them
+        await sink.edit(content=content, embed=embed, files=files, view=view)
+
+    try:
+        await persist(edit, f"final edit of {job.id}")
+    except discord.HTTPException as exc:
+        return exc
     return None
 
 
