@@ -120,6 +120,26 @@ async def test_someone_else_cannot_cancel_but_a_moderator_can(
     assert f"Cancelled by <@{moderator}>" in final.json["content"]
 
 
+async def test_a_refusal_reaches_the_clicker_through_a_429_storm(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    # Found by the soak: the private "only the person who asked" gave up after five 429s.
+    owner, stranger = fake_discord.add_user("cora"), fake_discord.add_user("mal")
+    fake_comfy.hold()
+    ix, cancel = await _start(fake_discord, owner)
+    fake_discord.inject_429("POST", "/webhooks/*", retry_after=0.01, count=6)
+
+    refused = await fake_discord.click(ix.original_message_id or 0, cancel, user_id=stranger)
+    answer = await fake_discord.wait_for(
+        lambda c: webhook_of(refused)(c) and c.method == "POST" and c.status == 200, timeout=10
+    )
+
+    assert answer.json["flags"] == 64
+    assert "Only the person who asked" in answer.json["content"]
+    assert fake_discord.rate_limited == 6
+    fake_comfy.release()
+
+
 async def test_cancel_works_after_a_bot_restart(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services
 ) -> None:
