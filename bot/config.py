@@ -78,7 +78,12 @@ def _positive_float(raw: str) -> float:
     return value
 
 
-def _url(raw: str) -> str:
+def http_url(raw: str) -> str:
+    """Return an http(s) URL without surrounding blanks or a trailing slash.
+
+    Raises:
+        ValueError: it is not an http:// or https:// URL with a host.
+    """
     parts = urlsplit(raw.strip())
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
@@ -86,7 +91,7 @@ def _url(raw: str) -> str:
 
 
 def _urls(raw: str) -> tuple[str, ...]:
-    return tuple(_url(item) for item in raw.split(",") if item.strip())
+    return tuple(http_url(item) for item in raw.split(",") if item.strip())
 
 
 def _ids(raw: str) -> frozenset[int]:
@@ -106,6 +111,14 @@ def _optional_id(raw: str) -> int | None:
     if not raw.strip().isdigit():
         raise ValueError(f"expected a Discord id (digits), got {raw!r}")
     return int(raw)
+
+
+def _hosts(raw: str) -> frozenset[str]:
+    hosts = {item.strip().lower().rstrip(".") for item in raw.split(",") if item.strip()}
+    for host in hosts:
+        if host != "*" and not all(part.isalnum() or part in "-_.:[]" for part in host):
+            raise ValueError(f"expected comma-separated host names, got {host!r}")
+    return frozenset(hosts)
 
 
 def _log_level(raw: str) -> str:
@@ -130,7 +143,7 @@ def _path(raw: str) -> Path:
 # Environment key -> (field name, converter, default as written in .env.example).
 _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "DISCORD_TOKEN": ("discord_token", _secret, ""),
-    "COMFYUI_URL": ("comfy_url", _url, "http://127.0.0.1:8188"),
+    "COMFYUI_URL": ("comfy_url", http_url, "http://127.0.0.1:8188"),
     "COMFYUI_URLS": ("comfy_urls", _urls, ""),
     "WORKFLOWS_DIR": ("workflows_dir", _path, "workflows"),
     "DEFAULT_WORKFLOW": ("default_workflow", _text, "txt2img"),
@@ -154,6 +167,10 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HTTP_MAX_BODY_BYTES": ("http_max_body_bytes", _positive_int, "20971520"),
     "DATABASE_PATH": ("database_path", _path, "comfycord.db"),
     "SHARDED": ("sharded", _bool, "false"),
+    "HTTP_ALLOWED_HOSTS": ("http_allowed_hosts", _hosts, ""),
+    "HTTP_MAX_EVENT_STREAMS": ("http_max_event_streams", _positive_int, "32"),
+    "JOURNAL_RETENTION_DAYS": ("journal_retention_days", _positive_float, "30"),
+    "JOURNAL_IMAGE_RETENTION_HOURS": ("journal_image_retention_hours", _positive_float, "24"),
 }
 
 
@@ -162,8 +179,8 @@ class Settings:
     """Every setting ComfyCord reads, converted and validated."""
 
     discord_token: Secret
-    comfy_url: str
-    comfy_urls: tuple[str, ...]
+    comfy_url: str = field(repr=False)  # may hold user:password@
+    comfy_urls: tuple[str, ...] = field(repr=False)
     workflows_dir: Path
     default_workflow: str
     default_image_workflow: str
@@ -186,6 +203,10 @@ class Settings:
     http_max_body_bytes: int
     database_path: Path
     sharded: bool
+    http_allowed_hosts: frozenset[str]
+    http_max_event_streams: int
+    journal_retention_days: float
+    journal_image_retention_hours: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

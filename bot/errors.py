@@ -39,6 +39,10 @@ class UnknownJob(BotError):
         self.job_id = job_id
 
 
+class InputsExpired(BotError):
+    """A past job's input images were pruned from the journal, so it cannot run again."""
+
+
 class NotAllowed(BotError):
     """The member may not act on this job."""
 
@@ -50,6 +54,9 @@ class InvalidImage(BotError):
 class ImageTooLarge(InvalidImage):
     """An input image is over the size limit (front doors may answer differently, e.g. 413)."""
 
+
+EXIT_UNREACHABLE = 3
+"""Exit code of every command that could not reach a server it needs (ComfyUI or Discord)."""
 
 UNEXPECTED = "Something went wrong on our side; the error was logged."
 """What `user_message` says about a failure it does not know; callers log those."""

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import io
 import mimetypes
+import re
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from bot.errors import ImageTooLarge, InvalidImage
+from bot.pngrows import has_all_rows
 
 # Pillow refuses images above this many pixels as decompression bombs; stay well below it.
 MAX_PIXELS = 64 * 1024 * 1024
+# Formats an input may be in; anything else (EPS, PSD, TGA, ...) is refused whatever its name.
+INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+# Formats ComfyUI's save nodes write; outputs are ours, so they are opened without Pillow's
+# decompression-bomb limit (an upscaler's 14000x14000 output is legitimate) but below this.
+OUTPUT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+MAX_OUTPUT_PIXELS = 16384 * 16384
+# Outputs larger than this are reduced while decoding before they are re-encoded to fit.
+_FIT_PIXELS = 40 * 1024 * 1024
+_KEPT_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA", "I;16"})
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +43,13 @@ class ImageFile:
 
 
 def check_input_image(data: bytes, filename: str, *, max_bytes: int) -> ImageFile:
-    """Return the image if it is a decodable picture within the limits.
+    """Decode an input fully and return its first frame as a PNG under a name of ours.
+
+    Only the first frame is kept: ComfyUI's LoadImage turns every frame of an animated or
+    multi-page file into a batch entry. CPU-bound: call it through `asyncio.to_thread`.
 
     Raises:
-        InvalidImage: empty, too large, not an image, or corrupt.
+        InvalidImage: empty, too large, not an accepted format, or damaged.
     """
     if not data:
         raise InvalidImage(f"{filename} is empty.")
@@ -43,29 +58,65 @@ def check_input_image(data: bytes, filename: str, *, max_bytes: int) -> ImageFil
             f"{filename} is {_mib(len(data))}; the limit is {_mib(max_bytes)} per image."
         )
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=INPUT_FORMATS) as image:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise InvalidImage(f"{filename} is {width}x{height}, which is too many pixels.")
-            image.verify()
+            image.seek(0)
+            image.load()  # decodes every pixel: a truncated or damaged file fails here
+            if image.format == "PNG" and not has_all_rows(data):
+                raise InvalidImage(
+                    f"{filename} is a damaged image (its pixel data ends before its last row)."
+                )
+            frame = _upright(image)
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise InvalidImage(f"{filename} is not an image ComfyUI can read.") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(
+            f"{filename} is not an image ComfyUI can read; send PNG, JPEG, WebP, GIF or BMP."
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidImage(f"{filename} is a damaged image ({exc}).") from exc
-    return ImageFile(filename, data)
+    buffer = io.BytesIO()
+    frame.save(buffer, "PNG", compress_level=3)
+    return ImageFile(upload_name(filename), buffer.getvalue())
+
+
+def upload_name(filename: str) -> str:
+    """Return the name we upload an input under: a safe stem of the user's name, then .png."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0]
+    stem = _UNSAFE.sub("_", base).strip("_")[:40]
+    return f"{stem or 'image'}.png"
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Return the frame turned as its EXIF says (ComfyUI does the same) in a PNG-safe mode."""
+    frame = ImageOps.exif_transpose(image) or image
+    if frame.mode in _KEPT_MODES:
+        return frame.copy() if frame is image else frame
+    has_alpha = "A" in frame.mode or "transparency" in frame.info
+    return frame.convert("RGBA" if has_alpha else "RGB")
 
 
 def fit_image(file: ImageFile, max_bytes: int) -> tuple[ImageFile, str | None]:
-    """Return the file unchanged if it fits, else a re-encoded or downscaled copy and a note."""
+    """Return the file unchanged if it fits, else a re-encoded or downscaled copy and a note.
+
+    Never raises for a bad or huge image: the note then says why it is not attached.
+    """
     if len(file.data) <= max_bytes:
         return file, None
+    too_large = f"{file.filename} is {_mib(len(file.data))}, too large to attach."
     try:
-        with Image.open(io.BytesIO(file.data)) as opened:
-            if getattr(opened, "is_animated", False):
-                return file, f"{file.filename} is {_mib(len(file.data))}, too large to attach."
-            image = opened.convert("RGB")
-    except (OSError, ValueError):
-        return file, f"{file.filename} is {_mib(len(file.data))}, too large to attach."
+        image = _open_output(file.data)
+        fitted = None if image is None else _reencode(file, image, max_bytes)
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, Image.DecompressionBombError):
+        return file, too_large
+    if image is None:
+        return file, too_large
+    if fitted is None:
+        return file, f"{file.filename} could not be made small enough to attach."
+    return fitted
+
+
+def _reencode(file: ImageFile, image: Image.Image, max_bytes: int) -> tuple[ImageFile, str] | None:
     stem = file.filename.rsplit(".", 1)[0]
     scale = 1.0
     for _ in range(12):
@@ -84,7 +135,38 @@ def fit_image(file: ImageFile, max_bytes: int) -> tuple[ImageFile, str | None]:
                 )
                 return ImageFile(f"{stem}.jpg", buffer.getvalue()), note
         scale *= 0.7
-    return file, f"{file.filename} could not be made small enough to attach."
+    return None
+
+
+def _open_output(data: bytes) -> Image.Image | None:
+    """Decode one of our outputs as RGB, reduced while decoding when it is huge; None if animated.
+
+    Raises:
+        OSError, ValueError: not an image of an output format, damaged, or too many pixels.
+    """
+    Image.init()
+    prefix = data[:16]
+    for name in OUTPUT_FORMATS:
+        factory, accept = Image.OPEN[name]
+        if accept is not None and not accept(prefix):
+            continue
+        # The plugin class directly: Image.open would refuse a big output as a bomb.
+        opened = factory(io.BytesIO(data), "")
+        if getattr(opened, "is_animated", False):
+            return None
+        pixels = opened.width * opened.height
+        if pixels > MAX_OUTPUT_PIXELS:
+            raise ValueError(f"{opened.width}x{opened.height} is too many pixels")
+        factor = 1
+        while pixels // (factor * factor) > _FIT_PIXELS:
+            factor *= 2
+        if factor > 1 and name == "JPEG":
+            opened.draft("RGB", (opened.width // factor, opened.height // factor))
+            factor = 1
+        opened.load()
+        image: Image.Image = opened.reduce(factor) if factor > 1 else opened
+        return image if image.mode == "RGB" else image.convert("RGB")
+    raise ValueError("not an image format ComfyUI saves")
 
 
 def _mib(size: int) -> str:

@@ -15,7 +15,6 @@ from discord.ext import commands
 
 from bot.comfy.backend import ComfyBackend
 from bot.discord import listings, render
-from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import WorkflowLibrary
 
@@ -51,18 +50,14 @@ class Admin(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         await asyncio.gather(*(_check(backend) for backend in self.backends))
         lines = [self._describe(backend) for backend in self.backends]
-        in_comfy = sum(1 for j in self.jobs.jobs.values() if j.backend and not j.is_done)
+        in_comfy = self.jobs.dispatched_count()
         waiting, workflows = self.jobs.waiting_count(), len(self.jobs.workflows)
         lines.append(listings.queue_counts(waiting, in_comfy, workflows))
         text = render.truncate("\n".join(lines), render.CONTENT_LIMIT)
         await interaction.followup.send(text, ephemeral=True)
 
     def _describe(self, backend: ComfyBackend) -> str:
-        running = [
-            (job.id, job.request)
-            for job in self.jobs.jobs.values()
-            if job.backend is backend and job.state is JobState.RUNNING
-        ]
+        running = [(job.id, job.request) for job in self.jobs.running_on(backend)]
         return listings.backend_status(
             backend.url,
             backend.health,
@@ -77,7 +72,7 @@ class Admin(commands.Cog):
         """Re-read the workflow files."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         library = await asyncio.to_thread(WorkflowLibrary.load, self.workflows_dir)
-        self.jobs.workflows = library
+        self.jobs.reload_workflows(library)
         log.info("workflows reloaded by %s: %s", interaction.user.id, ", ".join(library.names()))
         lines = [f"Loaded {len(library)} workflows: {', '.join(library.names()) or 'none'}."]
         lines += [f"- {name}: {error.user_message}" for name, error in library.errors.items()]

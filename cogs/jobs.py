@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.discord import listings
 from bot.discord.buttons import history_view
 from bot.discord.render import CONTENT_LIMIT, truncate
-from bot.errors import BotError, NotAllowed
+from bot.errors import NotAllowed
 from bot.jobs.model import Job
 from bot.jobs.queue import JobQueue
 
@@ -30,11 +30,7 @@ class Jobs(commands.Cog):
     @app_commands.command(name="queue")
     async def queue(self, interaction: discord.Interaction[Any]) -> None:
         """Show your jobs that are waiting or running."""
-        mine = [
-            job
-            for job in self.jobs.jobs.values()
-            if job.request.requester == str(interaction.user.id) and not job.is_done
-        ]
+        mine = self.jobs.active(str(interaction.user.id))
         if not mine:
             await interaction.response.send_message("You have no jobs right now.", ephemeral=True)
             return
@@ -48,12 +44,10 @@ class Jobs(commands.Cog):
         """Show your recent jobs, with Reroll buttons."""
         if everyone and not interaction.permissions.manage_guild:
             raise NotAllowed("Only members with the Manage Server permission see everyone's jobs.")
-        journal = self.jobs.journal
-        if journal is None:
-            raise BotError("This bot keeps no job history (it runs without a job journal).")
+        self.jobs.check_history()  # before deferring: the refusal is ephemeral at once
         await interaction.response.defer(ephemeral=True, thinking=True)
         requester = None if everyone else str(interaction.user.id)
-        entries = await journal.store.recent(requester, limit=HISTORY_LENGTH)
+        entries = await self.jobs.history(requester, limit=HISTORY_LENGTH)
         text = listings.history(entries, show_requester=everyone)
         view = history_view([entry.id for entry in entries])
         if view is None:

@@ -6,26 +6,31 @@ import asyncio
 import io
 import shutil
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import discord
 import pytest
 from PIL import Image
 
 from bot.comfy.backend import ComfyBackend
-from bot.comfy.client import ComfyClient
 from bot.config import Settings
 from bot.discord.client import ComfyBot, ComfyShardedBot
-from bot.jobs.journal import Journal
+from bot.images import check_input_image
+from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
-from bot.jobs.store import JobStore
 from bot.workflows.library import WorkflowLibrary
 from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall, run_bot
 from tests.fakes.discord_messages import walk
+
+# discord.py's own names for the numbers of Discord's payloads.
+Response = discord.InteractionResponseType
+Option = discord.AppCommandOptionType
+EPHEMERAL = discord.MessageFlags(ephemeral=True).value
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -111,36 +116,17 @@ class Services:
 async def open_services(
     settings: Settings, *, journal: bool = False, wait_healthy: bool = True
 ) -> AsyncIterator[Services]:
-    """Open the journal (if asked), session, backends and queue as `bot.discord.main` does."""
+    """Open the journal (if asked), backends and queue on an Engine, as `bot.discord.main` does."""
     calls = ComfyCalls()
-    async with AsyncExitStack() as stack:
-        opened: Journal | None = None
-        if journal:
-            store = await stack.enter_async_context(JobStore(settings.database_path))
-            opened = await stack.enter_async_context(Journal(store))
-        session = await stack.enter_async_context(
-            aiohttp.ClientSession(trace_configs=[calls.trace])
-        )
-        backends = []
-        for url in settings.backend_urls:
-            client_id = await opened.store.client_id(url) if opened else None
-            client = ComfyClient(
-                url, session=session, client_id=client_id, timeout=settings.request_timeout
-            )
-            backends.append(await stack.enter_async_context(ComfyBackend(client)))
+    library = WorkflowLibrary.load(settings.workflows_dir)
+    async with (
+        aiohttp.ClientSession(trace_configs=[calls.trace]) as session,
+        Engine(settings, library, has_journal=journal, session=session) as engine,
+    ):
         if wait_healthy:
             async with asyncio.timeout(5):
-                await backends[0].stream.wait_connected()
-        library = WorkflowLibrary.load(settings.workflows_dir)
-        queue = JobQueue(
-            backends,
-            library,
-            max_per_user=settings.max_jobs_per_user,
-            max_in_flight=settings.max_in_flight_per_backend,
-            journal=opened,
-        )
-        async with queue:
-            yield Services(settings, backends, queue, calls)
+                await engine.backends[0].stream.wait_connected()
+        yield Services(settings, list(engine.backends), engine.jobs, calls)
 
 
 def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -148,6 +134,11 @@ def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 3
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def as_uploaded(data: bytes) -> bytes:
+    """Return what ComfyUI receives for an input image: its first frame re-encoded as PNG."""
+    return check_input_image(data, "input.png", max_bytes=len(data)).data
 
 
 def webhook_of(ix: Interaction) -> Callable[[RecordedCall], bool]:

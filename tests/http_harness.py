@@ -13,12 +13,15 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 from PIL import Image
 
 from bot.comfy.backend import ComfyBackend
-from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
+from bot.config import Settings
+from bot.http.runner import JsonErrorRunner
 from bot.http.serve import HttpOptions, create_app
+from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import WorkflowLibrary, load_workflow
 
@@ -50,6 +53,13 @@ def image_form(data: bytes, filename: str = "in.png", **fields: str) -> aiohttp.
     return form
 
 
+class JsonErrorTestServer(TestServer):
+    """A TestServer on the runner `comfycord serve` uses (JSON errors for unparsable requests)."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner[Any]:
+        return JsonErrorRunner(self.app, **kwargs)
+
+
 @dataclass
 class Harness:
     """The middleware under test, its client, and the JobQueue and backend it runs on."""
@@ -72,19 +82,24 @@ async def serve_middleware(
 ) -> AsyncIterator[Harness]:
     """Serve the middleware on 127.0.0.1 around a JobQueue connected to `comfy_url`."""
     lib = library()
-    async with (
-        ComfyClient(comfy_url, timeout=5) as client,
-        ComfyBackend(client, backoff=Backoff(0.05, 0.2)) as backend,
-        JobQueue([backend], lib, max_per_user=max_per_user, max_waiting=max_waiting) as jobs,
-    ):
+    settings = Settings.from_env({"COMFYUI_URL": comfy_url, "REQUEST_TIMEOUT": "5"})
+    engine = Engine(
+        settings,
+        lib,
+        backoff=Backoff(0.05, 0.2),
+        max_per_user=max_per_user,
+        max_waiting=max_waiting,
+    )
+    async with engine:
+        backend = engine.backends[0]
         if wait_connected:
             async with asyncio.timeout(5):
                 await backend.stream.wait_connected()
                 assert (await backend.check()).is_up
-        app = create_app(jobs, lib.get(workflow), options)
-        server = TestServer(app, host="127.0.0.1")
+        app = create_app(engine.jobs, lib.get(workflow), options)
+        server = JsonErrorTestServer(app, host="127.0.0.1")
         async with TestClient(server) as http:
-            yield Harness(http, server, jobs, backend)
+            yield Harness(http, server, engine.jobs, backend)
 
 
 async def sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any]]:

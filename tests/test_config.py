@@ -97,3 +97,35 @@ def test_env_example_lists_exactly_the_keys_settings_read_with_their_defaults():
 def test_every_key_maps_to_a_settings_field():
     assert len(env_keys()) == len(fields(Settings))
     Settings.from_env(env_keys())
+
+
+def test_hardening_settings_parse_and_refuse_bad_values():
+    settings = Settings.from_env(
+        {
+            "HTTP_ALLOWED_HOSTS": "Comfy.LAN., gpu-box:8189, *",
+            "HTTP_MAX_EVENT_STREAMS": "5",
+            "JOURNAL_RETENTION_DAYS": "7",
+            "JOURNAL_IMAGE_RETENTION_HOURS": "0.5",
+        }
+    )
+    assert settings.http_allowed_hosts == frozenset({"comfy.lan", "gpu-box:8189", "*"})
+    assert settings.http_max_event_streams == 5
+    assert (settings.journal_retention_days, settings.journal_image_retention_hours) == (7, 0.5)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(
+            {
+                "HTTP_ALLOWED_HOSTS": "ok.lan, evil/path",
+                "HTTP_MAX_EVENT_STREAMS": "0",
+                "JOURNAL_RETENTION_DAYS": "-1",
+                "JOURNAL_IMAGE_RETENTION_HOURS": "soon",
+            }
+        )
+    assert [p.split(":")[0] for p in caught.value.problems] == [
+        "HTTP_ALLOWED_HOSTS",
+        "HTTP_MAX_EVENT_STREAMS",
+        "JOURNAL_RETENTION_DAYS",
+        "JOURNAL_IMAGE_RETENTION_HOURS",
+    ]
+    assert "HTTP_ALLOWED_HOSTS: expected comma-separated host names, got 'evil/path'" in (
+        caught.value.problems
+    )

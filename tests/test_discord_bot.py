@@ -16,7 +16,9 @@ from bot.config import ConfigError
 from bot.discord import main as discord_main
 from bot.discord.client import EXTENSIONS, ComfyBot
 from tests.discord_env import (  # noqa: F401  # fixtures
+    EPHEMERAL,
     FIXTURES,
+    Option,
     Services,
     bot_fixture,
     env_fixture,
@@ -53,10 +55,10 @@ async def test_commands_are_synced_to_the_dev_guild_only(
     synced = {c["name"]: c for c in fake_discord.commands[fake_discord.guild_id]}
     assert set(synced) == {"generate", "queue", "history", "comfy", "Use as input"}
     options = {o["name"]: o["type"] for o in synced["generate"]["options"]}
-    assert options["prompt"] == 3
-    assert options["image"] == 11
-    assert options["steps"] == 4
-    assert synced["Use as input"]["type"] == 3
+    assert options["prompt"] == Option.string.value
+    assert options["image"] == Option.attachment.value
+    assert options["steps"] == Option.integer.value
+    assert synced["Use as input"]["type"] == discord.AppCommandType.message.value
     assert int(synced["comfy"]["default_member_permissions"]) == 1 << 5
 
 
@@ -103,9 +105,9 @@ async def test_comfy_status_for_managers_only(
 
     answer = await fake_discord.wait_for(lambda c: webhook_of(status)(c) and c.method == "POST")
     assert f"🟢 `{fake_comfy.url}` · ComfyUI 0.3.64 · queue 0 · cpu:" in answer.json["content"]
-    assert answer.json["flags"] == 64
+    assert answer.json["flags"] == EPHEMERAL
     denied = await refused.wait_response()
-    assert denied["data"]["flags"] == 64
+    assert denied["data"]["flags"] == EPHEMERAL
     assert "You need the Manage Server permission" in denied["data"]["content"]
 
 
@@ -134,7 +136,7 @@ async def test_queue_lists_my_waiting_and_running_jobs(
     empty = await fake_discord.slash("queue", user_id=fake_discord.owner_id)
 
     listed = (await mine.wait_response())["data"]
-    assert listed["flags"] == 64
+    assert listed["flags"] == EPHEMERAL
     assert "slow" in listed["content"]
     assert "mine" in listed["content"]
     assert (await empty.wait_response())["data"]["content"] == "You have no jobs right now."

@@ -7,6 +7,8 @@ import pytest
 from bot.discord.client import ComfyBot
 from bot.jobs.progress import JobState
 from tests.discord_env import (  # noqa: F401  # fixtures
+    EPHEMERAL,
+    Response,
     Services,
     bot_fixture,
     env_fixture,
@@ -46,7 +48,7 @@ async def test_the_owner_cancels_a_running_job(
     await fake_comfy.wait_for_prompt(job.id, "running")
 
     click = await fake_discord.click(ix.original_message_id or 0, cancel, user_id=user)
-    assert (await click.wait_response())["type"] == 6
+    assert (await click.wait_response())["type"] == Response.deferred_message_update.value
     await services.comfy_calls.wait_for("POST", "/interrupt")
     fake_comfy.release()
 
@@ -110,7 +112,7 @@ async def test_someone_else_cannot_cancel_but_a_moderator_can(
     refused = await fake_discord.click(ix.original_message_id or 0, cancel, user_id=stranger)
     answer = await fake_discord.wait_for(lambda c: webhook_of(refused)(c) and c.method == "POST")
 
-    assert answer.json["flags"] == 64
+    assert answer.json["flags"] == EPHEMERAL
     assert "Only the person who asked" in answer.json["content"]
     assert not job.is_done
     await fake_discord.click(ix.original_message_id or 0, cancel, user_id=moderator)
@@ -174,7 +176,7 @@ async def test_reroll_runs_the_same_request_with_a_new_seed(
 
     click = await fake_discord.click(ix.original_message_id or 0, reroll, user_id=other)
 
-    assert (await click.wait_response())["type"] == 5
+    assert (await click.wait_response())["type"] == Response.deferred_channel_message.value
     final = await fake_discord.wait_for(final_edit(click), timeout=10)
     new_id = final.json["embeds"][0]["footer"]["text"].removeprefix("job ")
     old, new = services.jobs.get(_job_id(reroll)), services.jobs.get(new_id)
@@ -196,6 +198,6 @@ async def test_reroll_of_a_job_unknown_after_a_restart_is_refused(
     click = await fake_discord.click(ix.original_message_id or 0, reroll, user_id=user)
 
     answer = await click.wait_response()
-    assert answer["type"] == 4
-    assert answer["data"]["flags"] == 64
+    assert answer["type"] == Response.channel_message.value
+    assert answer["data"]["flags"] == EPHEMERAL
     assert "can no longer be rerolled" in answer["data"]["content"]

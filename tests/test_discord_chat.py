@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import discord
+
 from bot.discord.client import ComfyBot
 from bot.jobs.progress import JobState
 from tests.discord_env import (  # noqa: F401  # fixtures
+    EPHEMERAL,
+    Response,
     Services,
+    as_uploaded,
     bot_fixture,
     env_fixture,
     final_edit,
@@ -46,7 +51,7 @@ async def test_a_mention_with_an_image_runs_the_image_workflow(
         timeout=10,
     )
     assert final.files[0][1].startswith(PNG_MAGIC)
-    assert source in fake_comfy.uploads.values()
+    assert as_uploaded(source) in fake_comfy.uploads.values()
     job = next(iter(services.jobs.jobs.values()))
     assert job.request.prompt == "make it pop"
     assert job.workflow.name == "demo"
@@ -122,16 +127,20 @@ async def test_use_as_input_asks_for_a_prompt_then_runs(
     menu = await fake_discord.message_command("Use as input", int(posted["id"]), user_id=user)
 
     answer = await menu.wait_response()
-    assert answer["type"] == 9
+    assert answer["type"] == Response.modal.value
     modal = answer["data"]
-    field = next(c for c in walk(modal["components"]) if c.get("type") == 4)
+    field = next(
+        c
+        for c in walk(modal["components"])
+        if c.get("type") == discord.ComponentType.text_input.value
+    )
     submitted = await fake_discord.submit_modal(
         modal["custom_id"], {field["custom_id"]: "as a watercolour"}, user_id=user
     )
-    assert (await submitted.wait_response())["type"] == 5
+    assert (await submitted.wait_response())["type"] == Response.deferred_channel_message.value
     final = await fake_discord.wait_for(final_edit(submitted), timeout=10)
     assert final.files[0][1].startswith(PNG_MAGIC)
-    assert source in fake_comfy.uploads.values()
+    assert as_uploaded(source) in fake_comfy.uploads.values()
     job = next(iter(services.jobs.jobs.values()))
     assert job.request.prompt == "as a watercolour"
 
@@ -145,6 +154,6 @@ async def test_use_as_input_on_a_message_without_images_is_refused(
     menu = await fake_discord.message_command("Use as input", int(posted["id"]), user_id=user)
 
     answer = await menu.wait_response()
-    assert answer["type"] == 4
-    assert answer["data"]["flags"] == 64
+    assert answer["type"] == Response.channel_message.value
+    assert answer["data"]["flags"] == EPHEMERAL
     assert "no image" in answer["data"]["content"]

@@ -11,6 +11,8 @@ from PIL import Image
 
 from bot.discord.client import ComfyBot
 from tests.discord_env import (  # noqa: F401  # fixtures
+    EPHEMERAL,
+    Response,
     Services,
     bot_fixture,
     edits_of,
@@ -37,9 +39,11 @@ async def test_slash_with_image_uploads_it_and_posts_the_result(
         "generate", {"prompt": "a cat", "image": attachment}, user_id=user
     )
 
-    assert (await ix.wait_response())["type"] == 5
+    assert (await ix.wait_response())["type"] == Response.deferred_channel_message.value
     final = await fake_discord.wait_for(final_edit(ix), timeout=10)
-    assert source in fake_comfy.uploads.values()
+    [uploaded] = fake_comfy.uploads.values()
+    with Image.open(io.BytesIO(uploaded)) as sent, Image.open(io.BytesIO(source)) as given:
+        assert sent.tobytes() == given.tobytes()
     _, data, _ = final.files[0]
     assert data.startswith(PNG_MAGIC)
     with Image.open(io.BytesIO(data)) as image:
@@ -152,6 +156,29 @@ async def test_an_oversized_output_is_reencoded_under_the_limit(
     assert "re-encoded" in final.json["content"]
 
 
+async def test_an_output_over_pillows_bomb_limit_is_still_fitted_and_posted(
+    fake_discord: FakeDiscord, bot: ComfyBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An upscaler's 14000x14000 output is over Pillow's limit; the limit is lowered here (to
+    # 2 Mpx for an error) rather than the output raised, so the test stays small: the 64x48
+    # input passes, the 2000x2000 output is what Image.open would refuse as a bomb.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
+    user = fake_discord.add_user("frank")
+    fake_discord.attachment_size_limit = 1500
+    attachment = fake_discord.add_attachment(png(64, 48), "small.png")
+
+    ix = await fake_discord.slash(
+        "generate", {"prompt": "big", "workflow": "upscale", "image": attachment}, user_id=user
+    )
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=15)
+    assert final.status == 200
+    name, data, _ = final.files[0]
+    assert name.endswith(".jpg")
+    assert len(data) <= 1500
+    assert "was re-encoded as JPEG at" in final.json["content"]
+
+
 async def test_more_than_ten_images_are_split_across_messages(
     fake_discord: FakeDiscord, bot: ComfyBot
 ) -> None:
@@ -178,12 +205,13 @@ async def test_a_bad_attachment_is_refused_before_anything_reaches_comfyui(
     corrupt = await fake_discord.slash("generate", {"prompt": "x", "image": broken}, user_id=user)
 
     answer = await refused.wait_response()
-    assert answer["type"] == 4
-    assert answer["data"]["flags"] == 64
+    assert answer["type"] == Response.channel_message.value
+    assert answer["data"]["flags"] == EPHEMERAL
     assert "notes.txt is not an image" in answer["data"]["content"]
-    assert (await corrupt.wait_response())["type"] == 5  # deferred before downloading
+    deferred = await corrupt.wait_response()  # deferred before downloading
+    assert deferred["type"] == Response.deferred_channel_message.value
     followup = await fake_discord.wait_for(lambda c: webhook_of(corrupt)(c) and c.method == "POST")
-    assert followup.json["flags"] == 64
+    assert followup.json["flags"] == EPHEMERAL
     assert "broken.png" in followup.json["content"]
     assert corrupt.original_message_id in fake_discord.deleted_messages
     paths = {path for _, path in fake_comfy.requests}
@@ -213,8 +241,8 @@ async def test_values_outside_the_workflow_are_refused_privately(
         (unknown, "No workflow 'nope'"),
     ]:
         answer = await interaction.wait_response()
-        assert answer["type"] == 4
-        assert answer["data"]["flags"] == 64
+        assert answer["type"] == Response.channel_message.value
+        assert answer["data"]["flags"] == EPHEMERAL
         assert expected in answer["data"]["content"]
     assert "/prompt" not in {path for _, path in fake_comfy.requests}
 
@@ -228,7 +256,7 @@ async def test_requests_outside_the_allowed_channels_are_refused(
     ix = await fake_discord.slash("generate", {"prompt": "x"}, user_id=user)
 
     answer = await ix.wait_response()
-    assert answer["data"]["flags"] == 64
+    assert answer["data"]["flags"] == EPHEMERAL
     assert "only take requests in <#42>" in answer["data"]["content"]
 
 
@@ -268,7 +296,7 @@ async def test_a_job_outliving_the_token_moves_to_a_channel_message_before_it_ex
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot, monkeypatch
 ) -> None:
     # As if 15 minutes had passed: the reply switches by the clock, without waiting for an error.
-    monkeypatch.setattr("bot.discord.sinks.TOKEN_MARGIN", datetime.timedelta(minutes=15))
+    monkeypatch.setattr("bot.discord.reply.TOKEN_MARGIN", datetime.timedelta(minutes=15))
     user = fake_discord.add_user("fiona")
     ix = await fake_discord.slash("generate", {"prompt": "long", "workflow": "slow"}, user_id=user)
     sent = await fake_discord.wait_for(

@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
+from tests.discord_env import EPHEMERAL, Option, Response
 from tests.fakes.discord import FakeDiscord, RecordedCall, run_bot
 
 ORIGINAL = "/webhooks/*/messages/@original"
@@ -93,7 +94,7 @@ async def test_slash_defer_download_progress_and_final_file(fake_discord: FakeDi
     image = fake_discord.add_attachment(source, "input.png")
     async with run_bot(bot):
         ix = await fake_discord.slash("generate", {"prompt": "cat", "image": image}, user_id=user)
-        assert await ix.wait_response() == {"type": 5}
+        assert await ix.wait_response() == {"type": Response.deferred_channel_message.value}
         final = await fake_discord.wait_for(lambda c: is_patch_original(c) and bool(c.files))
 
     calls = fake_discord.calls[fake_discord.calls.index(final) - 4 :]
@@ -103,7 +104,10 @@ async def test_slash_defer_download_progress_and_final_file(fake_discord: FakeDi
         f"cat: step {i}/3 ({len(source)} bytes in)" for i in (1, 2, 3)
     ]
     button = progress[0]["components"][0]["components"][0]
-    assert (button["custom_id"], button["style"]) == ("job:cancel", 4)
+    assert (button["custom_id"], button["style"]) == (
+        "job:cancel",
+        discord.ButtonStyle.danger.value,
+    )
     assert final.json["attachments"] == [{"id": 0, "filename": "result.png"}]
     assert final.json["components"] == []
     assert final.files[0][0] == "result.png"
@@ -141,7 +145,7 @@ async def test_click_reaches_persistent_view_after_restart(fake_discord: FakeDis
     async with run_bot(Bot()):
         click = await fake_discord.click(message_id, "job:cancel", user_id=user)
         response = await click.wait_response()
-    assert response["type"] == 7
+    assert response["type"] == Response.message_update.value
     assert response["data"] | {"tts": False} == {
         "content": "Cancelled by user",
         "components": [],
@@ -238,13 +242,13 @@ async def test_message_context_menu_opens_modal_and_submit(fake_discord: FakeDis
         )
         menu = await fake_discord.message_command("Use as input", int(posted["id"]), user_id=user)
         opened = await menu.wait_response()
-        assert opened["type"] == 9
+        assert opened["type"] == Response.modal.value
         assert opened["data"]["custom_id"] == "use-as-input"
         submit = await fake_discord.submit_modal("use-as-input", {"prompt": "a cat"}, user_id=user)
         reply = await submit.wait_response()
-    assert reply["type"] == 4
-    assert (reply["data"]["content"], reply["data"]["flags"]) == ("a cat + ['cat.png']", 64)
-    assert fake_discord.original(submit)["flags"] == 64  # type: ignore[index]
+    assert reply["type"] == Response.channel_message.value
+    assert (reply["data"]["content"], reply["data"]["flags"]) == ("a cat + ['cat.png']", EPHEMERAL)
+    assert fake_discord.original(submit)["flags"] == EPHEMERAL  # type: ignore[index]
 
 
 async def test_mention_with_attachment_reaches_on_message(fake_discord: FakeDiscord) -> None:
@@ -331,7 +335,10 @@ async def test_sync_records_put_body_and_guild_scope(fake_discord: FakeDiscord) 
     put = next(c for c in fake_discord.calls if c.method == "PUT")
     assert put.path == f"/applications/{fake_discord.application_id}/guilds/{guild.id}/commands"
     [command] = put.json
-    assert [(o["name"], o["type"]) for o in command["options"]] == [("prompt", 3), ("image", 11)]
+    assert [(o["name"], o["type"]) for o in command["options"]] == [
+        ("prompt", Option.string.value),
+        ("image", Option.attachment.value),
+    ]
     assert [c.id for c in synced] == [int(c["id"]) for c in fake_discord.commands[guild.id]]
     assert ix.payload["data"]["guild_id"] == str(guild.id)
     assert ix.payload["data"]["id"] == str(synced[0].id)
@@ -398,7 +405,7 @@ async def test_followup_after_defer_fills_the_loading_message(fake_discord: Fake
         await fake_discord.wait_for(lambda c: c.method == "PATCH" and c.status == 200)
     original = fake_discord.original(ix)
     assert original is not None
-    assert (original["content"], original["flags"]) == ("first", 64)
+    assert (original["content"], original["flags"]) == ("first", EPHEMERAL)
     second = fake_discord.messages[ix.message_ids[-1]]
     assert second["content"] == f"second after {original['id']}"
 
@@ -415,7 +422,7 @@ async def test_reconnect_resumes_the_session(fake_discord: FakeDiscord) -> None:
             {"prompt": "x", "image": fake_discord.add_attachment(png(), "in.png")},
             user_id=fake_discord.owner_id,
         )
-        assert (await ix.wait_response())["type"] == 5
+        assert (await ix.wait_response())["type"] == Response.deferred_channel_message.value
         await fake_discord.wait_for(lambda c: is_patch_original(c) and bool(c.files))
     assert len(fake_discord.gateway.identifies) == 1
 
@@ -436,7 +443,9 @@ async def test_protocol_errors_look_like_discord(fake_discord: FakeDiscord, meth
                     interaction.id,
                     interaction.token,
                     session=interaction._session,
-                    params=discord.http.MultipartParameters({"type": 5}, [], []),
+                    params=discord.http.MultipartParameters(
+                        {"type": Response.deferred_channel_message.value}, [], []
+                    ),
                 )
             else:
                 await interaction.edit_original_response(content="too early")
@@ -470,7 +479,7 @@ async def test_reply_with_file_to_a_mention(fake_discord: FakeDiscord) -> None:
         )
         sent = await fake_discord.wait_for(lambda c: c.method == "POST" and c.status == 200)
     reply = fake_discord.messages[int(sent.response["id"])]
-    assert reply["type"] == 19
+    assert reply["type"] == discord.MessageType.reply.value
     assert reply["message_reference"]["message_id"] == posted["id"]
     assert fake_discord.attachment_bytes(reply["attachments"][0]) == data
     assert fake_discord.rate_limited == 1

@@ -8,12 +8,18 @@ from typing import Any
 
 from bot.comfy.client import ComfyClient
 from bot.http.serve import HttpOptions
+from bot.images import check_input_image
 from bot.jobs.progress import JobState
 from bot.workflows.library import load_workflow
 from tests.fakes.comfy import FakeComfy
 from tests.http_harness import FIXTURES, image_form, png, serve_middleware, sse, until_final
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def uploaded_size(data: bytes) -> int:
+    """What an upload of `data` becomes: its first frame re-encoded as PNG."""
+    return len(check_input_image(data, "x.png", max_bytes=len(data)).data)
 
 
 async def _connected(events: Any) -> None:
@@ -34,7 +40,7 @@ async def test_upload_update_queue_events_job_outputs(fake_comfy: FakeComfy) -> 
             "input": 0,
             "node_id": "1",
             "filename": "cat.png",
-            "size": len(png()),
+            "size": uploaded_size(png()),
             "content_type": "image/png",
         }
         update = await h.http.post("/update/prompt", json={"text": "a red fox", "seed": 42})
@@ -73,7 +79,7 @@ async def test_upload_update_queue_events_job_outputs(fake_comfy: FakeComfy) -> 
     uploaded = graph["1"]["inputs"]["image"]
     assert uploaded != "cat.png"
     assert uploaded.endswith("cat.png")
-    assert fake_comfy.uploads[uploaded] == png()
+    assert fake_comfy.uploads[uploaded] == check_input_image(png(), "x", max_bytes=10**6).data
 
 
 async def test_get_queue_is_the_originals_trigger_and_keeps_exported_text(
@@ -104,7 +110,7 @@ async def test_workflow_shows_the_graph_that_would_be_queued(fake_comfy: FakeCom
             "input": 0,
             "node_id": "1",
             "filename": "dog.png",
-            "size": len(png()),
+            "size": uploaded_size(png()),
             "content_type": "image/png",
         }
     ]

@@ -59,7 +59,9 @@ async def test_bad_updates_are_refused(
 
 async def test_malformed_json_is_400(fake_comfy: FakeComfy) -> None:
     async with serve_middleware(fake_comfy.url) as h:
-        answer = await h.http.post("/update/prompt", data=b'{"text": ', headers={"X": "y"})
+        answer = await h.http.post(
+            "/update/prompt", data=b'{"text": ', headers={"Content-Type": "application/json"}
+        )
         message = await _error(answer, 400, "malformed_json")
     assert "not valid JSON" in message
     _no_prompt(fake_comfy)

@@ -279,8 +279,8 @@ async def test_cancel_while_the_prompt_is_on_its_way_still_stops_it(
     async with JobQueue([backend], library) as jobs:
         job = jobs.submit(slow("alice"))
         async with asyncio.timeout(5):
-            while prompt_posts(fake_comfy) == 0:
-                await asyncio.sleep(0.01)
+            await fake_comfy.wait_for_request("POST", "/prompt")
+            assert prompt_posts(fake_comfy) == 1
             assert job.state is JobState.WAITING
             fake_comfy.slow = 0  # (the POST already on its way keeps its delay)
             # The cancel waits for ComfyUI's answer to the POST, then stops the prompt there.

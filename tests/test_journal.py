@@ -1,51 +1,266 @@
-"""The journal's writer: in order, off the queue's path, and patient with a refusing disk."""
+"""The journal under strain: a private file, locks held by others, bad rows, pruning, Reroll."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
+import sqlite3
+import stat
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import pytest
+
+from bot.comfy.backend import ComfyBackend
+from bot.comfy.client import ComfyClient
+from bot.comfy.stream import Backoff
+from bot.errors import InputsExpired
 from bot.images import ImageFile
 from bot.jobs.journal import Journal
 from bot.jobs.model import GenerationRequest, Job
-from bot.jobs.store import JobStore
+from bot.jobs.queue import JobQueue
+from bot.jobs.recovery import recover
+from bot.jobs.retention import Retention
+from bot.jobs.store import MIGRATIONS, JobStore
 from bot.workflows.library import WorkflowLibrary
+from tests.fakes.comfy import FakeComfy
 
-WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
-
-
-async def _refuse_writes(store: JobStore, *, is_refusing: bool) -> None:
-    """Make the store's SQLite connection refuse writes, as a file system remounted read-only."""
-    query = f"PRAGMA query_only = {'ON' if is_refusing else 'OFF'}"
-    await store._call(lambda db: db.execute(query))
+FIXTURES = Path(__file__).parent / "fixtures" / "workflows"
+DAY = 86400.0
+IMAGE = ImageFile("in.png", b"\x89PNG fake bytes")
 
 
-def _job() -> Job:
-    workflow = WorkflowLibrary.load(WORKFLOWS).resolve("demo")
-    image = ImageFile("in.png", b"\x89PNG data")
-    request = GenerationRequest(requester="42", workflow="demo", images=(image,))
-    return Job(request, workflow, request.graph_for(workflow))
+def library(tmp_path: Path) -> WorkflowLibrary:
+    directory = tmp_path / "workflows"
+    directory.mkdir()
+    for name in ("slow.json", "slow.toml"):
+        shutil.copy(FIXTURES / name, directory / name)
+    return WorkflowLibrary.load(directory)
 
 
-async def test_a_write_the_disk_refuses_is_written_once_the_disk_takes_it(tmp_path, caplog):
-    # Found by the soak: writes refused for a second were dropped; the jobs stayed "waiting".
-    async with JobStore(tmp_path / "journal.db") as store, Journal(store) as journal:
-        await _refuse_writes(store, is_refusing=True)
-        job = _job()
-        journal.accepted(job)
-        journal.state(job, "queued")
-        flushed = asyncio.ensure_future(journal.flush())
-        async with asyncio.timeout(5):
-            while "journal write refused" not in caplog.text:
-                await asyncio.sleep(0.05)  # until the writer has met the refusing disk
-        assert await store.get(job.id) is None
-        assert not flushed.done()
-        await _refuse_writes(store, is_refusing=False)
-        async with asyncio.timeout(5):
-            await flushed
-        entry = await store.get(job.id)
-        states = await store.states(job.id)
+def job(workflows: WorkflowLibrary, job_id: str | None = None) -> Job:
+    workflow = workflows.get("slow")
+    request = GenerationRequest("42", "slow", steps=1)
+    return Job(request, workflow, request.graph_for(workflow), job_id=job_id)
 
+
+@contextmanager
+def write_lock(db: Path) -> Iterator[sqlite3.Connection]:
+    """Hold the journal's write lock from another connection, as a second process could."""
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield other
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_the_journal_and_its_wal_files_are_private(tmp_path: Path) -> None:
+    db = tmp_path / "journal.db"
+    async with JobStore(db) as store:
+        await store.add("j", requester="42", workflow="demo", params={}, origin={"token": "t"})
+        files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
+        assert all(f.exists() for f in files)
+        assert [mode(f) for f in files] == [0o600] * 3
+
+
+async def test_an_existing_readable_journal_is_made_private(tmp_path: Path) -> None:
+    db = tmp_path / "journal.db"
+    async with JobStore(db):
+        pass
+    db.chmod(0o644)
+    async with JobStore(db):
+        assert mode(db) == 0o600
+
+
+async def test_another_process_reading_the_journal_sees_every_write_and_loses_none(
+    tmp_path: Path,
+) -> None:
+    # Found by the soak's kill test: the second make_private() opened and closed the database,
+    # which dropped the store's POSIX locks; the next reader then deleted the live WAL.
+    db = tmp_path / "journal.db"
+    query = "SELECT state FROM jobs"
+    read = f"import sqlite3; print(sqlite3.connect({str(db)!r}).execute({query!r}).fetchone()[0])"
+
+    async def state_seen_by_another_process() -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", read, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await process.communicate()
+        return out.decode().strip()
+
+    async with JobStore(db) as store:
+        await store.add("j", requester="42", workflow="demo", params={}, origin={})
+        assert await state_seen_by_another_process() == "waiting"
+        await store.update("j", state="queued")
+        assert await state_seen_by_another_process() == "queued"
+        await store.update("j", state="running")
+    async with JobStore(db) as store:
+        assert (await store.get("j")).state == "running"  # type: ignore[union-attr]
+
+
+async def test_writes_wait_out_a_lock_and_none_is_dropped(tmp_path: Path) -> None:
+    db, workflows = tmp_path / "journal.db", library(tmp_path)
+    async with JobStore(db, busy_timeout=0.05) as store, Journal(store) as journal:
+        first, second = job(workflows), job(workflows)
+        async with asyncio.timeout(10):
+            with write_lock(db):
+                journal.accepted(first)
+                journal.accepted(second)
+                journal.state(first, "queued")
+                assert await journal.flush(max_wait=0.3) is False  # bounded, not 5 s per write
+                assert await store.get(first.id) is None
+            assert await journal.flush(max_wait=5) is True
+        assert (await store.get(first.id)).state == "queued"  # type: ignore[union-attr]
+        assert await store.get(second.id) is not None
+        assert [s for s, _ in await store.states(first.id)] == ["waiting", "queued"]
+
+
+async def test_dispatch_waits_for_a_locked_journal_only_a_bounded_time(
+    fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    db, workflows = tmp_path / "journal.db", library(tmp_path)
+    async with (
+        JobStore(db, busy_timeout=0.05) as store,
+        Journal(store, flush_timeout=0.2) as journal,
+        ComfyClient(fake_comfy.url) as client,
+        ComfyBackend(client, backoff=Backoff(0.02, 0.2)) as backend,
+        JobQueue([backend], workflows, journal=journal) as queue,
+        asyncio.timeout(10),
+    ):
+        await backend.stream.wait_connected()
+        await backend.check()
+        with write_lock(db):
+            submitted = queue.submit(GenerationRequest("42", "slow", steps=1))
+            result = await submitted.result()
+            assert str(result.state) == "done"
+            assert await store.get(submitted.id) is None  # nothing could be written yet
+        assert await journal.flush(max_wait=5)
+        entry = await store.get(submitted.id)
     assert entry is not None
-    assert entry.state == "queued"
-    assert [state for state, _ in states] == ["waiting", "queued"]
+    assert entry.state == "done"
+    assert fake_comfy.history  # the prompt was sent while the journal was locked
+
+
+async def test_a_row_that_cannot_be_read_is_skipped_and_the_rest_recovered(
+    fake_comfy: FakeComfy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db, workflows = tmp_path / "journal.db", library(tmp_path)
+    async with JobStore(db) as store:
+        for job_id in ("bad", "good"):
+            await store.add(job_id, requester="42", workflow="slow", params={}, origin={})
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE jobs SET params = '{not json' WHERE id = 'bad'")
+    caplog.set_level(logging.WARNING)
+    async with (
+        JobStore(db) as store,
+        Journal(store) as journal,
+        ComfyClient(fake_comfy.url) as client,
+        ComfyBackend(client, backoff=Backoff(0.02, 0.2)) as backend,
+        JobQueue([backend], workflows, journal=journal) as queue,
+        asyncio.timeout(10),
+    ):
+        await backend.stream.wait_connected()
+        assert [e.id for e in await store.unfinished()] == ["good"]
+        assert await store.get("bad") is None
+        restored = await recover(queue, journal)
+        assert [j.id for j in restored] == ["good"]
+        await restored[0].result()
+    assert any("journal row bad cannot be read" in r.getMessage() for r in caplog.records)
+
+
+@asynccontextmanager
+async def clocked_store(db: Path) -> AsyncIterator[tuple[JobStore, list[float]]]:
+    now = [100 * DAY]
+    async with JobStore(db, clock=lambda: now[0]) as store:
+        yield store, now
+
+
+async def _ended(
+    store: JobStore, now: list[float], job_id: str, ago: float, state: str = "done"
+) -> None:
+    """Record a job with an input image that reached `state` `ago` seconds before now."""
+    now[0] -= ago
+    await store.add(job_id, requester="42", workflow="slow", params={}, origin={}, images=[IMAGE])
+    await store.update(job_id, state=state)
+    now[0] += ago
+
+
+async def test_pruning_drops_old_jobs_then_old_images_and_keeps_unfinished_ones(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "journal.db"
+    async with clocked_store(db) as (store, now):
+        await _ended(store, now, "ancient", 31 * DAY)
+        await _ended(store, now, "last-week", 7 * DAY)
+        await _ended(store, now, "just-now", 3600.0)
+        await _ended(store, now, "still-running", 60 * DAY, state="running")
+        pruned = await store.prune(Retention(jobs=30 * DAY, images=24 * 3600.0))
+        assert (pruned.jobs, pruned.images) == (1, 1)
+        assert await store.get("ancient") is None
+        assert await store.states("ancient") == []
+        assert await store.images("ancient") == ()
+        week = await store.get("last-week")
+        assert week is not None
+        assert week.has_dropped_images
+        assert await store.images("last-week") == ()
+        assert await store.images("just-now") == (IMAGE,)
+        assert await store.images("still-running") == (IMAGE,)
+        assert not (await store.get("just-now")).has_dropped_images  # type: ignore[union-attr]
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+        assert raw.execute("PRAGMA freelist_count").fetchone()[0] == 0  # and it ran
+
+
+async def test_the_journal_prunes_periodically(tmp_path: Path) -> None:
+    db = tmp_path / "journal.db"
+    async with clocked_store(db) as (store, now):
+        retention = Retention(jobs=30 * DAY, images=DAY, every=0.01)
+        async with Journal(store, retention=retention), asyncio.timeout(5):
+            await _ended(store, now, "ancient", 40 * DAY)
+            while await store.get("ancient") is not None:
+                await asyncio.sleep(0.01)
+
+
+async def test_reroll_of_a_job_whose_images_were_pruned_says_so(
+    fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    db, workflows = tmp_path / "journal.db", library(tmp_path)
+    async with clocked_store(db) as (store, now):
+        await _ended(store, now, "old", 2 * DAY)
+        await store.prune(Retention(jobs=30 * DAY, images=12 * 3600.0))
+        async with (
+            Journal(store, retention=Retention(images=12 * 3600.0, every=3600)) as journal,
+            ComfyClient(fake_comfy.url) as client,
+            ComfyBackend(client) as backend,
+            JobQueue([backend], workflows, journal=journal) as queue,
+        ):
+            with pytest.raises(InputsExpired, match="keeps them 12 hours after a job ends"):
+                await queue.past_request("old")
+
+
+async def test_a_journal_of_the_first_schema_is_migrated_and_made_incremental(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as raw:
+        raw.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+        raw.execute(
+            "INSERT INTO jobs (id, requester, workflow, params, origin, state, created_at,"
+            " updated_at) VALUES ('j', '42', 'slow', '{}', '{}', 'done', 1, 1)"
+        )
+    async with JobStore(db) as store:
+        entry = await store.get("j")
+    assert entry is not None
+    assert not entry.has_dropped_images
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert raw.execute("PRAGMA auto_vacuum").fetchone()[0] == 2

@@ -5,15 +5,12 @@ import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot.comfy.backend import ComfyBackend
-from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
-from bot.jobs.journal import Journal
+from bot.config import Settings
+from bot.jobs.engine import Engine
 from bot.jobs.model import GenerationRequest, Job
 from bot.jobs.progress import JobState
-from bot.jobs.queue import JobQueue
 from bot.jobs.recovery import recover
-from bot.jobs.store import JobStore
 from bot.workflows.library import WorkflowLibrary
 
 FIXTURES = Path(__file__).parent / "fixtures" / "workflows"
@@ -22,15 +19,13 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @asynccontextmanager
 async def bot_process(fake, db: Path, workflows: WorkflowLibrary):
-    """Everything one run of the bot owns, in creation order; closed in reverse."""
-    async with JobStore(db) as store, Journal(store) as journal:
-        client_id = await store.client_id(fake.url)
-        async with (
-            ComfyClient(fake.url, client_id=client_id) as client,
-            ComfyBackend(client, backoff=Backoff(0.02, 0.2), check_interval=0.1) as backend,
-            JobQueue([backend], workflows, journal=journal) as queue,
-        ):
-            yield queue, journal
+    """Everything one run of the bot owns, opened by the Engine as the bot opens it."""
+    settings = Settings.from_env({"COMFYUI_URL": fake.url, "DATABASE_PATH": str(db)})
+    engine = Engine(
+        settings, workflows, has_journal=True, backoff=Backoff(0.02, 0.2), check_interval=0.1
+    )
+    async with engine:
+        yield engine.jobs, engine.jobs.journal
 
 
 def library(tmp_path):

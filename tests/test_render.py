@@ -32,10 +32,19 @@ def test_progress_bar(percent: float, bar: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(0, "0:00"), (9.6, "0:10"), (75, "1:15"), (3725, "1:02:05")]
+    ("seconds", "text"), [(0, "0:00"), (9.6, "0:09"), (75, "1:15"), (3725, "1:02:05")]
 )
 def test_duration(seconds: float, text: str) -> None:
     assert render.duration(seconds) == text
+
+
+def test_discord_and_the_terminal_show_the_same_time_and_fill() -> None:
+    from bot.terminal import view
+
+    for seconds in (0.4, 9.6, 59.99, 3599.5):
+        assert render.duration(seconds) == view.duration(seconds)
+    for percent in (0, 4.9, 5, 50, 95, 100):
+        assert render.progress_bar(percent).count("▰") == view.bar(percent, 10).count("█")
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,10 @@ from PIL import Image
 
 from bot.config import Settings
 from bot.errors import BotError, user_message
-from bot.images import ImageFile
+from bot.images import ImageFile, check_input_image
 from bot.terminal import run as runner
-from bot.terminal.plan import REQUESTER, parse_override, prepare, save_outputs, summary_lines
+from bot.terminal.plan import REQUESTER, parse_override, prepare, summary_lines
+from bot.terminal.save import save_outputs
 
 WORKFLOWS = Path(__file__).parent / "fixtures" / "workflows"
 
@@ -77,7 +78,9 @@ def test_workflow_given_as_a_path_and_server_and_out_options(tmp_path: Path) -> 
 
 def test_image_goes_to_the_load_image_node(image: Path) -> None:
     plan = prepare(parse("invert", "--image", str(image)), settings())
-    assert plan.request.images == (ImageFile("cat.png", image.read_bytes()),)
+    data = image.read_bytes()
+    assert plan.request.images == (check_input_image(data, "cat.png", max_bytes=len(data)),)
+    assert plan.request.images[0].filename == "cat.png"
     assert plan.image_paths == (image,)
     assert plan.graph["1"]["inputs"]["image"] == "pending_0.png"
 

@@ -7,10 +7,11 @@ import io
 import os
 import pty
 import re
+import resource
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,9 @@ async def test_image_is_uploaded_and_the_result_saved(
 ) -> None:
     assert await run(settings, "invert", "--image", str(image), "--yes") == 0
     [uploaded] = fake_comfy.uploads.values()
-    assert uploaded == image.read_bytes()
+    with Image.open(io.BytesIO(uploaded)) as sent, Image.open(image) as given:
+        assert sent.format == "PNG"
+        assert sent.tobytes() == given.convert(sent.mode).tobytes()
     [saved] = out.iterdir()
     with Image.open(saved) as result:
         assert result.size == (12, 10)
@@ -251,7 +254,7 @@ class Runner:
 async def spawn(tmp_path: Path, fake_comfy: FakeComfy) -> AsyncIterator[Any]:
     started: list[asyncio.subprocess.Process] = []
 
-    async def start(*argv: str) -> Runner:
+    async def start(*argv: str, max_file_bytes: int | None = None) -> Runner:
         env = {
             **os.environ,
             "COMFYUI_URL": fake_comfy.url,
@@ -271,6 +274,7 @@ async def spawn(tmp_path: Path, fake_comfy: FakeComfy) -> AsyncIterator[Any]:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=None if max_file_bytes is None else _file_size_limit(max_file_bytes),
         )
         started.append(process)
         return Runner(process)
@@ -280,6 +284,31 @@ async def spawn(tmp_path: Path, fake_comfy: FakeComfy) -> AsyncIterator[Any]:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    """Return a pre-exec hook: writes past `limit` bytes fail, as on a full disk."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG from write(), not a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+async def test_a_full_disk_exits_4_and_leaves_no_partial_file(
+    spawn: Any, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    runner = await spawn("slow", "--yes", "--steps", "1", max_file_bytes=20)
+    code, out, err = await runner.finish()
+    assert code == 4, (out, err)
+    assert "comfycord run: Could not save the outputs. Cannot save " in err
+    assert "File too large" in err
+    assert "Traceback" not in err
+    outputs = tmp_path / "outputs"
+    assert outputs.is_dir()
+    assert list(outputs.iterdir()) == []
+    assert fake_comfy.history  # the prompt did run: only saving failed
 
 
 async def submit_other(fake: FakeComfy, steps: int = 2) -> str:

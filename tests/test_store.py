@@ -80,7 +80,7 @@ async def test_an_ended_job_is_undelivered_until_its_end_was_shown(tmp_path):
         await store.update("ends", state="failed", error="node 2: out of memory")
         await store.update("runs", state="running")
         assert [e.id for e in await store.undelivered()] == ["ends"]
-        await store.delivered("ends")
+        await store.write([store.delivering("ends")])
         assert await store.undelivered() == []
 
 

@@ -22,6 +22,7 @@ from bot.comfy.runs import (
     PromptRun,
 )
 from bot.comfy.stream import Backoff, EventStream
+from bot.comfy.urls import redact
 
 __all__ = [
     "BackendHealth",
@@ -71,12 +72,12 @@ class ComfyBackend:
         self._watcher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
-        return f"ComfyBackend({str(self.client.base_url)!r}, in_flight={len(self._runs)})"
+        return f"ComfyBackend({self.url!r}, in_flight={len(self._runs)})"
 
     @property
     def url(self) -> str:
-        """Return the server's base URL."""
-        return str(self.client.base_url)
+        """Return the server's base URL as it may be shown and journaled (no user or password)."""
+        return self.client.shown_url
 
     @property
     def in_flight(self) -> int:
@@ -183,7 +184,7 @@ class ComfyBackend:
         try:
             stats = await self.client.system_stats()
         except ComfyError as exc:
-            self.health = BackendHealth(is_up=False, error=str(exc), checked_at=time.time())
+            self.health = BackendHealth(is_up=False, error=redact(str(exc)), checked_at=time.time())
         else:
             system = stats.get("system") or {}
             self.health = BackendHealth(

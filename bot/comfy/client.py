@@ -23,6 +23,7 @@ from bot.comfy.models import (
     UploadedImage,
     node_errors_from,
 )
+from bot.comfy.urls import redact, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,12 @@ class ComfyClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     def __repr__(self) -> str:
-        return f"ComfyClient({str(self.base_url)!r}, client_id={self.client_id!r})"
+        return f"ComfyClient({self.shown_url!r}, client_id={self.client_id!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """Return the base URL as it may be shown: without user or password."""
+        return shown_url(self.base_url)
 
     @property
     def ws_url(self) -> str:
@@ -108,7 +114,9 @@ class ComfyClient:
             reason = (
                 "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
             )
-            raise ComfyUnavailable(f"ComfyUI at {self.base_url} is unreachable: {reason}") from exc
+            raise ComfyUnavailable(
+                f"ComfyUI at {self.shown_url} is unreachable: {redact(reason)}"
+            ) from exc
         if status not in ok:
             raise ComfyHTTPError(method, path, status, body.decode("utf-8", "replace"))
         return status, body, content_type

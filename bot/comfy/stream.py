@@ -28,6 +28,7 @@ from bot.comfy.events import (
     prompt_id_of,
 )
 from bot.comfy.subscription import Subscription
+from bot.comfy.urls import redact, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class EventStream:
         on_connect: ConnectHook | None = None,
     ) -> None:
         self.ws_url = ws_url
+        self.shown_url = shown_url(ws_url)
         self._backoff = backoff or Backoff()
         self._on_connect = on_connect
         self._routes: dict[str, Subscription[Event]] = {}
@@ -85,7 +87,7 @@ class EventStream:
         self._ws: ClientConnection | None = None
 
     def __repr__(self) -> str:
-        return f"EventStream({self.ws_url!r}, connected={self.is_connected})"
+        return f"EventStream({self.shown_url!r}, connected={self.is_connected})"
 
     @property
     def is_connected(self) -> bool:
@@ -111,7 +113,7 @@ class EventStream:
     def start(self) -> None:
         """Start the receive loop in the background."""
         if self._reader is None:
-            self._reader = asyncio.create_task(self._run(), name=f"comfy-stream {self.ws_url}")
+            self._reader = asyncio.create_task(self._run(), name=f"comfy-stream {self.shown_url}")
 
     async def close(self) -> None:
         """Stop the receive loop and every connect hook, then close all subscriptions."""
@@ -163,9 +165,10 @@ class EventStream:
                     self._opened()
                     await self._receive(ws)
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
-                log.warning("ComfyUI stream %s lost: %s", self.ws_url, exc or type(exc).__name__)
+                reason = redact(str(exc)) or type(exc).__name__
+                log.warning("ComfyUI stream %s lost: %s", self.shown_url, reason)
             except InvalidURI:
-                log.exception("ComfyUI stream URL %s is invalid", self.ws_url)
+                log.error("ComfyUI stream URL %s is invalid", self.shown_url)
                 raise
             finally:
                 self._ws = None
@@ -175,7 +178,7 @@ class EventStream:
     def _opened(self) -> None:
         self.connections += 1
         self._connected.set()
-        log.info("ComfyUI stream %s connected (#%d)", self.ws_url, self.connections)
+        log.info("ComfyUI stream %s connected (#%d)", self.shown_url, self.connections)
         if self._on_connect is not None:
             hook = asyncio.create_task(self._on_connect(self.connections > 1))
             self._hooks.add(hook)

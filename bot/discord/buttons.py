@@ -22,7 +22,6 @@ from bot.errors import BotError, NotAllowed, UnknownJob
 from bot.jobs.model import GenerationRequest, Job
 from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
-from bot.jobs.reruns import past_request
 
 _JOB_ID = r"(?P<job_id>[A-Za-z0-9_-]{1,80})"
 Button = discord.ui.Button[discord.ui.View]
@@ -145,7 +144,7 @@ class RetryButton(_JobButton, template=re.compile(f"comfycord:retry:{_JOB_ID}"))
 
 async def _request(bot: ButtonServices, job_id: str, verb: str) -> GenerationRequest:
     try:
-        return await past_request(bot.jobs, job_id)
+        return await bot.jobs.past_request(job_id)
     except UnknownJob:
         raise BotError(
             f"This job can no longer be {verb} (the bot no longer knows it); use /generate again."

@@ -13,17 +13,18 @@ import logging
 import mimetypes
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
-from typing import Any
 
 import discord
 
 from bot.config import Settings
 from bot.discord import render
+from bot.discord.reply import ReplyLocation
 from bot.discord.sinks import Sink, persist
 from bot.images import ImageFile
 from bot.jobs.journal import Journal
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState, ProgressSnapshot
+from bot.workflows.graph import title_of
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ Controls = Callable[[Job, bool], discord.ui.View | None]
 
 AVAILABILITY_CHECK = 1.0
 """Seconds between checks, while a job waits, of whether any ComfyUI server is available."""
+
+END_FLUSH_WAIT = 30.0
+"""Seconds a job's end waits for a refusing journal disk before it is shown anyway."""
 
 
 def to_file(image: ImageFile) -> discord.File:
@@ -64,7 +68,7 @@ class _Where:
         self._journal = journal
         self._job = job
         self._sink = sink
-        self._recorded: dict[str, Any] | None = None
+        self._recorded: ReplyLocation | None = None
 
     async def note(self) -> None:
         """Record the sink's place if it changed, and wait until it is on disk."""
@@ -74,7 +78,8 @@ class _Where:
         if where == self._recorded:
             return
         self._recorded = where
-        self._journal.origin(self._job, {**where, "requester_id": self._job.request.requester})
+        origin = where.to_dict() | {"requester_id": self._job.request.requester}
+        self._journal.origin(self._job, origin)
         await self._journal.flush()
 
 
@@ -140,7 +145,7 @@ class Delivery:
         if self._journal is not None:
             # The end on disk before the member sees it: a crash in between must not bring
             # back (and run) a job its reply already showed cancelled.
-            await self._journal.flush()
+            await self._journal.flush(max_wait=END_FLUSH_WAIT)
         await self._show_result(job, sink, result)
         if self._journal is not None:
             self._journal.delivered(job)  # at once: no await between the edit and this record
@@ -274,9 +279,7 @@ async def _updates(job: Job, period: float) -> AsyncGenerator[ProgressSnapshot, 
 
 
 def _node_title(job: Job, node_id: str | None) -> str | None:
-    meta = job.graph.get(node_id or "", {}).get("_meta") or {}
-    title = meta.get("title")
-    return str(title) if title else None
+    return title_of(job.graph, node_id) if node_id is not None else None
 
 
 def _same(shown: ProgressSnapshot, snapshot: ProgressSnapshot) -> bool:

@@ -1,4 +1,4 @@
-"""Render the /history and /comfy status listings as chat text; pure, no Discord imports."""
+"""Render the /history and /comfy status listings as chat text; pure functions of plain values."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.comfy.backend import BackendHealth
 from bot.discord.render import CONTENT_LIMIT, mention, quoted, truncate
+from bot.discord.reply import ReplyLocation
 from bot.jobs.model import GenerationRequest
 from bot.jobs.store import JournalEntry
 
@@ -24,14 +25,6 @@ STATE_ICONS = {
 }
 
 
-def message_link(origin: Mapping[str, Any]) -> str | None:
-    """Return the Discord link of a job's reply, when the journal knows where it is."""
-    guild, channel, message = (origin.get(k) for k in ("guild_id", "channel_id", "message_id"))
-    if not channel or not message:
-        return None
-    return f"https://discord.com/channels/{guild or '@me'}/{channel}/{message}"
-
-
 def history_line(number: int, entry: JournalEntry, *, show_requester: bool = False) -> str:
     """Describe one journal entry: workflow, prompt excerpt, state, when, and a link."""
     prompt = str(entry.params.get("prompt") or "")
@@ -40,7 +33,8 @@ def history_line(number: int, entry: JournalEntry, *, show_requester: bool = Fal
     parts = [f"`{number}.` **{entry.workflow}** {what}", state, f"<t:{int(entry.created_at)}:R>"]
     if show_requester:
         parts.append(f"by {mention(entry.requester)}")
-    if (link := message_link(entry.origin)) is not None:
+    reply = ReplyLocation.from_dict(entry.origin)
+    if reply is not None and (link := reply.link) is not None:
         parts.append(f"[message]({link})")
     return " · ".join(parts)
 

@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from pathlib import Path
+from collections.abc import Sequence
 
 import aiohttp
 import discord
 
 from bot.comfy.backend import ComfyBackend
-from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError
 from bot.config import ConfigError, Settings
 from bot.discord.client import ComfyBot, bot_class
-from bot.jobs.journal import Journal
-from bot.jobs.queue import JobQueue
-from bot.jobs.store import JobStore
+from bot.errors import EXIT_UNREACHABLE
+from bot.jobs.engine import Engine
 from bot.workflows.library import WorkflowError, WorkflowLibrary, validate
 
 log = logging.getLogger(__name__)
-
-EXIT_UNREACHABLE = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,36 +45,14 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError([f"WORKFLOWS_DIR: {exc.user_message}"]) from None
     for name, error in workflows.errors.items():
         log.warning("workflow %s is unusable: %s", name, error.user_message)
-    async with (
-        _open_store(settings.database_path) as store,
-        Journal(store) as journal,
-        aiohttp.ClientSession() as session,
-        AsyncExitStack() as stack,
-    ):
-        backends = []
-        for url in settings.backend_urls:
-            # The same client_id across restarts: ComfyUI keeps sending events of earlier prompts.
-            client = ComfyClient(
-                url,
-                session=session,
-                timeout=settings.request_timeout,
-                client_id=await store.client_id(url),
-            )
-            backends.append(await stack.enter_async_context(ComfyBackend(client)))
-        await warn_unrunnable(backends, workflows)
-        jobs = JobQueue(
-            backends,
-            workflows,
-            max_per_user=settings.max_jobs_per_user,
-            max_in_flight=settings.max_in_flight_per_backend,
-            journal=journal,
-        )
-        bot = bot_class(settings)(settings=settings, jobs=jobs, sync_commands=args.sync)
-        async with jobs, bot:
+    async with Engine(settings, workflows, has_journal=True) as engine:
+        await warn_unrunnable(engine.backends, workflows)
+        bot = bot_class(settings)(settings=settings, jobs=engine.jobs, sync_commands=args.sync)
+        async with bot:
             return await _run(bot, settings.discord_token.value)
 
 
-async def warn_unrunnable(backends: list[ComfyBackend], workflows: WorkflowLibrary) -> int:
+async def warn_unrunnable(backends: Sequence[ComfyBackend], workflows: WorkflowLibrary) -> int:
     """Log each workflow a reachable server cannot run (missing model, custom node...).
 
     Advice for the admin at start, never a reason not to start: ComfyUI may be down now and
@@ -110,25 +80,6 @@ def _quiet_token_loggers() -> None:
     for name in ("discord.gateway", "discord.webhook.async_"):
         logger = logging.getLogger(name)
         logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
-
-
-@contextlib.asynccontextmanager
-async def _open_store(path: Path) -> AsyncIterator[JobStore]:
-    """Open the job journal's database.
-
-    Raises:
-        ConfigError: the file cannot be opened or created.
-    """
-    store = JobStore(path)
-    try:
-        await store.open()
-    except sqlite3.Error as exc:
-        await store.close()
-        raise ConfigError([f"DATABASE_PATH: cannot open {str(path)!r}: {exc}"]) from None
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def _run(bot: ComfyBot, token: str) -> int:

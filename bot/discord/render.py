@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.errors import user_message
 from bot.images import ImageFile, fit_image
 from bot.jobs.model import GenerationRequest, JobResult
-from bot.jobs.progress import JobState, ProgressSnapshot
+from bot.jobs.progress import JobState, ProgressSnapshot, duration, meter
 
 CONTENT_LIMIT = 2000
 FILES_PER_MESSAGE = 10
@@ -58,19 +58,9 @@ def mention(requester: str) -> str:
     return f"<@{requester}>" if requester.isdigit() else requester
 
 
-def duration(seconds: float) -> str:
-    """Format seconds as `m:ss` (or `h:mm:ss`)."""
-    total = max(round(seconds), 0)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def progress_bar(percent: float, width: int = BAR_WIDTH) -> str:
     """Return a bar like `▰▰▰▱▱▱ 50%`."""
-    percent = min(max(percent, 0.0), 100.0)
-    filled = round(width * percent / 100)
-    return f"{'▰' * filled}{'▱' * (width - filled)} {int(percent)}%"
+    return f"{meter(percent, width, '▰', '▱')} {int(min(max(percent, 0.0), 100.0))}%"
 
 
 def quoted(prompt: str, limit: int) -> str:

@@ -7,17 +7,16 @@ expiry, the channel and the message. `StoredSink` edits that same message from i
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
 
 import discord
 
 from bot.discord import render
 from bot.discord.delivery import Delivery
+from bot.discord.reply import ReplyLocation
 from bot.discord.sinks import (
     NO_MENTIONS,
-    TOKEN_MARGIN,
     MessageSink,
     edit_kwargs,
     is_token_gone,
@@ -30,49 +29,37 @@ from bot.jobs.store import JournalEntry
 
 log = logging.getLogger(__name__)
 
-DISCORD_VIAS = ("interaction", "channel")
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if value not in (None, "") else None
-
 
 class StoredSink:
     """A reply known only from the journal: webhook while the token lasts, then the bot token."""
 
-    def __init__(self, client: discord.Client, origin: Mapping[str, Any]) -> None:
+    def __init__(self, client: discord.Client, location: ReplyLocation) -> None:
+        if location.channel_id is None:
+            raise ValueError("a stored reply needs its channel")
         self.client = client
-        self.guild_id = _int(origin.get("guild_id"))
-        self.channel_id = int(origin["channel_id"])
-        self.message_id = _int(origin.get("message_id"))
-        self.application_id = _int(origin.get("application_id"))
-        is_interaction = origin.get("via") == "interaction"
-        self.token: str | None = (
-            str(origin["token"]) if is_interaction and origin.get("token") else None
-        )
-        self.token_expires = float(origin.get("token_expires") or 0.0)
-        limit = origin.get("filesize_limit") or discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
-        self._filesize_limit = int(limit)
+        self.channel_id = location.channel_id
+        self.location = location
         self.fallback: MessageSink | None = None
 
     def __repr__(self) -> str:  # never the token
-        return f"StoredSink(channel={self.channel_id}, message={self.message_id})"
+        return f"StoredSink(channel={self.channel_id}, message={self.location.message_id})"
 
     @property
     def filesize_limit(self) -> int:
         """Return the upload limit the interaction had (Discord's default otherwise)."""
-        return self._filesize_limit
+        return self.location.filesize_limit
 
     def _webhook(self) -> discord.Webhook | None:
-        margin = TOKEN_MARGIN.total_seconds()
-        if self.fallback or not self.token or time.time() >= self.token_expires - margin:
+        location = self.location
+        if self.fallback or not location.has_webhook:
             return None
-        if self.application_id is None:
+        application_id, token = location.application_id, location.token
+        if application_id is None or token is None:  # has_webhook says neither is
             return None
-        return discord.Webhook.partial(self.application_id, self.token, client=self.client)
+        return discord.Webhook.partial(application_id, token, client=self.client)
 
     def _channel(self) -> discord.PartialMessageable:
-        return self.client.get_partial_messageable(self.channel_id, guild_id=self.guild_id)
+        return self.client.get_partial_messageable(self.channel_id, guild_id=self.location.guild_id)
 
     async def edit(
         self,
@@ -88,21 +75,22 @@ class StoredSink:
             return
         kwargs = edit_kwargs(content, embed, files, view)
         webhook = self._webhook()
-        if webhook is not None and self.message_id is not None:
+        message_id = self.location.message_id
+        if webhook is not None and message_id is not None:
             try:
-                await webhook.edit_message(self.message_id, **kwargs)
+                await webhook.edit_message(message_id, **kwargs)
                 return
             except discord.HTTPException as exc:
                 if not is_token_gone(exc):
                     raise
-                log.info("token of reply %s is gone: %s", self.message_id, exc)
-                self.token = None
-        if self.message_id is not None:
+                log.info("token of reply %s is gone: %s", message_id, exc)
+                self.location = self.location.without_token()
+        if message_id is not None:
             rewind(files)
             try:
-                message = await self._channel().get_partial_message(self.message_id).edit(**kwargs)
+                message = await self._channel().get_partial_message(message_id).edit(**kwargs)
             except (discord.NotFound, discord.Forbidden) as exc:
-                log.info("reply %s cannot be edited any more: %s", self.message_id, exc)
+                log.info("reply %s cannot be edited any more: %s", message_id, exc)
             else:
                 self.fallback = MessageSink(message)
                 return
@@ -120,28 +108,16 @@ class StoredSink:
             except discord.HTTPException as exc:
                 if not is_token_gone(exc):
                     raise
-                self.token = None
+                self.location = self.location.without_token()
         rewind(files)
         await self._channel().send(content, files=list(files), allowed_mentions=NO_MENTIONS)
 
-    def where(self) -> dict[str, Any]:
+    def where(self) -> ReplyLocation:
         """Return where the reply lives now."""
-        where: dict[str, Any] = {
-            "via": "channel",
-            "guild_id": self.guild_id,
-            "channel_id": self.channel_id,
-            "message_id": self.fallback.message.id if self.fallback else self.message_id,
-            "filesize_limit": self._filesize_limit,
-        }
-        if self.fallback is None and self.token:
-            where |= {"via": "interaction", "application_id": self.application_id}
-            where |= {"token": self.token, "token_expires": self.token_expires}
-        return where
-
-
-def is_discord_origin(origin: Mapping[str, Any]) -> bool:
-    """Tell whether a journal origin names a Discord reply."""
-    return origin.get("via") in DISCORD_VIAS and bool(origin.get("channel_id"))
+        if self.fallback is None:
+            return self.location
+        # The channel message that took over; the interaction's upload limit still applies.
+        return replace(self.location.without_token(), message_id=self.fallback.message.id)
 
 
 async def reattach(client: discord.Client, jobs: JobQueue, delivery: Delivery) -> int:
@@ -158,18 +134,19 @@ async def reattach(client: discord.Client, jobs: JobQueue, delivery: Delivery) -
     await journal.flush()
     # Ended, but killed before the reply said so: show the end now (before `recover`
     # reconciles, which settles the done ones from ComfyUI's history).
-    ended = [e for e in await journal.undelivered() if is_discord_origin(e.origin)]
+    ended = [e for e in await journal.undelivered() if ReplyLocation.from_dict(e.origin)]
     restored = {job.id: job for job in await redeliver(jobs, journal, ended)}
     entries = await journal.unfinished()
     restored |= {job.id: job for job in await recover(jobs, journal)}
     count = 0
     for entry in [*ended, *entries]:
-        if not is_discord_origin(entry.origin):
+        location = ReplyLocation.from_dict(entry.origin)
+        if location is None:
             continue
-        job = restored.get(entry.id) or jobs.jobs.get(entry.id)
-        sink = StoredSink(client, entry.origin)
+        job = restored.get(entry.id) or jobs.find(entry.id)
+        sink = StoredSink(client, location)
         if job is None:
-            await _tell_unresumable(sink, await journal.store.get(entry.id) or entry)
+            await _tell_unresumable(sink, await journal.get(entry.id) or entry)
         elif not delivery.is_following(job.id):
             delivery.follow(job, sink)
             count += 1

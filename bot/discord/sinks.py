@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import discord
+
+from bot.discord.reply import ReplyLocation, token_lives
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +17,6 @@ NO_MENTIONS = discord.AllowedMentions.none()
 # Webhook errors meaning the interaction token can no longer be used: Invalid Webhook Token,
 # Unknown Webhook, Unknown Message (of @original).
 EXPIRED_CODES = frozenset({50027, 10015, 10008})
-# Switch to a channel message a little before Discord's 15 minutes are up.
-TOKEN_MARGIN = datetime.timedelta(minutes=1)
 PERSIST_ATTEMPTS = 8
 PERSIST_BACKOFF = 0.5  # seconds before the second attempt, doubled up to the limit
 PERSIST_BACKOFF_LIMIT = 30.0
@@ -44,8 +43,8 @@ class Sink(Protocol):
     async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
         """Post an extra message beside it (more images than fit in one message)."""
 
-    def where(self) -> dict[str, Any]:
-        """Return where the message lives, for the journal (JSON-safe; may hold the token)."""
+    def where(self) -> ReplyLocation:
+        """Return where the message lives now, for the journal."""
 
 
 async def persist(action: Callable[[], Awaitable[T]], what: str) -> T:
@@ -145,16 +144,9 @@ class MessageSink:
         )
         return cls(message)
 
-    def where(self) -> dict[str, Any]:
+    def where(self) -> ReplyLocation:
         """Return the channel message's ids."""
-        message = self.message
-        return {
-            "via": "channel",
-            "guild_id": message.guild.id if message.guild else None,
-            "channel_id": message.channel.id,
-            "message_id": message.id,
-            "filesize_limit": self.filesize_limit,
-        }
+        return ReplyLocation.of_message(self.message, self.filesize_limit)
 
 
 class InteractionSink:
@@ -173,7 +165,7 @@ class InteractionSink:
         return self.interaction.filesize_limit
 
     def _is_token_usable(self) -> bool:
-        return discord.utils.utcnow() < self.interaction.expires_at - TOKEN_MARGIN
+        return token_lives(self.interaction.expires_at.timestamp())
 
     async def edit(
         self,
@@ -216,21 +208,11 @@ class InteractionSink:
         rewind(files)
         await self._channel().send(content, files=list(files), allowed_mentions=NO_MENTIONS)
 
-    def where(self) -> dict[str, Any]:
+    def where(self) -> ReplyLocation:
         """Return the interaction's reply: its webhook (token and expiry) or the channel message."""
         if self.fallback is not None:
             return self.fallback.where()
-        interaction = self.interaction
-        return {
-            "via": "interaction",
-            "guild_id": interaction.guild_id,
-            "channel_id": interaction.channel_id,
-            "message_id": self.message_id,
-            "application_id": interaction.application_id,
-            "token": interaction.token,
-            "token_expires": interaction.expires_at.timestamp(),
-            "filesize_limit": self.filesize_limit,
-        }
+        return ReplyLocation.of_interaction(self.interaction, self.message_id)
 
     def _channel(self) -> discord.PartialMessageable:
         interaction = self.interaction

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from bot.errors import user_message
+from bot.errors import BotError, user_message
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState, ProgressSnapshot
 from bot.tasks import TaskSet
@@ -75,10 +75,15 @@ def _error(result: JobResult, error_code: ErrorCode) -> dict[str, Any] | None:
     return None
 
 
+class TooManyStreams(BotError):
+    """As many event streams are open as allowed, in total or for this client."""
+
+
 class Mailbox:
     """One SSE client's pending job payloads: only the newest per job waits to be sent."""
 
-    def __init__(self, on_close: Callable[[Mailbox], None]) -> None:
+    def __init__(self, on_close: Callable[[Mailbox], None], client: str = "") -> None:
+        self.client = client
         self._pending: OrderedDict[str, JobJSON] = OrderedDict()
         self._ready = asyncio.Event()
         self._on_close = on_close
@@ -116,9 +121,18 @@ class JobBoard:
     without awaiting it, so a slow SSE client never holds up a job or another client.
     """
 
-    def __init__(self, error_code: ErrorCode, *, keep: int = 100) -> None:
+    def __init__(
+        self,
+        error_code: ErrorCode,
+        *,
+        keep: int = 100,
+        max_listeners: int = 32,
+        max_per_client: int = 8,
+    ) -> None:
         self._error_code = error_code
         self._keep = keep
+        self._max_listeners = max_listeners
+        self._max_per_client = max_per_client
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._latest: dict[str, JobJSON] = {}
         self._mailboxes: set[Mailbox] = set()
@@ -148,9 +162,23 @@ class JobBoard:
         result = await job.result() if job.is_done else None
         return job_json(job, job.snapshot, result, self._error_code)
 
-    def listen(self) -> Mailbox:
-        """Return a mailbox that already holds the latest payload of every job here."""
-        mailbox = Mailbox(self._mailboxes.discard)
+    def listen(self, client: str = "") -> Mailbox:
+        """Return a mailbox that already holds the latest payload of every job here.
+
+        Raises:
+            TooManyStreams: as many mailboxes are open as allowed, in all or for `client`.
+        """
+        if len(self._mailboxes) >= self._max_listeners:
+            raise TooManyStreams(
+                f"{len(self._mailboxes)} event streams are open, the most this server allows"
+                " (HTTP_MAX_EVENT_STREAMS); close one or try again later."
+            )
+        if sum(1 for m in self._mailboxes if m.client == client) >= self._max_per_client:
+            raise TooManyStreams(
+                f"This client already has {self._max_per_client} event streams open, the most"
+                " one client may; one stream carries every job."
+            )
+        mailbox = Mailbox(self._mailboxes.discard, client)
         for job_id in self._jobs:
             if (payload := self._latest.get(job_id)) is not None:
                 mailbox.put(payload)

@@ -25,6 +25,8 @@ from bot.errors import (
     UnknownJob,
     user_message,
 )
+from bot.http.board import TooManyStreams
+from bot.http.guard import ForbiddenRequest
 from bot.workflows.library import WorkflowError, WorkflowInputError
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,10 @@ class UnknownOutput(BotError):
     """The finished job has no output with that index."""
 
 
+class UnsupportedMediaType(BotError):
+    """The body is not of the type the route takes (JSON routes take only application/json)."""
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -79,51 +85,41 @@ _HTTP_CODES = {
 }
 
 
+# (type, status, code), most specific first: the first the failure is an instance of decides.
+_STATUSES: tuple[tuple[type[BaseException], int, str], ...] = (
+    (Unauthorized, 401, "unauthorized"),
+    (ForbiddenRequest, 403, "forbidden"),
+    (NotAllowed, 403, "not_allowed"),
+    (UnknownNode, 404, "unknown_node"),
+    (UnknownJob, 404, "unknown_job"),
+    (UnknownOutput, 404, "unknown_output"),
+    (NotReady, 409, "not_ready"),
+    (ImageTooLarge, 413, "image_too_large"),
+    (UnsupportedMediaType, 415, "unsupported_media_type"),
+    (InvalidImage, 422, "invalid_image"),
+    (NoImageInput, 422, "no_image_input"),
+    (NoPromptInput, 422, "no_prompt_input"),
+    (MissingImage, 422, "missing_image"),
+    (WorkflowInputError, 422, "invalid_input"),
+    (WorkflowError, 422, "workflow_error"),
+    (TooManyJobs, 429, "too_many_jobs"),
+    (QueueFull, 429, "queue_full"),
+    (TooManyStreams, 429, "too_many_streams"),
+    (PromptRejected, 422, "prompt_rejected"),
+    (ComfyUnavailable, 503, "comfyui_unavailable"),
+    (ComfyError, 502, "comfyui_error"),
+    (BotError, 400, "bad_request"),
+)
+
+
 def classify(exc: BaseException) -> tuple[int, str]:
     """Return the HTTP status and error code for a failure; the one place this is decided."""
-    match exc:
-        case BadRequest(code=code):
-            return 400, code
-        case Unauthorized():
-            return 401, "unauthorized"
-        case NotAllowed():
-            return 403, "not_allowed"
-        case UnknownNode():
-            return 404, "unknown_node"
-        case UnknownJob():
-            return 404, "unknown_job"
-        case UnknownOutput():
-            return 404, "unknown_output"
-        case NotReady():
-            return 409, "not_ready"
-        case ImageTooLarge():
-            return 413, "image_too_large"
-        case InvalidImage():
-            return 422, "invalid_image"
-        case NoImageInput():
-            return 422, "no_image_input"
-        case NoPromptInput():
-            return 422, "no_prompt_input"
-        case MissingImage():
-            return 422, "missing_image"
-        case WorkflowInputError():
-            return 422, "invalid_input"
-        case WorkflowError():
-            return 422, "workflow_error"
-        case TooManyJobs():
-            return 429, "too_many_jobs"
-        case QueueFull():
-            return 429, "queue_full"
-        case PromptRejected():
-            return 422, "prompt_rejected"
-        case ComfyUnavailable():
-            return 503, "comfyui_unavailable"
-        case ComfyError():
-            return 502, "comfyui_error"
-        case BotError():
-            return 400, "bad_request"
-        case _:
-            return 500, "internal_error"
+    if isinstance(exc, BadRequest):
+        return 400, exc.code
+    return next(
+        ((status, code) for kind, status, code in _STATUSES if isinstance(exc, kind)),
+        (500, "internal_error"),
+    )
 
 
 def error_code(exc: BaseException) -> str:
@@ -184,9 +180,11 @@ def auth_middleware(token: str, open_paths: Collection[str]) -> Middleware:
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in open_paths:
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), expected
-            ):
+            try:
+                secret = given.strip().encode()
+            except UnicodeEncodeError:  # a header byte that is not UTF-8 (0xFF): never a token
+                secret = b""
+            if scheme.lower() != "bearer" or not hmac.compare_digest(secret, expected):
                 raise Unauthorized(
                     "This server needs its API token: send 'Authorization: Bearer <token>'."
                 )

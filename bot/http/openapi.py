@@ -23,14 +23,18 @@ def _errors(*statuses: int) -> dict[str, Any]:
     texts = {
         400: "Malformed request (not JSON, wrong shape)",
         401: "Missing or wrong API token",
+        403: "Sent by a browser for another site, or under a foreign Host name",
         404: "Unknown job, node or output",
         409: "The job has not finished yet",
         413: "Body or image over the size limit",
+        415: "The body is not application/json",
         422: "The value or image does not fit the workflow",
-        429: "Too many jobs of this server, or the queue is full",
+        429: "Too many jobs or event streams, or the queue is full",
         503: "ComfyUI is not connected",
     }
-    return {str(s): _json(_ref("Error"), texts[s]) for s in statuses}
+    # Every route can refuse a cross-site request (403) or one aiohttp cannot parse (400).
+    every = sorted({400, 403, *statuses})
+    return {str(s): _json(_ref("Error"), texts[s]) for s in every}
 
 
 _JOB_ID = {
@@ -80,7 +84,7 @@ _PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": _json(_ref("Values"), "The values now set"),
-                **_errors(400, 401, 404, 413, 422),
+                **_errors(400, 401, 404, 413, 415, 422),
             },
         }
     },
@@ -143,7 +147,7 @@ _PATHS: dict[str, Any] = {
                     "description": "An endless event stream",
                     "content": {"text/event-stream": {"schema": {"type": "string"}}},
                 },
-                **_errors(401),
+                **_errors(401, 429),
             },
         }
     },

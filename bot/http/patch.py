@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -13,6 +14,8 @@ from bot.jobs.model import REQUEST_VALUES, GenerationRequest
 from bot.workflows.library import KEYS, Workflow, WorkflowInputError
 
 _SHOWN_NODES = 20
+# A file name in ComfyUI's input folder: no separators, no " [output]" annotation, no ".." tricks.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9 ._()-]{0,199}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class PatchState:
         values, overrides = dict(self.values), dict(self.overrides)
         if "node_id" in changes:
             key, value = self._node_change(changes)
+            self._check_file_name(key, value)
             _set(overrides, key, value)
         elif {"input", "value"} & changes.keys():
             raise BadRequest('"input" and "value" need a "node_id".')
@@ -112,6 +116,28 @@ class PatchState:
         if "value" in changes:
             return (node_id, input_name), changes.pop("value")
         raise BadRequest('With "node_id", also give "text" (or "input" and "value").')
+
+    def _check_file_name(self, key: tuple[str, str], value: object) -> None:
+        """Refuse pointing an image loader at anything but a plain name in ComfyUI's input folder.
+
+        ComfyUI resolves `name [output]` and `sub/name` itself: other users' outputs (named in
+        sequence, so easy to guess) would be one override away.
+
+        Raises:
+            WorkflowInputError: the value is not a plain file name.
+        """
+        node_id, input_name = key
+        node_class = str(self.workflow.graph[node_id].get("class_type", ""))
+        is_image_point = any(
+            (p.node_id, p.input_name) == key for p in self.workflow.points.get("image", ())
+        )
+        if value is None or not (is_image_point or node_class.startswith("LoadImage")):
+            return
+        if not isinstance(value, str) or not _PLAIN_NAME.fullmatch(value):
+            raise WorkflowInputError(
+                f"Node {node_id} ({node_class}) input {input_name!r} may only name a file uploaded"
+                f" with POST /upload/image (no folders, no [output] or [temp]), not {value!r:.80}."
+            )
 
     def graph(self) -> dict[str, Any]:
         """Return the graph this state queues (uploaded images named by their file names).

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.http.errors import BadRequest, NotReady, UnknownOutput
+from bot.http.errors import BadRequest, NotReady, UnknownOutput, UnsupportedMediaType
 from bot.http.openapi import spec
 from bot.http.service import ServerState
 from bot.images import ImageFile, check_input_image
@@ -19,6 +19,8 @@ from bot.images import ImageFile, check_input_image
 log = logging.getLogger(__name__)
 
 STATE = web.AppKey("state", ServerState)
+MAX_JSON_DEPTH = 32
+MAX_INDEX_DIGITS = 6
 OPEN_PATHS = frozenset({"/health"})
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -30,23 +32,58 @@ def _state(request: web.Request) -> ServerState:
 
 
 async def _read_json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"Send the body as JSON with 'Content-Type: application/json', not"
+            f" {request.content_type!r}."
+        )
     body = await request.read()
     try:
-        return json.loads(body)
+        value = json.loads(body)
+    except RecursionError:
+        value = None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON ({exc}).", "malformed_json") from exc
+    if value is None or _depth(value) > MAX_JSON_DEPTH:
+        raise BadRequest(
+            f"The JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels).",
+            "malformed_json",
+        )
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Return how deeply containers nest in a JSON value (without recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_JSON_DEPTH and isinstance(item, dict | list):
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _number(raw: object, what: str) -> int:
+    """Return a small whole number written in ASCII digits, else refuse it."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= MAX_INDEX_DIGITS:
+        return int(text)
+    shown = raw if not isinstance(raw, str) else raw[:40]
+    raise BadRequest(f"{what} must be a number such as 0, not {shown!r}.")
 
 
 def _index(raw: object) -> int:
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw)
-    raise BadRequest(f"input must be an image input number such as 0, not {raw!r}.")
+    return _number(raw, "input (an image input number)")
 
 
 async def upload_image(request: web.Request) -> web.Response:
     """POST /upload/image: set the image of one image input (multipart field `image`)."""
     state = _state(request)
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError as exc:  # a multipart body that does not parse
+        raise BadRequest(f"The form could not be read ({exc}).", "malformed_form") from exc
     field = form.get("image")
     if not isinstance(field, web.FileField):
         raise BadRequest("Send multipart/form-data with the image in a file field named 'image'.")
@@ -116,7 +153,7 @@ async def get_output(request: web.Request) -> web.Response:
     if not job.is_done:
         raise NotReady(f"Job {job.id} is {job.state}; its outputs exist once it is done.")
     outputs = (await job.result()).outputs
-    index = int(request.match_info["n"])
+    index = _number(request.match_info["n"], "The output number")
     if index >= len(outputs):
         raise UnknownOutput(f"Job {job.id} has {len(outputs)} output(s); there is no {index}.")
     output = outputs[index]
@@ -131,6 +168,7 @@ async def get_output(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.StreamResponse:
     """GET /events: Server-Sent Events, one `event: job` per change of this server's jobs."""
     state = _state(request)
+    mailbox = state.board.listen(request.remote or "")
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -138,9 +176,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
-    await response.prepare(request)
-    mailbox = state.board.listen()
     try:
+        await response.prepare(request)
         await response.write(b": connected\n\n")
         while True:
             try:
@@ -185,7 +222,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/interrupt", interrupt_all),
     ("POST", "/interrupt/{job_id}", interrupt_one),
     ("GET", "/jobs/{job_id}", get_job),
-    ("GET", r"/jobs/{job_id}/outputs/{n:\d+}", get_output),
+    ("GET", r"/jobs/{job_id}/outputs/{n:[0-9]+}", get_output),
     ("GET", "/events", events),
     ("GET", "/workflow", get_workflow),
     ("GET", "/health", health),

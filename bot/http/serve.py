@@ -12,7 +12,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,14 +19,16 @@ import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.config import Settings
-from bot.errors import user_message
+from bot.errors import EXIT_UNREACHABLE, user_message
 from bot.http.errors import auth_middleware, error_middleware
+from bot.http.guard import browser_guard
 from bot.http.routes import OPEN_PATHS, ROUTES, STATE
+from bot.http.runner import JsonErrorRunner
 from bot.http.service import HttpOptions, ServerState
+from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import (
     Workflow,
@@ -39,14 +40,13 @@ from bot.workflows.library import (
     validate,
 )
 
-__all__ = ["HttpOptions", "add_arguments", "create_app", "main"]
+__all__ = ["EXIT_UNREACHABLE", "HttpOptions", "add_arguments", "create_app", "main"]
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_LISTEN = 1
 EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
 
 
 def create_app(
@@ -58,7 +58,11 @@ def create_app(
     following those jobs; it stops them on cleanup.
     """
     options = options or HttpOptions()
-    middlewares: list[Middleware] = [error_middleware]
+    middlewares: list[Middleware] = [
+        error_middleware,
+        # A token is what a page of another site cannot send, so it makes the Host check moot.
+        browser_guard(options.allowed_hosts, check_host=not options.token),
+    ]
     if options.token:
         middlewares.append(auth_middleware(options.token, OPEN_PATHS))
     app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
@@ -127,19 +131,15 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         code = await check_servers(clients, workflow)
         if code != EXIT_OK:
             return code
-        async with AsyncExitStack() as stack:
-            backends = [await stack.enter_async_context(ComfyBackend(c)) for c in clients]
-            if not await _streams_open(backends, settings.request_timeout):
-                return EXIT_UNREACHABLE
-            jobs = await stack.enter_async_context(
-                JobQueue(
-                    backends,
-                    library,
-                    max_per_user=settings.max_jobs_per_user,
-                    max_in_flight=settings.max_in_flight_per_backend,
+        async with Engine(settings, library, session=http) as engine:
+            if (silent := await engine.wait_connected(settings.request_timeout)) is not None:
+                log.error(
+                    "ComfyUI at %s answers HTTP, but its WebSocket did not open within %.0fs.",
+                    silent.url,
+                    settings.request_timeout,
                 )
-            )
-            app = create_app(jobs, workflow, HttpOptions.from_settings(settings))
+                return EXIT_UNREACHABLE
+            app = create_app(engine.jobs, workflow, HttpOptions.from_settings(settings))
             return await serve(app, settings.http_host, settings.http_port)
 
 
@@ -171,16 +171,16 @@ async def check_servers(clients: Sequence[ComfyClient], workflow: Workflow) -> i
         except ComfyUnavailable as exc:
             log.error(
                 "%s Start ComfyUI, or point COMFYUI_URL (COMFYUI_URLS) at it.",
-                str(exc) or f"ComfyUI at {client.base_url} is not reachable.",
+                str(exc) or f"ComfyUI at {client.shown_url} is not reachable.",
             )
             return EXIT_UNREACHABLE
         except ComfyError as exc:
-            log.error("ComfyUI at %s answered unexpectedly: %s", client.base_url, exc)
+            log.error("ComfyUI at %s answered unexpectedly: %s", client.shown_url, exc)
             return EXIT_UNREACHABLE
         if problems:
             log.error(
                 "ComfyUI at %s cannot run %s:\n%s",
-                client.base_url,
+                client.shown_url,
                 workflow.path.name,
                 "\n".join(f"  - {problem}" for problem in problems),
             )
@@ -188,25 +188,9 @@ async def check_servers(clients: Sequence[ComfyClient], workflow: Workflow) -> i
     return EXIT_OK
 
 
-async def _streams_open(backends: Sequence[ComfyBackend], seconds: float) -> bool:
-    for backend in backends:
-        try:
-            async with asyncio.timeout(seconds):
-                await backend.stream.wait_connected()
-        except TimeoutError:
-            log.error(
-                "ComfyUI at %s answers HTTP, but its WebSocket did not open within %.0fs.",
-                backend.url,
-                seconds,
-            )
-            return False
-        await backend.check()  # healthy from the start, not only after the first check round
-    return True
-
-
 async def serve(app: web.Application, host: str, port: int) -> int:
     """Serve `app` on host:port until SIGINT or SIGTERM, then shut down cleanly."""
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
+    runner = JsonErrorRunner(app, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -32,6 +32,8 @@ class HttpOptions:
     max_image_bytes: int = 20 * 1024 * 1024
     auto_execute: bool = False
     heartbeat: float = 15.0
+    allowed_hosts: frozenset[str] = frozenset()
+    max_event_streams: int = 32
 
     def __repr__(self) -> str:
         token = "'**********'" if self.token else "''"
@@ -45,6 +47,8 @@ class HttpOptions:
             max_body_bytes=settings.http_max_body_bytes,
             max_image_bytes=settings.max_input_image_bytes,
             auto_execute=settings.auto_execute_on_upload,
+            allowed_hosts=settings.http_allowed_hosts,
+            max_event_streams=settings.http_max_event_streams,
         )
 
 
@@ -60,7 +64,11 @@ class ServerState:
         self.jobs = jobs
         self.options = options
         self.patch = PatchState.initial(workflow)
-        self.board = JobBoard(error_code)
+        self.board = JobBoard(
+            error_code,
+            max_listeners=options.max_event_streams,
+            max_per_client=max(1, options.max_event_streams // 4),
+        )
         # JobQueue resolves workflows by name in its library, else loads the path each time.
         known = workflow.name in jobs.workflows and jobs.workflows.get(workflow.name) is workflow
         self.workflow_ref = workflow.name if known else str(workflow.path)

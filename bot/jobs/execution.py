@@ -26,40 +26,26 @@ async def send(job: Job, backend: ComfyBackend, journal: Journal | None) -> Prom
         (await backend.client.upload_image(image.data, image.filename)).reference
         for image in job.request.images
     ]
-    job.graph = job.request.graph_for(job.workflow, names)
+    job.use_images(names)
     if job.cancelled_by is not None:
-        job.sent.set()
+        job.mark_sent()
         return None
     if journal is not None:
         # The prompt_id is on disk before ComfyUI can know it: a crash leaves nothing unknown.
-        journal.state(job, "submitting", backend=backend.url)
+        job.submitting(backend)
         await journal.flush()
     try:
-        run = await backend.submit(job.graph, prompt_id=job.id)
-        record(job, JobState.QUEUED, journal)
+        run = await backend.submit(dict(job.graph), prompt_id=job.id)
+        job.record(JobState.QUEUED)
     finally:
-        job.sent.set()
+        job.mark_sent()
     return run
 
 
-def record(job: Job, state: JobState, journal: Journal | None) -> None:
-    """Set a job's state, tell its followers, and journal it."""
-    job.tracker.update(state=state)
-    job.publish()
-    if journal is not None:
-        journal.state(job, str(state))
-
-
-async def follow(
-    job: Job, backend: ComfyBackend, run: PromptRun, journal: Journal | None
-) -> JobResult | None:
+async def follow(job: Job, backend: ComfyBackend, run: PromptRun) -> JobResult | None:
     """Follow a queued prompt to its result; None when ComfyUI never started it."""
     async for event in run.events():
-        was_running = job.state is JobState.RUNNING
-        if job.tracker.apply(event):
-            job.publish()
-            if not was_running and job.state is JobState.RUNNING and journal is not None:
-                journal.state(job, str(JobState.RUNNING))
+        job.apply(event)
     outcome = await run.result()
     if outcome.outcome is Outcome.LOST and not outcome.was_started:
         return None

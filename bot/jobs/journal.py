@@ -3,42 +3,59 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections import deque
+from itertools import islice
 from types import TracebackType
 from typing import Any, Self
 
-from bot.errors import user_message
+from bot.errors import InputsExpired, user_message
 from bot.images import ImageFile
 from bot.jobs.model import REQUEST_VALUES, GenerationRequest, Job, JobResult
-from bot.jobs.store import JobStore, JournalEntry
+from bot.jobs.retention import Retention
+from bot.jobs.store import JobStore, JournalEntry, StoredState, Work
+from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-Write = Callable[[], Awaitable[None]]
-RETRY_FIRST = 0.05  # seconds before a refused write is tried again, doubled up to RETRY_LIMIT
-RETRY_LIMIT = 2.0
+# Writes run in batches of at most this many, each batch one transaction.
+_BATCH = 500
+_RETRY_FIRST, _RETRY_MAX = 0.05, 2.0
 
 
 class Journal:
     """Record each job's life in the store, in order, on a writer task the queue never waits for.
 
-    The one exception is `flush()`: the queue awaits it before sending a prompt, so that the
-    prompt_id is on disk before ComfyUI can know it.
+    A write that meets a locked file is retried until it lands, never dropped; `flush()` (which
+    the queue awaits before sending a prompt, so the prompt_id is on disk first) waits for the
+    backlog at most `flush_timeout` seconds, so a stuck file delays dispatch only that long.
+    Ended jobs and their input images are pruned every `retention.every` seconds.
     """
 
-    def __init__(self, store: JobStore) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        retention: Retention | None = None,
+        flush_timeout: float = 2.0,
+    ) -> None:
         self.store = store
-        self._writes: asyncio.Queue[Write] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
+        self.retention = retention or Retention()
+        self.flush_timeout = flush_timeout
+        self._pending: deque[Work] = deque()
+        self._queued = 0
+        self._written = 0
+        self._progress = asyncio.Condition()
+        self._wakeup = asyncio.Event()
+        self._tasks = TaskSet(log)
 
     def __repr__(self) -> str:
-        return f"Journal({self.store!r}, pending={self._writes.qsize()})"
+        return f"Journal({self.store!r}, pending={len(self._pending)})"
 
     async def __aenter__(self) -> Self:
-        self._writer = asyncio.create_task(self._write_all(), name="journal writer")
+        self._tasks.spawn(self._write_all(), "journal writer")
+        self._tasks.spawn(self._prune_every(), "journal pruning")
         return self
 
     async def __aexit__(
@@ -47,52 +64,87 @@ class Journal:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5):
-                await self.flush()
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        if not await self.flush(max_wait=5):
+            log.error("journal: %d writes could not be written before closing", len(self._pending))
+        await self._tasks.close()
+
+    def _put(self, work: Work) -> None:
+        self._pending.append(work)
+        self._queued += 1
+        self._wakeup.set()
 
     async def _write_all(self) -> None:
+        delay = _RETRY_FIRST
         while True:
-            write = await self._writes.get()
+            while not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = list(islice(self._pending, _BATCH))
             try:
-                await self._write(write)
+                await self.store.write(batch)
+            except sqlite3.OperationalError as exc:
+                if delay == _RETRY_FIRST:
+                    log.warning("journal busy (%s): %d writes wait, retrying", exc, len(batch))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+                continue
             except Exception:
-                log.exception("journal write failed")
-            finally:
-                self._writes.task_done()
+                await self._write_one_by_one(len(batch))
+            else:
+                await self._done(len(batch))
+            if delay != _RETRY_FIRST:
+                log.info("journal writable again")
+            delay = _RETRY_FIRST
 
-    async def _write(self, write: Write) -> None:
-        """Write, waiting out a disk that refuses for a while: a dropped write loses a job.
+    async def _write_one_by_one(self, count: int) -> None:
+        """Write a batch that failed (not for a lock) one at a time; log the write that fails."""
+        for _ in range(count):
+            try:
+                await self.store.write([self._pending[0]])
+            except sqlite3.OperationalError:
+                return  # locked meanwhile: the rest is retried as a batch
+            except Exception:
+                log.exception("journal write failed and was dropped")
+            await self._done(1)
 
-        The writes behind wait too, so the journal keeps their order; `flush()` (and so the
-        next prompt sent) waits until the disk takes them again.
+    async def _done(self, count: int) -> None:
+        for _ in range(count):
+            self._pending.popleft()
+        self._written += count
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def flush(self, max_wait: float | None = None) -> bool:
+        """Wait until everything recorded so far is in the store, at most `max_wait` seconds
+        (default `flush_timeout`); return whether it is.
         """
-        wait = RETRY_FIRST
+        target = self._queued
+        try:
+            async with asyncio.timeout(self.flush_timeout if max_wait is None else max_wait):
+                async with self._progress:
+                    await self._progress.wait_for(lambda: self._written >= target)
+        except TimeoutError:
+            log.warning("journal: %d writes still wait; going on", target - self._written)
+            return False
+        return True
+
+    async def _prune_every(self) -> None:
         while True:
             try:
-                await write()
-            except sqlite3.OperationalError as exc:  # full, failing or locked; not a bad row
-                log.warning("journal write refused (%s); trying again in %.1fs", exc, wait)
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, RETRY_LIMIT)
+                pruned = await self.store.prune(self.retention)
+            except sqlite3.Error as exc:
+                log.warning("journal pruning failed, next in %.0fs: %s", self.retention.every, exc)
             else:
-                return
-
-    async def flush(self) -> None:
-        """Wait until everything recorded so far is in the store."""
-        await self._writes.join()
+                if pruned.jobs or pruned.images:
+                    log.info("journal pruned %d jobs, %d images", pruned.jobs, pruned.images)
+            await asyncio.sleep(self.retention.every)
 
     def accepted(self, job: Job) -> None:
         """Record a new job with its request and where it came from."""
         request = job.request
         params = request_params(request)
-        self._writes.put_nowait(
-            lambda: self.store.add(
+        self._put(
+            self.store.adding(
                 job.id,
                 requester=request.requester,
                 workflow=request.workflow,
@@ -102,13 +154,13 @@ class Journal:
             )
         )
 
-    def state(self, job: Job, state: str, *, backend: str | None = None) -> None:
+    def state(self, job: Job, state: StoredState, *, backend: str | None = None) -> None:
         """Record a change of state (and the backend the job went to)."""
-        self._writes.put_nowait(lambda: self.store.update(job.id, state=state, backend=backend))
+        self._put(self.store.updating(job.id, state=state, backend=backend))
 
     def origin(self, job: Job, origin: dict[str, Any]) -> None:
         """Record where the job's reply lives (message ids, token expiry) once it is known."""
-        self._writes.put_nowait(lambda: self.store.update(job.id, origin=origin))
+        self._put(self.store.updating(job.id, origin=origin))
 
     def finished(self, job: Job, result: JobResult) -> None:
         """Record how a job ended."""
@@ -119,13 +171,43 @@ class Journal:
         elif result.error is not None:
             error = user_message(result.error)
         outputs = [output.filename for output in result.outputs]
-        self._writes.put_nowait(
-            lambda: self.store.update(job.id, state=str(result.state), outputs=outputs, error=error)
+        self._put(
+            self.store.updating(
+                job.id, state=StoredState.of(result.state), outputs=outputs, error=error
+            )
         )
+
+    def lost(self, job_id: str, reason: str) -> None:
+        """Record that a job cannot be taken up again, and why."""
+        self._put(self.store.updating(job_id, state=StoredState.LOST, error=reason))
+
+    async def get(self, job_id: str) -> JournalEntry | None:
+        """Return what the journal knows of one job (after the writes recorded so far)."""
+        await self.flush()
+        return await self.store.get(job_id)
+
+    async def images(self, job_id: str) -> tuple[ImageFile, ...]:
+        """Return the input images a job was asked with.
+
+        Raises:
+            InputsExpired: they were pruned (JOURNAL_IMAGE_RETENTION_HOURS after the job ended).
+        """
+        entry = await self.store.get(job_id)
+        if entry is not None and entry.has_dropped_images:
+            raise InputsExpired(
+                "The input images of this job are no longer kept (the journal keeps them"
+                f" {self.retention.images / 3600:g} hours after a job ends); attach the image"
+                " again with /generate."
+            )
+        return await self.store.images(job_id)
+
+    async def recent(self, requester: str | None, *, limit: int) -> list[JournalEntry]:
+        """Return the newest jobs, of one requester or of everyone."""
+        return await self.store.recent(requester, limit=limit)
 
     def delivered(self, job: Job) -> None:
         """Record that the requester was shown how the job ended (see `undelivered`)."""
-        self._writes.put_nowait(lambda: self.store.delivered(job.id))
+        self._put(self.store.delivering(job.id))
 
     async def undelivered(self) -> list[JournalEntry]:
         """Return jobs that ended but whose end the requester was never shown (a crash between)."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from bot.comfy.backend import ComfyBackend, Outcome, PromptFailure
+from bot.comfy.events import Event
 from bot.images import ImageFile
 from bot.jobs.progress import JobState, ProgressSnapshot, ProgressTracker
+from bot.jobs.store import StoredState
 from bot.workflows.library import Workflow
 
 MAX_SEED = 2**32 - 1  # random seeds are drawn below this (any seed a user gives may be larger)
@@ -32,8 +35,19 @@ class GenerationRequest:
     height: int | None = None
     images: tuple[ImageFile, ...] = ()
     overrides: Mapping[tuple[str, str], Any] = field(default_factory=dict)
-    # Where the request came from; a restored Discord job's holds its interaction token.
+    # Where the reply goes, as the front door wrote it (JSON-safe); the core only stores it.
+    # A Discord one (bot.discord.reply.ReplyLocation) may hold an interaction token.
     origin: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def seeded(self, workflow: Workflow) -> GenerationRequest:
+        """Return this request with a random seed drawn when the workflow has one and none is set.
+
+        The seed is drawn here, not by ComfyUI, so that it can be shown and a Reroll or a
+        restart runs with a known value.
+        """
+        if self.seed is not None or not workflow.has("seed"):
+            return self
+        return replace(self, seed=secrets.randbelow(MAX_SEED))
 
     def values(self) -> dict[str, Any]:
         """Return the patch values this request sets."""
@@ -66,8 +80,22 @@ class JobResult:
     elapsed: float = 0.0
 
 
+class JobLog(Protocol):
+    """Where a job's changes are recorded (the Journal); a Job tells it of each one."""
+
+    def state(self, job: Job, state: StoredState, *, backend: str | None = None) -> None:
+        """Record a change of state (and the backend the job went to)."""
+
+    def finished(self, job: Job, result: JobResult) -> None:
+        """Record how a job ended."""
+
+
 class Job:
-    """One request on its way through the queue; publishes snapshots, ends with a JobResult."""
+    """One request on its way through the queue; publishes snapshots, ends with a JobResult.
+
+    Its state changes only through its own methods, each of which updates the snapshot, wakes
+    the followers and tells the journal in one place.
+    """
 
     def __init__(
         self,
@@ -76,18 +104,22 @@ class Job:
         graph: dict[str, Any],
         *,
         job_id: str | None = None,
+        journal: JobLog | None = None,
     ) -> None:
         self.id = job_id or f"comfycord-{uuid.uuid4().hex}"
         self.request = request
         self.workflow = workflow
-        self.graph = graph
-        self.backend: ComfyBackend | None = None
-        self.tracker = ProgressTracker(graph)
+        self._graph = graph
+        self._backend: ComfyBackend | None = None
+        self._journal = journal
+        self._tracker = ProgressTracker(graph)
         self.cancelled_by: str | None = None
+        # A counter beside the event: a follower busy with one snapshot still sees that more
+        # came meanwhile, and takes only the newest (a slow Discord edit never queues up old ones).
         self._version = 0
         self._changed = asyncio.Event()
         # Set once a dispatched job's prompt is in ComfyUI's queue (or will never be).
-        self.sent = asyncio.Event()
+        self._sent = asyncio.Event()
         self._result: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
 
     def __repr__(self) -> str:
@@ -99,19 +131,86 @@ class Job:
         return self.request.seed
 
     @property
+    def graph(self) -> Mapping[str, Any]:
+        """Return the graph as patched (with the uploaded image names once they are known)."""
+        return self._graph
+
+    @property
+    def backend(self) -> ComfyBackend | None:
+        """Return the backend the job was given to, if any."""
+        return self._backend
+
+    @property
     def state(self) -> JobState:
         """Return the job's current state."""
-        return self.tracker.snapshot.state
+        return self._tracker.snapshot.state
 
     @property
     def snapshot(self) -> ProgressSnapshot:
         """Return the latest progress snapshot."""
-        return self.tracker.tick()
+        return self._tracker.tick()
 
     def publish(self) -> None:
         """Wake everyone who follows this job's updates."""
         self._version += 1
         self._changed.set()
+
+    def dispatch(self, backend: ComfyBackend) -> None:
+        """Hand the job to a backend; it stays WAITING until its prompt is queued there."""
+        self._backend = backend
+
+    def resume(self, backend: ComfyBackend) -> None:
+        """Take up a restored job whose prompt ComfyUI holds: follow it on `backend`."""
+        self._backend = backend
+        self._tracker.update(state=JobState.QUEUED)
+
+    def requeue(self) -> None:
+        """Take the job back from a backend that never started it; it waits again."""
+        self._backend = None
+        self._sent = asyncio.Event()  # a fresh trip: the next dispatch sends it again
+        self.record(JobState.WAITING)
+
+    def use_images(self, names: Sequence[str]) -> None:
+        """Patch the uploaded images' names into the graph."""
+        self._graph = self.request.graph_for(self.workflow, names)
+
+    def submitting(self, backend: ComfyBackend) -> None:
+        """Note that the prompt is about to be sent to `backend` (journalled, not shown)."""
+        if self._journal is not None:
+            self._journal.state(self, StoredState.SUBMITTING, backend=backend.url)
+
+    def mark_sent(self) -> None:
+        """Tell whoever waits that the prompt is in ComfyUI's queue (or will never be)."""
+        self._sent.set()
+
+    async def wait_sent(self) -> None:
+        """Wait until the dispatched prompt is in ComfyUI's queue (or will never be)."""
+        await self._sent.wait()
+
+    def record(self, state: JobState, **changes: Any) -> None:
+        """Set the state (and other snapshot fields), tell the followers and the journal."""
+        self._tracker.update(state=state, **changes)
+        self.publish()
+        if self._journal is not None:
+            self._journal.state(self, StoredState.of(state))
+
+    def apply(self, event: Event) -> None:
+        """Fold a ComfyUI event in; the start of running is journalled."""
+        was_running = self.state is JobState.RUNNING
+        if self._tracker.apply(event):
+            self.publish()
+            if not was_running and self.state is JobState.RUNNING and self._journal is not None:
+                self._journal.state(self, StoredState.RUNNING)
+
+    def move_to(self, position: int) -> None:
+        """Show a new place in line (ours or ComfyUI's), if it changed."""
+        if self._tracker.snapshot.position != position:
+            self._tracker.update(position=position)
+            self.publish()
+
+    def cancel_by(self, who: str) -> None:
+        """Note who asked for the cancel; the job ends cancelled where it stands."""
+        self.cancelled_by = who
 
     async def updates(self) -> AsyncGenerator[ProgressSnapshot, None]:
         """Yield snapshots as they change (the latest wins), ending with the final one."""
@@ -129,6 +228,7 @@ class Job:
 
     async def result(self) -> JobResult:
         """Wait for the job to end."""
+        # Shielded: a follower that gives up must not cancel the one result every front door reads.
         return await asyncio.shield(self._result)
 
     @property
@@ -137,12 +237,14 @@ class Job:
         return self._result.done()
 
     def finish(self, result: JobResult) -> None:
-        """End the job once."""
+        """End the job once, and journal how."""
         if self._result.done():
             return
-        self.tracker.update(state=result.state, position=None, eta=None)
+        self._tracker.update(state=result.state, position=None, eta=None)
         self._result.set_result(replace(result, elapsed=self.snapshot.elapsed))
         self.publish()
+        if self._journal is not None:
+            self._journal.finished(self, result)
 
 
 OUTCOME_STATE = {

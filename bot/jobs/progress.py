@@ -17,6 +17,7 @@ from bot.comfy.events import (
     Progress,
     ProgressState,
 )
+from bot.workflows.graph import title_of
 
 
 class JobState(enum.StrEnum):
@@ -37,6 +38,24 @@ class JobState(enum.StrEnum):
 
 
 _FINAL = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.LOST})
+
+
+def duration(seconds: float) -> str:
+    """Return `seconds` as m:ss (or h:mm:ss), in whole seconds elapsed, for every front door.
+
+    Cut, not rounded: a clock shows 0:09 until ten seconds have passed, and the live counter
+    and the final "Done in" of one job agree.
+    """
+    whole = max(int(seconds), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def meter(percent: float, width: int, full: str, empty: str) -> str:
+    """Return a bar of `width` cells, `full` ones in proportion to `percent` (kept in 0-100)."""
+    filled = round(width * min(max(percent, 0.0), 100.0) / 100.0)
+    return full * filled + empty * (width - filled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +168,7 @@ class ProgressTracker:
         return per_step * (steps - step)
 
     def _title(self, node: str) -> str | None:
-        meta = self._graph.get(node, {}).get("_meta") or {}
-        title = meta.get("title")
-        return str(title) if title else self._class(node)
+        return title_of(self._graph, node) or self._class(node)
 
     def _class(self, node: str) -> str | None:
         class_type = self._graph.get(node, {}).get("class_type")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
@@ -15,18 +14,20 @@ from typing import Self
 from bot.comfy.backend import CancelResult, ComfyBackend, PromptRun
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.comfy.events import Status
-from bot.errors import NotAllowed, QueueFull, TooManyJobs, UnknownJob
-from bot.jobs.execution import failed, follow, record, send
-from bot.jobs.journal import Journal
+from bot.errors import BotError, NotAllowed, QueueFull, TooManyJobs, UnknownJob
+from bot.jobs.execution import failed, follow, send
+from bot.jobs.journal import Journal, request_from
 from bot.jobs.lineup import WaitingLine
-from bot.jobs.model import MAX_SEED, GenerationRequest, Job, JobResult
+from bot.jobs.model import GenerationRequest, Job, JobResult
+from bot.jobs.positions import Positions
 from bot.jobs.progress import JobState
+from bot.jobs.store import JournalEntry
 from bot.tasks import TaskSet
 from bot.workflows.library import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
-POSITION_INTERVAL = 0.25  # seconds: waiting jobs' positions are refreshed at most this often
+NO_HISTORY = "This bot keeps no job history (it runs without a job journal)."
 
 
 class JobQueue:
@@ -46,7 +47,7 @@ class JobQueue:
         if not backends:
             raise ValueError("JobQueue needs at least one backend")
         self.backends = tuple(backends)
-        self.workflows = workflows
+        self._workflows = workflows
         self.max_per_user = max_per_user
         self.max_in_flight = max_in_flight
         self.max_waiting = max_waiting
@@ -60,8 +61,7 @@ class JobQueue:
         self._wake = asyncio.Event()
         self._tasks = TaskSet(log)
         self._dispatcher: asyncio.Task[None] | None = None
-        self._positions_at = float("-inf")
-        self._positions_timer: asyncio.TimerHandle | None = None
+        self._positions = Positions(self._waiting, self._in_flight)
 
     def __repr__(self) -> str:
         return f"JobQueue(backends={len(self.backends)}, jobs={len(self.jobs)})"
@@ -87,9 +87,7 @@ class JobQueue:
 
     async def close(self) -> None:
         """Cancel every task this queue owns and wait for them."""
-        if self._positions_timer is not None:
-            self._positions_timer.cancel()
-            self._positions_timer = None
+        self._positions.close()
         await self._tasks.close()
         self._dispatcher = None
 
@@ -102,24 +100,19 @@ class JobQueue:
             QueueFull: too many jobs are waiting.
         """
         workflow = self.workflows.resolve(request.workflow)
-        if request.seed is None and workflow.has("seed"):
-            request = replace(request, seed=secrets.randbelow(MAX_SEED))
+        request = request.seeded(workflow)
         graph = request.graph_for(workflow)
         if self.active_count(request.requester) >= self.max_per_user:
             raise TooManyJobs(self.max_per_user)
         if self.waiting_count() >= self.max_waiting:
             raise QueueFull(self.max_waiting)
-        job = Job(request, workflow, graph)
+        job = Job(request, workflow, graph, journal=self.journal)
         self.jobs[job.id] = job
         if self.journal is not None:
             self.journal.accepted(job)
         self._waiting.append(job)
         log.info("accepted %s from %s (%s)", job.id, request.requester, workflow.name)
-        # The newcomer learns its place at once; the others' places may follow a moment later.
-        ahead = sum(len(jobs) for jobs in self._in_flight.values())
-        place = next(index for index, waiting in enumerate(self._waiting) if waiting is job)
-        job.tracker.update(position=ahead + place)
-        self._refresh_waiting_positions()
+        self._positions.place(job)
         self._wake.set()
         return job
 
@@ -136,15 +129,79 @@ class JobQueue:
 
     def active_count(self, requester: str) -> int:
         """Return how many of this requester's jobs have not ended."""
-        return sum(
-            1
-            for job in self.jobs.values()
-            if job.request.requester == requester and not job.is_done
-        )
+        return len(self.active(requester))
 
     def waiting_count(self) -> int:
         """Return how many jobs wait for a backend."""
         return len(self._waiting)
+
+    @property
+    def workflows(self) -> WorkflowLibrary:
+        """Return the workflow library new jobs are resolved in."""
+        return self._workflows
+
+    def reload_workflows(self, library: WorkflowLibrary) -> None:
+        """Resolve new jobs in `library` from now on (jobs already accepted keep theirs)."""
+        self._workflows = library
+
+    def find(self, job_id: str) -> Job | None:
+        """Return a job this queue still knows, or None."""
+        return self.jobs.get(job_id)
+
+    def active(self, requester: str | None = None) -> list[Job]:
+        """Return the jobs that have not ended (of one requester, or everyone's), oldest first."""
+        return [
+            job
+            for job in self.jobs.values()
+            if not job.is_done and requester in (None, job.request.requester)
+        ]
+
+    def dispatched_count(self) -> int:
+        """Return how many unfinished jobs were handed to a ComfyUI server."""
+        return sum(1 for job in self.active() if job.backend is not None)
+
+    def running_on(self, backend: ComfyBackend) -> list[Job]:
+        """Return the jobs ComfyUI runs on `backend` now."""
+        return [j for j in self.active() if j.backend is backend and j.state is JobState.RUNNING]
+
+    def backend_at(self, url: str | None) -> ComfyBackend | None:
+        """Return the backend of this URL, or None when it is not (or no longer) configured."""
+        return next((b for b in self.backends if b.url == url), None)
+
+    async def history(self, requester: str | None, *, limit: int) -> list[JournalEntry]:
+        """Return the newest jobs from the journal, of one requester or of everyone.
+
+        Raises:
+            BotError: there is no journal, so no history.
+        """
+        if self.journal is None:
+            raise BotError(NO_HISTORY)
+        return await self.journal.recent(requester, limit=limit)
+
+    def check_history(self) -> None:
+        """Refuse at once when there is no history to show.
+
+        Raises:
+            BotError: there is no journal, so no history.
+        """
+        if self.journal is None:
+            raise BotError(NO_HISTORY)
+
+    async def past_request(self, job_id: str) -> GenerationRequest:
+        """Return what an earlier job asked for (Reroll, Retry), also from the journal.
+
+        The origin is left out: it says where the old job's reply lives, not the new one's.
+
+        Raises:
+            UnknownJob: neither the queue nor the journal knows the job.
+        """
+        job = self.find(job_id)
+        if job is not None:
+            return replace(job.request, origin={})
+        entry = await self.journal.get(job_id) if self.journal is not None else None
+        if entry is None or self.journal is None:
+            raise UnknownJob(job_id)
+        return replace(request_from(entry, await self.journal.images(job_id)), origin={})
 
     async def cancel(self, job_id: str, *, by: str, is_moderator: bool = False) -> CancelResult:
         """Cancel one job: drop it if still ours, remove or interrupt it in ComfyUI otherwise.
@@ -160,14 +217,14 @@ class JobQueue:
             )
         if job.is_done:
             return CancelResult.NOT_FOUND
-        job.cancelled_by = by
+        job.cancel_by(by)
         if self._waiting.remove(job):
             self._finish(job, JobResult(job.id, JobState.CANCELLED, cancelled_by=by))
-            self._refresh_waiting_positions()
+            self._positions.refresh()
             return CancelResult.REMOVED
         if job.backend is not None and job.state is JobState.WAITING:
             # Dispatched, its prompt on the way: wait for ComfyUI's answer, then cancel there.
-            await job.sent.wait()
+            await job.wait_sent()
         if job.backend is None or job.state is JobState.WAITING:
             return CancelResult.REMOVED  # never reached ComfyUI: it ends cancelled
         return await job.backend.cancel(job.id)
@@ -202,51 +259,29 @@ class JobQueue:
             self._wake.clear()
             while self._has_room() and (taken := self._waiting.take(self._place)) is not None:
                 job, backend = taken
-                job.backend = backend
+                job.dispatch(backend)
                 self._in_flight[backend].add(job)
                 self._tasks.spawn(self._execute(job, backend), f"job {job.id}")
-                self._refresh_waiting_positions()
+                self._positions.refresh()
 
     def _has_room(self) -> bool:
         return any(
             b.is_healthy and len(self._in_flight[b]) < self.max_in_flight for b in self.backends
         )
 
-    def _refresh_waiting_positions(self) -> None:
-        """Update waiting jobs' positions now, or in a moment if that was just done.
-
-        Each dispatch moves every waiting job up by one, so refreshing every time would cost
-        the square of the queue's length; positions are for display and may lag a little.
-        """
-        if self._positions_timer is not None:
-            return
-        loop = asyncio.get_running_loop()
-        wait = self._positions_at + POSITION_INTERVAL - loop.time()
-        if wait > 0:
-            self._positions_timer = loop.call_later(wait, self._positions_now)
-        else:
-            self._positions_now()
-
-    def _positions_now(self) -> None:
-        self._positions_timer = None
-        self._positions_at = asyncio.get_running_loop().time()
-        ahead = sum(len(jobs) for jobs in self._in_flight.values())
-        for index, job in enumerate(self._waiting):
-            if job.tracker.snapshot.position != ahead + index:
-                job.tracker.update(position=ahead + index)
-                job.publish()
-
     async def _execute(self, job: Job, backend: ComfyBackend, run: PromptRun | None = None) -> None:
         result: JobResult | None
         try:
             if run is None:
                 run = await send(job, backend, self.journal)
-            result = await follow(job, backend, run, self.journal) if run is not None else None
+            result = await follow(job, backend, run) if run is not None else None
             if result is None and job.cancelled_by is not None:
                 result = JobResult(job.id, JobState.CANCELLED, cancelled_by=job.cancelled_by)
         except ComfyUnavailable as exc:
             log.warning("job %s could not reach %s: %s", job.id, backend.url, exc)
-            result = None if job.tracker.snapshot.state is JobState.WAITING else failed(job, exc)
+            # Still WAITING: the prompt never reached ComfyUI's queue, so another server may
+            # run it; once queued there, it is that server's prompt and the job failed.
+            result = None if job.state is JobState.WAITING else failed(job, exc)
         except ComfyError as exc:
             log.warning("job %s on %s failed: %s", job.id, backend.url, exc)
             result = failed(job, exc)
@@ -258,7 +293,7 @@ class JobQueue:
             return
         self._finish(job, result)
         log.info("finished %s (%s) in %.1fs", job.id, result.state, job.snapshot.elapsed)
-        self._refresh_waiting_positions()
+        self._positions.refresh()
 
     def _requeue(self, job: Job, backend: ComfyBackend) -> None:
         """Put a job ComfyUI never started back at the head of the line, for any backend."""
@@ -266,26 +301,42 @@ class JobQueue:
             self._finish(job, JobResult(job.id, JobState.CANCELLED, cancelled_by=job.cancelled_by))
             return
         log.warning("job %s never started on %s: moving it to another backend", job.id, backend.url)
-        job.backend = None
-        job.sent = asyncio.Event()
-        job.tracker.update(state=JobState.WAITING)
-        if self.journal is not None:
-            self.journal.state(job, str(JobState.WAITING))
+        job.requeue()
         self._waiting.push_front(job)
-        self._refresh_waiting_positions()
+        self._positions.refresh()
 
     def adopt(self, job: Job, backend: ComfyBackend | None, run: PromptRun | None) -> None:
         """Take over a job restored from the journal: follow its prompt, or queue it again."""
         self.jobs[job.id] = job
         if backend is None or run is None:
             self._waiting.append(job)
-            self._refresh_waiting_positions()
+            self._positions.refresh()
             self._wake.set()
             return
-        job.backend = backend
-        job.tracker.update(state=JobState.QUEUED)
+        job.resume(backend)
         self._in_flight[backend].add(job)
         self._tasks.spawn(self._execute(job, backend, run), f"job {job.id}")
+
+    def adopt_lost(self, job: Job) -> None:
+        """Take over a restored job whose server is gone from the settings: it ended lost."""
+        self.jobs[job.id] = job
+        self._finish(job, JobResult(job.id, JobState.LOST))
+
+    def adopt_ended(self, job: Job, state: JobState, error: str | None) -> None:
+        """Take over a restored job that had ended (failed, cancelled, lost) as it ended."""
+        self.jobs[job.id] = job
+        self._finish(job, JobResult(job.id, state, error=BotError(error) if error else None))
+
+    def rebuild(self, request: GenerationRequest, job_id: str) -> Job:
+        """Return a job for a request the journal recorded, under its old id (not queued yet).
+
+        Raises:
+            UnknownWorkflow, WorkflowInputError: the request no longer fits the library.
+        """
+        workflow = self._workflows.resolve(request.workflow)
+        return Job(
+            request, workflow, request.graph_for(workflow), job_id=job_id, journal=self.journal
+        )
 
     def _finish(self, job: Job, result: JobResult) -> None:
         job.finish(result)
@@ -294,8 +345,6 @@ class JobQueue:
             self.jobs.pop(self._finished.popleft(), None)
         if not self.active_count(job.request.requester):
             self._waiting.forget(job.request.requester)
-        if self.journal is not None:
-            self.journal.finished(job, result)
 
     async def _watch_queue(self, backend: ComfyBackend) -> None:
         """Refresh ComfyUI queue positions of our queued jobs when ComfyUI's queue changes."""
@@ -310,25 +359,5 @@ class JobQueue:
             updates.close()
 
     async def refresh_positions(self, backend: ComfyBackend) -> None:
-        """Ask ComfyUI where our queued jobs on `backend` stand; one it executes is RUNNING.
-
-        After a restart, this shows a job ComfyUI kept running as running before its next event.
-        """
-        queued = [j for j in self._in_flight[backend] if j.state is JobState.QUEUED]
-        if not queued:
-            return
-        try:
-            snapshot = await backend.client.queue()
-        except ComfyError as exc:
-            log.debug("queue refresh on %s failed: %s", backend.url, exc)
-            return
-        for job in queued:
-            position = snapshot.position(job.id)
-            if job.state is not JobState.QUEUED or position is None:
-                continue
-            if snapshot.is_running(job.id):
-                job.tracker.update(position=0)
-                record(job, JobState.RUNNING, self.journal)
-            elif position != job.tracker.snapshot.position:
-                job.tracker.update(position=position)
-                job.publish()
+        """Ask ComfyUI where our queued jobs on `backend` stand (and which one it runs)."""
+        await self._positions.in_comfy(backend)

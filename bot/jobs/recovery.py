@@ -6,17 +6,13 @@ import logging
 from collections.abc import Sequence
 
 from bot.errors import BotError
-from bot.images import ImageFile
 from bot.jobs.journal import Journal, request_from
-from bot.jobs.model import Job, JobResult
+from bot.jobs.model import Job
 from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
-from bot.jobs.store import JournalEntry
+from bot.jobs.store import JournalEntry, StoredState
 
 log = logging.getLogger(__name__)
-
-# States in which ComfyUI may know the prompt (it was written before the prompt was sent).
-_SENT = frozenset({"submitting", "queued", "running"})
 
 
 async def recover(queue: JobQueue, journal: Journal) -> list[Job]:
@@ -29,33 +25,32 @@ async def recover(queue: JobQueue, journal: Journal) -> list[Job]:
     """
     restored: list[Job] = []
     for entry in await journal.unfinished():
-        if entry.id in queue.jobs:
+        if queue.find(entry.id) is not None:
             continue  # already followed by this queue (recover called again in one process)
-        images = await journal.store.images(entry.id)
         try:
-            job = _rebuild(queue, entry, images)
+            request = request_from(entry, await journal.images(entry.id))
+            job = queue.rebuild(request, entry.id)
         except BotError as exc:
             log.warning("cannot restore %s: %s", entry.id, exc.user_message)
-            await journal.store.update(entry.id, state=str(JobState.LOST), error=exc.user_message)
+            journal.lost(entry.id, exc.user_message)
             continue
-        backend = next((b for b in queue.backends if b.url == entry.backend), None)
-        if entry.state in _SENT and backend is None:
-            queue.jobs[job.id] = job
-            result = JobResult(job.id, JobState.LOST)
-            job.finish(result)
-            journal.finished(job, result)
-        elif entry.state in _SENT and backend is not None:
+        backend = queue.backend_at(entry.backend)
+        if not entry.state.may_be_in_comfy:
+            queue.adopt(job, None, None)
+        elif backend is None:
+            queue.adopt_lost(job)
+        else:
             run = backend.track(job.id)
             run.is_acknowledged = True
-            run.is_started = entry.state == "running"  # lost if it vanishes; else sent again
+            # A prompt that had started is lost if it vanishes; one that had not is sent again.
+            run.is_started = entry.state is StoredState.RUNNING
             queue.adopt(job, backend, run)
-        else:
-            queue.adopt(job, None, None)
         restored.append(job)
         log.info("restored %s (%s) from the journal", job.id, entry.state)
     for backend in queue.backends:
         await backend.reconcile()
         await queue.refresh_positions(backend)
+    await journal.flush()
     return restored
 
 
@@ -70,33 +65,22 @@ async def redeliver(
     """
     jobs: list[Job] = []
     for entry in entries:
-        if entry.id in queue.jobs:
+        if queue.find(entry.id) is not None:
             continue
         try:
-            job = _rebuild(queue, entry, await journal.store.images(entry.id))
+            job = queue.rebuild(request_from(entry, await journal.images(entry.id)), entry.id)
         except BotError as exc:
             log.warning("cannot show the end of %s: %s", entry.id, exc.user_message)
             continue
-        backend = next((b for b in queue.backends if b.url == entry.backend), None)
-        if entry.state == JobState.DONE and backend is not None:
+        backend = queue.backend_at(entry.backend)
+        if entry.state is StoredState.DONE and backend is not None:
             run = backend.track(job.id)
             run.is_acknowledged = run.is_started = True
             queue.adopt(job, backend, run)
+        elif entry.state is StoredState.DONE:
+            queue.adopt_lost(job)  # done, but its server is gone from the settings
         else:
-            error = BotError(entry.error) if entry.error else None
-            queue.jobs[job.id] = job
-            job.finish(JobResult(job.id, _ended_state(entry), error=error))
+            queue.adopt_ended(job, JobState(entry.state.value), entry.error)
         jobs.append(job)
         log.info("showing the end of %s (%s) again", job.id, entry.state)
     return jobs
-
-
-def _ended_state(entry: JournalEntry) -> JobState:
-    state = JobState(entry.state)
-    return JobState.LOST if state is JobState.DONE else state  # done, but its server is gone
-
-
-def _rebuild(queue: JobQueue, entry: JournalEntry, images: tuple[ImageFile, ...]) -> Job:
-    request = request_from(entry, images)
-    workflow = queue.workflows.resolve(request.workflow)
-    return Job(request, workflow, request.graph_for(workflow), job_id=entry.id)

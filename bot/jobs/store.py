@@ -9,93 +9,43 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from bot.images import ImageFile
-from bot.jobs.progress import JobState
+from bot.jobs.retention import Pruned, Retention, make_private, prune, use_incremental_vacuum
+from bot.jobs.rows import FINAL_STATES, MIGRATIONS, JournalEntry, StoredState, entries, migrate
 
 T = TypeVar("T")
-
-# Each entry migrates the schema from version N to N+1; never edit one that has shipped.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE jobs (
-        id TEXT PRIMARY KEY,
-        requester TEXT NOT NULL,
-        workflow TEXT NOT NULL,
-        params TEXT NOT NULL,
-        origin TEXT NOT NULL,
-        backend TEXT,
-        state TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        outputs TEXT NOT NULL DEFAULT '[]',
-        error TEXT
-    );
-    CREATE INDEX jobs_requester ON jobs (requester, created_at);
-    CREATE INDEX jobs_state ON jobs (state);
-    CREATE TABLE job_states (job_id TEXT NOT NULL, state TEXT NOT NULL, at REAL NOT NULL);
-    CREATE TABLE job_images (
-        job_id TEXT NOT NULL, position INTEGER NOT NULL, filename TEXT NOT NULL, data BLOB NOT NULL,
-        PRIMARY KEY (job_id, position)
-    );
-    CREATE TABLE client_ids (backend TEXT PRIMARY KEY, client_id TEXT NOT NULL);
-    """,
-    # When the front door told the requester how the job ended (NULL: not yet).
-    """
-    ALTER TABLE jobs ADD COLUMN delivered_at REAL;
-    UPDATE jobs SET delivered_at = updated_at
-        WHERE state IN ('done', 'failed', 'cancelled', 'lost');
-    """,
-)
+Work = Callable[[sqlite3.Connection], None]
+"""One write of the journal, run on the worker thread inside a transaction."""
 UNDELIVERED_WINDOW = 86400.0  # seconds: ended jobs older than this are not posted any more
 
-FINAL_STATES = tuple(str(state) for state in JobState if state.is_final)
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One job as the journal remembers it."""
-
-    id: str
-    requester: str
-    workflow: str
-    params: Mapping[str, Any]
-    origin: Mapping[str, Any] = field(repr=False)  # may hold an interaction token
-    backend: str | None
-    state: str
-    created_at: float
-    updated_at: float
-    outputs: tuple[str, ...]
-    error: str | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Self:
-        """Build from a `jobs` row."""
-        return cls(
-            id=row["id"],
-            requester=row["requester"],
-            workflow=row["workflow"],
-            params=json.loads(row["params"]),
-            origin=json.loads(row["origin"]),
-            backend=row["backend"],
-            state=row["state"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            outputs=tuple(json.loads(row["outputs"])),
-            error=row["error"],
-        )
+__all__ = [
+    "FINAL_STATES",
+    "MIGRATIONS",
+    "JobStore",
+    "JournalEntry",
+    "StoredState",
+    "Work",
+    "migrate",
+]
 
 
 class JobStore:
-    """Record jobs in SQLite; every call runs on one worker thread, never on the event loop."""
+    """Record jobs in SQLite; every call runs on one worker thread, never on the event loop.
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    Writes are built as `Work` (a function of the connection) so that the journal can run
+    many in one transaction and retry them whole while another process holds a lock.
+    """
+
+    def __init__(
+        self, path: Path, *, clock: Callable[[], float] = time.time, busy_timeout: float = 1.0
+    ) -> None:
         self.path = path
         self._clock = clock
+        self._busy_timeout = busy_timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._db: sqlite3.Connection | None = None
 
@@ -124,14 +74,26 @@ class JobStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
     async def open(self) -> None:
-        """Open (or create) the database file and bring its schema up to date."""
+        """Open (or create, private to its owner) the database and bring its schema up to date.
+
+        Raises:
+            sqlite3.Error: the file cannot be created, opened or migrated.
+        """
 
         def connect() -> None:
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            try:
+                make_private(self.path)
+            except OSError as exc:  # as sqlite3.connect would fail: one error type for callers
+                raise sqlite3.OperationalError(f"unable to open database file: {exc}") from exc
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=self._busy_timeout
+            )
             self._db.row_factory = sqlite3.Row
+            use_incremental_vacuum(self._db)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             migrate(self._db)
+            make_private(self.path)  # the -wal and -shm files exist now
 
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)
 
@@ -141,6 +103,34 @@ class JobStore:
             db, self._db = self._db, None
             await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
         self._executor.shutdown(wait=True)
+
+    async def write(self, works: Sequence[Work]) -> None:
+        """Run writes in order in one transaction: all of them land, or none.
+
+        Raises:
+            sqlite3.OperationalError: the file is locked (past the busy timeout) or unwritable.
+        """
+
+        def work(db: sqlite3.Connection) -> None:
+            for each in works:
+                each(db)
+
+        await self._call(work)
+
+    async def prune(self, retention: Retention) -> Pruned:
+        """Delete ended jobs older than the retention, and older input images of ended jobs.
+
+        Raises:
+            sqlite3.OperationalError: the file is locked or unwritable (nothing was deleted).
+        """
+        now = self._clock()
+
+        def work(db: sqlite3.Connection) -> Pruned:
+            return prune(
+                db, ended_before=now - retention.jobs, images_before=now - retention.images
+            )
+
+        return await self._call(work)
 
     async def client_id(self, backend: str) -> str:
         """Return the client_id this bot uses with a backend, the same across restarts."""
@@ -156,7 +146,7 @@ class JobStore:
 
         return await self._call(work)
 
-    async def add(
+    def adding(
         self,
         job_id: str,
         *,
@@ -165,11 +155,12 @@ class JobStore:
         params: Mapping[str, Any],
         origin: Mapping[str, Any],
         images: Sequence[ImageFile] = (),
-        state: str = "waiting",
-    ) -> None:
-        """Record a new job with what was asked and where it came from."""
+        state: StoredState = StoredState.WAITING,
+    ) -> Work:
+        """Return the write recording a new job with what was asked and where it came from."""
         now = self._clock()
         row = (job_id, requester, workflow, _dump(params), _dump(origin), state, now, now)
+        pictures = [(job_id, i, image.filename, image.data) for i, image in enumerate(images)]
 
         def work(db: sqlite3.Connection) -> None:
             db.execute(
@@ -178,24 +169,25 @@ class JobStore:
                 row,
             )
             db.execute("INSERT INTO job_states VALUES (?, ?, ?)", (job_id, state, now))
-            db.executemany(
-                "INSERT INTO job_images VALUES (?, ?, ?, ?)",
-                [(job_id, i, image.filename, image.data) for i, image in enumerate(images)],
-            )
+            db.executemany("INSERT INTO job_images VALUES (?, ?, ?, ?)", pictures)
 
-        await self._call(work)
+        return work
 
-    async def update(
+    async def add(self, job_id: str, **fields: Any) -> None:
+        """Record a new job at once (see `adding`)."""
+        await self.write([self.adding(job_id, **fields)])
+
+    def updating(
         self,
         job_id: str,
         *,
-        state: str | None = None,
+        state: StoredState | None = None,
         backend: str | None = None,
         origin: Mapping[str, Any] | None = None,
         outputs: Sequence[str] | None = None,
         error: str | None = None,
-    ) -> None:
-        """Record a change of a job: its state (with the time), backend, reply, outputs, error."""
+    ) -> Work:
+        """Return the write of a change: state (with the time), backend, reply, outputs, error."""
         now = self._clock()
         changes: dict[str, Any] = {"updated_at": now}
         if state is not None:
@@ -215,14 +207,18 @@ class JobStore:
             if state is not None:
                 db.execute("INSERT INTO job_states VALUES (?, ?, ?)", (job_id, state, now))
 
-        await self._call(work)
+        return work
+
+    async def update(self, job_id: str, **fields: Any) -> None:
+        """Record a change of a job at once (see `updating`)."""
+        await self.write([self.updating(job_id, **fields)])
 
     async def get(self, job_id: str) -> JournalEntry | None:
-        """Return one job, or None."""
+        """Return one job, or None (also for a row that cannot be read)."""
 
         def work(db: sqlite3.Connection) -> JournalEntry | None:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            return JournalEntry.from_row(row) if row is not None else None
+            return next(iter(entries([row] if row is not None else [])), None)
 
         return await self._call(work)
 
@@ -239,23 +235,26 @@ class JobStore:
         return await self._call(work)
 
     async def unfinished(self) -> list[JournalEntry]:
-        """Return every job that has not reached a final state, oldest first."""
+        """Return every job that has not reached a final state, oldest first.
+
+        A row that cannot be read is skipped with a warning, so it never stops the others.
+        """
         marks = ", ".join("?" for _ in FINAL_STATES)
         query = f"SELECT * FROM jobs WHERE state NOT IN ({marks}) ORDER BY created_at"  # noqa: S608
 
         def work(db: sqlite3.Connection) -> list[JournalEntry]:
-            return [JournalEntry.from_row(r) for r in db.execute(query, FINAL_STATES)]
+            return entries(db.execute(query, FINAL_STATES))
 
         return await self._call(work)
 
-    async def delivered(self, job_id: str) -> None:
-        """Record that the requester was shown how the job ended."""
+    def delivering(self, job_id: str) -> Work:
+        """Return the write recording that the requester was shown how the job ended."""
         now = self._clock()
 
         def work(db: sqlite3.Connection) -> None:
             db.execute("UPDATE jobs SET delivered_at = ? WHERE id = ?", (now, job_id))
 
-        await self._call(work)
+        return work
 
     async def undelivered(self) -> list[JournalEntry]:
         """Return jobs of the last day that ended but were never shown ended, oldest first."""
@@ -267,7 +266,7 @@ class JobStore:
         since = self._clock() - UNDELIVERED_WINDOW
 
         def work(db: sqlite3.Connection) -> list[JournalEntry]:
-            return [JournalEntry.from_row(r) for r in db.execute(query, (*FINAL_STATES, since))]
+            return entries(db.execute(query, (*FINAL_STATES, since)))
 
         return await self._call(work)
 
@@ -282,7 +281,7 @@ class JobStore:
                     "SELECT * FROM jobs WHERE requester = ? ORDER BY created_at DESC LIMIT ?",
                     (requester, limit),
                 )
-            return [JournalEntry.from_row(r) for r in rows]
+            return entries(rows)
 
         return await self._call(work)
 
@@ -296,14 +295,6 @@ class JobStore:
             return [(str(state), float(at)) for state, at in rows]
 
         return await self._call(work)
-
-
-def migrate(db: sqlite3.Connection) -> int:
-    """Apply every migration the database has not seen; return the schema version."""
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
-    return len(MIGRATIONS)
 
 
 def _dump(value: Mapping[str, Any]) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable
+from bot.comfy.urls import shown_url
 from bot.config import Settings
 from bot.workflows.library import (
     Workflow,
@@ -45,7 +46,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     for url in args.server or settings.backend_urls:
         info = await _check_server(url.rstrip("/"), settings.request_timeout, problems)
         if info is not None:
-            infos[url.rstrip("/")] = info
+            infos[shown_url(url.rstrip("/"))] = info
     print(f"\nWorkflows in {settings.workflows_dir}")
     library = await asyncio.to_thread(_load_library, settings, problems)
     if library is not None:
@@ -66,7 +67,7 @@ def _print_settings(settings: Settings) -> None:
         return "set (hidden)" if is_set else f"not set (needed by {needed_by})"
 
     rows = [
-        ("COMFYUI_URL(S)", ", ".join(settings.backend_urls)),
+        ("COMFYUI_URL(S)", ", ".join(map(shown_url, settings.backend_urls))),
         ("WORKFLOWS_DIR", str(settings.workflows_dir)),
         ("DEFAULT_WORKFLOW", settings.default_workflow),
         ("DEFAULT_IMAGE_WORKFLOW", settings.default_image_workflow),
@@ -87,6 +88,7 @@ async def _check_server(
 ) -> Mapping[str, Any] | None:
     """Print the server's version, devices and memory; return its object_info if reachable."""
     async with ComfyClient(url, timeout=request_timeout) as client:
+        url = client.shown_url
         try:
             stats = await client.system_stats()
             info = await client.object_info()

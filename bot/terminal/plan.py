@@ -1,25 +1,23 @@
 """What `comfycord run` will do: arguments checked into a Plan, its summary, and saving outputs.
 
 Everything here runs before anything is sent to ComfyUI and does blocking file I/O: call
-`prepare` and `save_outputs` through `asyncio.to_thread`.
+`prepare` through `asyncio.to_thread`.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from bot.config import Settings
+from bot.comfy.urls import shown_url
+from bot.config import Settings, http_url
 from bot.errors import BotError, InvalidImage
 from bot.images import ImageFile, check_input_image
-from bot.jobs.model import MAX_SEED, GenerationRequest
+from bot.jobs.model import GenerationRequest
 from bot.workflows.library import (
     KEYS,
     PatchPoint,
@@ -62,21 +60,18 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Plan:
     paths = tuple(Path(p) for p in args.image)
     _check_image_count(workflow, len(paths), overrides)
     images = tuple(_read_image(p, settings.max_input_image_bytes) for p in paths)
-    seed = args.seed
-    if seed is None and workflow.has("seed"):
-        seed = secrets.randbelow(MAX_SEED)
     request = GenerationRequest(
         requester=REQUESTER,
         workflow=workflow.name,
         prompt=_exported_prompt(workflow) if args.prompt is None else args.prompt,
         negative=args.negative,
-        seed=seed,
+        seed=args.seed,
         steps=args.steps,
         width=args.width,
         height=args.height,
         images=images,
         overrides=overrides,
-    )
+    ).seeded(workflow)
     graph = request.graph_for(workflow)
     out = Path(args.out) if args.out else settings.output_dir
     return Plan(workflow, request, graph, paths, server, out)
@@ -116,10 +111,10 @@ def _exported_prompt(workflow: Workflow) -> str:
 
 
 def _server(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise UsageError(f"--server {url!r} is not an http:// or https:// URL.")
-    return url.rstrip("/")
+    try:
+        return http_url(url)
+    except ValueError:
+        raise UsageError(f"--server {url!r} is not an http:// or https:// URL.") from None
 
 
 def _library(directory: Path) -> WorkflowLibrary:
@@ -189,7 +184,7 @@ def summary_lines(plan: Plan, server: str) -> list[str]:
     lines += [f"{'Patches' if i == 0 else '':<10}{text}" for i, text in enumerate(patches)]
     if request.seed is not None:
         lines.append(f"Seed      {request.seed} -> {_where(workflow, 'seed')}")
-    return [*lines, f"Server    {server}", f"Outputs   {plan.out}"]
+    return [*lines, f"Server    {shown_url(server)}", f"Outputs   {plan.out}"]
 
 
 def _shown(value: object) -> str:
@@ -208,22 +203,3 @@ def _where(workflow: Workflow, key: str) -> str:
 def _point(workflow: Workflow, point: PatchPoint) -> str:
     node = workflow.graph.get(point.node_id, {})
     return f"node {point} ({node.get('class_type', '?')})"
-
-
-def save_outputs(files: Sequence[ImageFile], directory: Path) -> list[Path]:
-    """Write each file into `directory`, never over an existing one (name-1.png, name-2.png...)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    saved: list[Path] = []
-    for file in files:
-        name = Path(file.filename).name or "output.png"
-        stem, suffix = Path(name).stem, Path(name).suffix
-        for number in itertools.count():
-            path = directory / (name if number == 0 else f"{stem}-{number}{suffix}")
-            try:
-                with path.open("xb") as handle:
-                    handle.write(file.data)
-            except FileExistsError:
-                continue
-            saved.append(path)
-            break
-    return saved

@@ -1,7 +1,8 @@
 """`comfycord run`: one workflow from the terminal, on the same JobQueue as the bot.
 
 Exit codes: 0 success; 1 the workflow failed in ComfyUI (execution error, refused, lost);
-2 bad input or usage; 3 ComfyUI unreachable; 130 interrupted (Ctrl+C).
+2 bad input or usage; 3 ComfyUI unreachable; 4 the outputs could not be saved; 130
+interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -14,22 +15,27 @@ import signal
 import sys
 from collections.abc import Iterator
 
-from bot.comfy.backend import CancelResult, ComfyBackend
+import aiohttp
+
+from bot.comfy.backend import CancelResult
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable
+from bot.comfy.urls import shown_url
 from bot.config import Settings
-from bot.errors import BotError, user_message
+from bot.errors import EXIT_UNREACHABLE, BotError, user_message
+from bot.jobs.engine import Engine
 from bot.jobs.model import Job, JobResult
-from bot.jobs.progress import JobState
+from bot.jobs.progress import JobState, duration
 from bot.jobs.queue import JobQueue
-from bot.terminal.plan import REQUESTER, Plan, prepare, save_outputs, summary_lines
-from bot.terminal.view import CtrlC, ProgressView, ask, duration
+from bot.terminal.plan import REQUESTER, Plan, prepare, summary_lines
+from bot.terminal.save import OutputsNotSaved, save_outputs
+from bot.terminal.view import CtrlC, ProgressView, ask
 from bot.workflows.library import WorkflowLibrary, validate
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
+EXIT_NOT_SAVED = 4
 EXIT_INTERRUPTED = 130
 
 _CANCEL_NOTES = {
@@ -97,28 +103,26 @@ async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int
         plan = await asyncio.to_thread(prepare, args, settings)
     except BotError as exc:
         return _fail(user_message(exc), EXIT_USAGE)
-    async with ComfyClient(plan.server, timeout=settings.request_timeout) as client:
+    library = WorkflowLibrary({plan.workflow.name: plan.workflow})
+    async with aiohttp.ClientSession() as http:
+        client = ComfyClient(plan.server, session=http, timeout=settings.request_timeout)
         code = await _get_ready(plan, client, assume_yes=args.yes)
         if code is not None:
             return code
-        async with (
-            ComfyBackend(client) as backend,
-            JobQueue(
-                [backend], WorkflowLibrary({plan.workflow.name: plan.workflow}), max_per_user=1
-            ) as queue,
-        ):
+        engine = Engine(settings, library, urls=[plan.server], session=http, max_per_user=1)
+        async with engine:
             try:
                 async with asyncio.timeout(settings.request_timeout):
-                    await backend.stream.wait_connected()
+                    await engine.backends[0].stream.wait_connected()
             except TimeoutError:
                 return _fail(
-                    f"ComfyUI at {plan.server} answers HTTP, but its WebSocket "
-                    f"({client.ws_url.split('?')[0]}) did not open.",
+                    f"ComfyUI at {client.shown_url} answers HTTP, but its WebSocket "
+                    f"({shown_url(client.ws_url.split('?')[0])}) did not open.",
                     EXIT_UNREACHABLE,
                 )
             ctrl.is_sent = True
-            job = queue.submit(plan.request)
-            result = await _follow(job, queue, ctrl)
+            job = engine.jobs.submit(plan.request)
+            result = await _follow(job, engine.jobs, ctrl)
     return await _finish(result, plan, ctrl)
 
 
@@ -202,7 +206,10 @@ async def _tick(job: Job, view: ProgressView) -> None:
 async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
     match result.state:
         case JobState.DONE:
-            saved = await asyncio.to_thread(save_outputs, result.outputs, plan.out)
+            try:
+                saved = await asyncio.to_thread(save_outputs, result.outputs, plan.out)
+            except OutputsNotSaved as exc:
+                return _fail(f"Could not save the outputs. {exc.user_message}", EXIT_NOT_SAVED)
             seed = plan.request.seed
             print(
                 f"Done in {duration(result.elapsed)}"
@@ -228,6 +235,7 @@ async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
 
 
 def _unreachable(url: str, exc: BaseException) -> int:
+    url = shown_url(url)
     detail = str(exc).removeprefix(f"ComfyUI at {url} is unreachable: ")
     return _fail(
         f"ComfyUI at {url} is not reachable ({detail}).\n"

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from bot.jobs.progress import JobState, ProgressSnapshot
+from bot.jobs.progress import JobState, ProgressSnapshot, duration, meter
 
 BAR_WIDTH = 24
 # Above this many steps the plain (non-terminal) output prints one line per 10 %, not per step.
@@ -17,19 +17,10 @@ _STEPS_PER_LINE_LIMIT = 20
 _CLEAR_LINE = "\r\x1b[K"
 
 
-def duration(seconds: float) -> str:
-    """Return `seconds` as m:ss (or h:mm:ss)."""
-    whole = max(int(seconds), 0)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def bar(percent: float, width: int = BAR_WIDTH, *, fancy: bool = True) -> str:
-    """Return a bar of `width` cells filled to `percent`."""
-    filled = round(width * min(max(percent, 0.0), 100.0) / 100.0)
+    """Return a bar of `width` cells filled to `percent` (ASCII unless `fancy`)."""
     full, empty = ("█", "░") if fancy else ("#", "-")
-    return full * filled + empty * (width - filled)
+    return meter(percent, width, full, empty)
 
 
 def node_name(snap: ProgressSnapshot) -> str:

@@ -16,15 +16,18 @@ TEXT_KEYS = frozenset({"prompt", "negative", "checkpoint"})
 INT_KEYS = frozenset({"seed", "steps", "width", "height", "batch_size"})
 FLOAT_KEYS = frozenset({"cfg", "denoise"})
 SEED_LIMIT = 2**64 - 1  # ComfyUI's own maximum seed
-# Bounds ComfyUI itself enforces (KSampler and EmptyLatentImage specs); sidecar ranges narrow them.
-_LIMITS: Mapping[str, tuple[float, float]] = {
+# Built-in bounds of every numeric key, within what ComfyUI accepts; sidecar ranges narrow them.
+LIMITS: Mapping[str, tuple[float, float]] = {
     "seed": (0, SEED_LIMIT),
-    "steps": (1, math.inf),
-    "width": (1, math.inf),
-    "height": (1, math.inf),
-    "batch_size": (1, math.inf),
+    "steps": (1, 500),
+    "width": (16, 16384),
+    "height": (16, 16384),
+    "batch_size": (1, 64),
+    "cfg": (0.0, 100.0),
     "denoise": (0.0, 1.0),
 }
+# Latent sizes are in steps of 8 pixels (the VAE's factor); EmptyLatentImage's own step.
+MULTIPLE_OF: Mapping[str, int] = {"width": 8, "height": 8}
 _TABLES = frozenset({"name", "description", "backends", "defaults", "ranges", "patch"})
 
 
@@ -62,15 +65,20 @@ def check_value(key: str, value: object, ranges: Mapping[str, tuple[float, float
         number = float(value)
     else:
         raise ValueError(f"{key!r} is not a value a workflow takes")
-    low, high = ranges.get(key, _LIMITS.get(key, (-math.inf, math.inf)))
+    low, high = bounds(key, ranges)
     if not low <= number <= high:
-        span = (
-            f"at least {_show(low)}"
-            if high == math.inf
-            else f"between {_show(low)} and {_show(high)}"
-        )
-        raise ValueError(f"{key} must be {span}, not {number!r}")
+        raise ValueError(f"{key} must be between {_show(low)} and {_show(high)}, not {number!r}")
+    step = MULTIPLE_OF.get(key)
+    if step is not None and number % step:
+        raise ValueError(f"{key} must be a multiple of {step}, not {number!r}")
     return number
+
+
+def bounds(key: str, ranges: Mapping[str, tuple[float, float]]) -> tuple[float, float]:
+    """Return the inclusive bounds of a numeric key: the built-in ones, narrowed by `ranges`."""
+    low, high = LIMITS[key]
+    narrow_low, narrow_high = ranges.get(key, (low, high))
+    return max(low, narrow_low), min(high, narrow_high)
 
 
 def _show(number: float) -> str:
@@ -165,15 +173,21 @@ def _string_list(value: object, where: str, key: str) -> list[str]:
 
 def _ranges(value: object, where: str) -> dict[str, tuple[float, float]]:
     ranges: dict[str, tuple[float, float]] = {}
-    for key, bounds in _table(value, sorted(INT_KEYS | FLOAT_KEYS), where, "ranges").items():
+    for key, given in _table(value, sorted(INT_KEYS | FLOAT_KEYS), where, "ranges").items():
         if not (
-            isinstance(bounds, list)
-            and len(bounds) == 2
-            and all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
-            and bounds[0] <= bounds[1]
+            isinstance(given, list)
+            and len(given) == 2
+            and all(isinstance(b, int | float) and not isinstance(b, bool) for b in given)
+            and given[0] <= given[1]
         ):
-            raise SidecarError(f"{where}: ranges.{key} must be [low, high], not {bounds!r}.")
-        ranges[key] = (bounds[0], bounds[1])
+            raise SidecarError(f"{where}: ranges.{key} must be [low, high], not {given!r}.")
+        low, high = LIMITS[key]
+        if given[0] < low or given[1] > high:
+            raise SidecarError(
+                f"{where}: ranges.{key} {given!r} goes beyond what ComfyCord allows"
+                f" ({_show(low)} to {_show(high)}); a sidecar may only narrow it."
+            )
+        ranges[key] = (given[0], given[1])
     return ranges
 
 

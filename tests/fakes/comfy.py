@@ -52,6 +52,7 @@ class FakeComfy:
         self.slow = 0.0
         self._strange: StrangeAnswers | None = None
         self.requests: list[tuple[str, str]] = []
+        self._arrived = asyncio.Event()  # set by each request; waiters clear it and look again
         self.interrupts: list[dict[str, Any] | None] = []
         self.errors: list[BaseException] = []
         self._settings = RunSettings(
@@ -229,6 +230,13 @@ class FakeComfy:
         """
         await self._wait_until(lambda: self.state_of(prompt_id) == state, timeout)
 
+    async def wait_for_request(self, method: str, path: str, timeout: float = 5) -> None:
+        """Wait until a `method path` request has arrived (it may not be answered yet)."""
+        async with asyncio.timeout(timeout):
+            while (method, path) not in self.requests:
+                self._arrived.clear()
+                await self._arrived.wait()
+
     async def wait_idle(self, timeout: float = 5) -> None:
         """Wait until nothing runs or waits, and every queued WS message was written."""
         await self._wait_until(lambda: self.running is None and not self.pending, timeout)
@@ -254,6 +262,7 @@ class FakeComfy:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        self._arrived.set()
         if self.slow > 0 and request.path not in _WS_PATHS:
             await asyncio.sleep(self.slow)
         strange = self._strange
