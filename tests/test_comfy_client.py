@@ -158,6 +158,17 @@ async def test_view_downloads_the_bytes_of_an_output(comfy: ComfyClient, fake_co
     assert data == fake_comfy.outputs[file.filename]
 
 
+@pytest.mark.parametrize("path", ["/prompt", "/upload/image"])
+async def test_an_empty_json_object_for_a_prompt_or_upload_is_a_protocol_error(
+    comfy: ComfyClient, fake_comfy: FakeComfy, path: str
+):
+    # Found by the soak: {} raised KeyError, which no caller expects, and the job hung.
+    fake_comfy.answer_strangely("json", paths=[path])
+    call = comfy.submit(slow_prompt(2)) if path == "/prompt" else comfy.upload_image(b"x", "a.png")
+    with pytest.raises(ProtocolError, match=f"{path} answered JSON without"):
+        await call
+
+
 @pytest.mark.parametrize("kind", ["html", "json"])
 async def test_view_answered_by_a_page_instead_of_the_file_is_a_protocol_error(
     comfy: ComfyClient, fake_comfy: FakeComfy, kind: Literal["html", "json"]

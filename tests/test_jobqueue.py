@@ -213,6 +213,21 @@ async def test_outputs_are_downloaded(
     assert ("GET", "/view") in fake_comfy.requests
 
 
+async def test_a_prompt_answered_with_nonsense_fails_with_a_message_and_never_hangs(
+    backend: ComfyBackend, library: WorkflowLibrary, fake_comfy: FakeComfy
+):
+    # Found by the soak: the KeyError of {} killed the job's task; the job never ended.
+    fake_comfy.answer_strangely("json", paths=["/prompt"], count=1)
+    async with JobQueue([backend], library) as queue:
+        job = queue.submit(slow("alice", 5))
+        async with asyncio.timeout(5):
+            result = await job.result()
+        assert queue.active_count("alice") == 0
+
+    assert result.state is JobState.FAILED
+    assert "/prompt answered JSON without 'prompt_id'" in str(result.error)
+
+
 async def test_outputs_are_downloaded_after_a_few_strange_answers(
     backend: ComfyBackend, library: WorkflowLibrary, fake_comfy: FakeComfy
 ):

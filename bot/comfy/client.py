@@ -148,7 +148,7 @@ class ComfyClient:
         if extra_data:
             payload["extra_data"] = dict(extra_data)
         status, body, _ = await self._request("POST", "/prompt", ok=(200, 400), json=payload)
-        data = _decode(body, "/prompt")
+        data = _object(body, "/prompt", "prompt_id" if status == 200 else "error")
         if status == 400:
             error = data.get("error") or {}
             raise PromptRejected(
@@ -167,7 +167,8 @@ class ComfyClient:
         form.add_field("type", "input")
         if subfolder:
             form.add_field("subfolder", subfolder)
-        answer = await self._json("POST", "/upload/image", data=form)
+        _, body, _ = await self._request("POST", "/upload/image", data=form)
+        answer = _object(body, "/upload/image", "name")
         return UploadedImage(
             name=str(answer["name"]),
             subfolder=str(answer.get("subfolder", "")),
@@ -227,6 +228,18 @@ class ComfyClient:
 
 # What /view never sends for a file of another type; a proxy's error page or an API answer.
 _NOT_FILES = frozenset({"text/html", "application/json", "text/plain"})
+
+
+def _object(body: bytes, path: str, key: str) -> dict[str, Any]:
+    """Decode a JSON object that must hold `key` (a proxy may answer 200 with something else).
+
+    Raises:
+        ProtocolError: not JSON, not an object, or without `key`.
+    """
+    data = _decode(body, path)
+    if not isinstance(data, dict) or key not in data:
+        raise ProtocolError(f"{path} answered JSON without {key!r}")
+    return data
 
 
 def _decode(body: bytes, path: str) -> Any:

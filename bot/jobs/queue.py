@@ -285,6 +285,9 @@ class JobQueue:
         except ComfyError as exc:
             log.warning("job %s on %s failed: %s", job.id, backend.url, exc)
             result = failed(job, exc)
+        except Exception as exc:  # the one catch point of a job's trip: it ends, never hangs
+            log.exception("job %s on %s failed unexpectedly", job.id, backend.url)
+            result = failed(job, exc)
         finally:
             self._in_flight[backend].discard(job)
             self._wake.set()
