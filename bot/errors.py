@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, PromptRejected
+from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, PromptRejected, ProtocolError
 
 
 class BotError(Exception):
@@ -81,6 +81,8 @@ def user_message(exc: BaseException) -> str:
             return "ComfyUI is not reachable right now; please try again in a minute."
         case ComfyHTTPError(status=status):
             return f"ComfyUI answered with an error (HTTP {status}); please try again."
+        case ProtocolError():  # a proxy's page or a truncated answer: says only which request
+            return f"ComfyUI gave an answer I cannot read ({exc}); please try again."
         case _:
             return _discord_message(exc) or UNEXPECTED
 

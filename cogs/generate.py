@@ -127,7 +127,10 @@ class Generate(commands.Cog):
             job = self.jobs.submit(replace(request, images=images))
         except Exception as exc:  # the one catch point of chat requests
             text = describe(exc, f"mention by {message.author.id}")
-            await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+            await persist(
+                lambda: message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS),
+                f"telling mention by {message.author.id}",
+            )
             return
         text = render.progress_text(
             job.request,

@@ -142,6 +142,25 @@ async def test_a_refusal_reaches_the_clicker_through_a_429_storm(
     fake_comfy.release()
 
 
+async def test_a_cancel_meeting_a_strange_comfyui_answer_says_so(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    # Found by the soak: a /queue answered by a proxy's page gave the owner a generic apology.
+    owner = fake_discord.add_user("olga")
+    fake_comfy.hold()
+    ix, cancel = await _start(fake_discord, owner)
+    await fake_comfy.wait_for_prompt(_job_id(cancel), "running")
+    fake_comfy.answer_strangely("html", paths=["/queue"])
+
+    click = await fake_discord.click(ix.original_message_id or 0, cancel, user_id=owner)
+    answer = await fake_discord.wait_for(lambda c: webhook_of(click)(c) and c.method == "POST")
+
+    assert answer.json["flags"] == 64
+    assert "ComfyUI gave an answer I cannot read (/queue" in answer.json["content"]
+    fake_comfy.answer_normally()
+    fake_comfy.release()
+
+
 async def test_cancel_works_after_a_bot_restart(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import discord
+import pytest
 
 from bot.discord.client import ComfyBot
 from bot.jobs.progress import JobState
@@ -157,3 +158,25 @@ async def test_use_as_input_on_a_message_without_images_is_refused(
     assert answer["type"] == Response.channel_message.value
     assert answer["data"]["flags"] == EPHEMERAL
     assert "no image" in answer["data"]["content"]
+
+
+@pytest.mark.parametrize("env", [{"MAX_INPUT_IMAGE_BYTES": "10"}])
+async def test_a_refused_mention_is_told_through_a_429_storm(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    # Found by the soak: the refusal's reply gave up after discord.py's five tries.
+    user = fake_discord.add_user("ada")
+    attachment = fake_discord.add_attachment(png(), "photo.png")
+    fake_discord.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=6)
+
+    await fake_discord.post_message(
+        "big", user_id=user, attachments=[attachment], mentions_bot=True
+    )
+
+    reply = await fake_discord.wait_for(
+        lambda c: c.method == "POST" and c.path.endswith("/messages") and c.status == 200,
+        timeout=10,
+    )
+    assert "MiB" in reply.json["content"]
+    assert fake_discord.rate_limited == 6
+    assert ("POST", "/prompt") not in fake_comfy.requests

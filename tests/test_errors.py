@@ -2,7 +2,13 @@
 
 import pytest
 
-from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, NodeError, PromptRejected
+from bot.comfy.errors import (
+    ComfyHTTPError,
+    ComfyUnavailable,
+    NodeError,
+    PromptRejected,
+    ProtocolError,
+)
 from bot.errors import InvalidImage, NotAllowed, QueueFull, TooManyJobs, UnknownJob, user_message
 
 REJECTED = PromptRejected(
@@ -40,6 +46,7 @@ REJECTED = PromptRejected(
         (InvalidImage("cat.txt is not an image"), "cat.txt is not an image"),
         (ComfyUnavailable("refused"), "ComfyUI is not reachable right now"),
         (ComfyHTTPError("GET", "/view", 500, "boom"), "HTTP 500"),
+        (ProtocolError("/queue answered something that is not JSON"), "cannot read (/queue answ"),
         (REJECTED, "node 1 (EmptyImage), input width: Value -5 smaller than min of 1"),
         (REJECTED, "node 4 (CheckpointLoaderSimple), input ckpt_name: Value not in list"),
         (RuntimeError("secret internals"), "Something went wrong on our side"),
