@@ -111,6 +111,23 @@ async def test_a_429_storm_longer_than_discord_py_retries_still_delivers_the_res
     assert "✅ Done" in final.json["content"]
 
 
+@pytest.mark.parametrize("env", [{"PROGRESS_INTERVAL": "30"}])  # the result is the next edit
+async def test_a_result_discord_refuses_still_ends_the_message_with_its_buttons(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
+) -> None:
+    # Found by the soak: the fallback edit dropped the buttons, and a lost job lost its Retry.
+    user = fake_discord.add_user("cleo")
+    fake_comfy.hold()
+    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "slow"}, user_id=user)
+    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    fake_discord.inject_error("PATCH", "/webhooks/*/messages/@original", 413, 40005)
+    fake_comfy.release()
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    assert "could not be posted (413)" in final.json["content"]
+    assert "comfycord:reroll:" in str(final.json["components"])
+
+
 async def test_an_expired_token_continues_in_a_channel_message(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
 ) -> None:

@@ -221,7 +221,8 @@ class Delivery:
             log.warning("result edit of %s failed: %s", job.id, error)
             failed = f"{content}\n-# The images could not be posted ({error.status})."
             text = render.truncate(failed, render.CONTENT_LIMIT)
-            if (error := await _edit_final(job, sink, content=text, images=[])) is not None:
+            # The buttons stay: Reroll, and Retry for a lost job, still work without images.
+            if error := await _edit_final(job, sink, content=text, images=[], view=view):
                 raise error
             return
         for number, group in enumerate(groups[1:], start=2):
