@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.discord import inputs, render
-from bot.discord.delivery import Delivery
+from bot.discord.delivery import Delivery, origin
 from bot.discord.errors import describe
 from bot.discord.sinks import NO_MENTIONS, InteractionSink, MessageSink, persist
 from bot.errors import InvalidImage
@@ -102,9 +102,11 @@ class Generate(commands.Cog):
     ) -> None:
         response = await interaction.response.defer(thinking=True)
         images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
-        job = self.jobs.submit(replace(request, images=images))
         message_id = response.message_id if response is not None else None
-        self.delivery.follow(job, InteractionSink(interaction, message_id=message_id))
+        sink = InteractionSink(interaction, message_id=message_id)
+        where = origin(sink, request.requester)
+        job = self.jobs.submit(replace(request, images=images, origin=where))
+        self.delivery.follow(job, sink)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:

@@ -155,7 +155,7 @@ async def test_reroll_after_a_restart_rebuilds_the_request_from_the_journal(
     assert new.request.prompt == "again"
     assert new.request.workflow == "slow"
     assert new.request.requester == str(other)
-    assert new.request.origin == {}
+    assert new.request.origin["token"] == click.token  # its own reply, not the old job's
 
 
 async def test_a_job_running_when_the_discord_client_restarts_finishes_in_its_reply(
@@ -363,3 +363,20 @@ async def test_a_reply_shows_a_job_cancelled_only_once_the_journal_has_it(
         fake_comfy.release()
 
     assert journal_at_cancel == ["cancelled"]
+
+
+async def test_a_job_is_journalled_with_its_reply_from_its_first_record(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, journaled: Services
+) -> None:
+    # Found by the soak: a bot killed between accepting a job and its first edit restored the
+    # job without its reply; it ran for nobody and the member saw "thinking…" forever.
+    user = fake_discord.add_user("hal")
+    fake_comfy.hold()
+    async with run_bot(journaled.new_bot()):
+        ix, job_id = await _generate(fake_discord, user, "found again")
+        job = journaled.jobs.get(job_id)
+        fake_comfy.release()
+
+    assert job.request.origin["message_id"] == ix.original_message_id  # what `accepted` wrote
+    assert job.request.origin["token"] == ix.token
+    assert job.request.origin["requester_id"] == str(user)

@@ -14,7 +14,7 @@ from typing import Any, Protocol, Self, cast
 import discord
 
 from bot.config import Settings
-from bot.discord.delivery import Delivery
+from bot.discord.delivery import Delivery, origin
 from bot.discord.errors import reply_error
 from bot.discord.inputs import check_interaction
 from bot.discord.sinks import InteractionSink
@@ -105,9 +105,9 @@ class RerollButton(_JobButton, template=re.compile(f"comfycord:reroll:{_JOB_ID}"
         try:
             request = await _request(bot, self.job_id, "rerolled")
             check_interaction(bot.settings, interaction)
-            new_job = bot.jobs.submit(
-                replace(request, seed=None, requester=str(interaction.user.id))
-            )
+            clicker = str(interaction.user.id)
+            where = origin(InteractionSink(interaction), clicker)  # its message comes with defer
+            new_job = bot.jobs.submit(replace(request, seed=None, requester=clicker, origin=where))
             response = await interaction.response.defer(thinking=True)
         except Exception as exc:  # the one catch point of this button
             await reply_error(interaction, exc)
@@ -132,14 +132,14 @@ class RetryButton(_JobButton, template=re.compile(f"comfycord:retry:{_JOB_ID}"))
                     "Only the person who asked for this job, or a moderator, can retry it."
                 )
             check_interaction(bot.settings, interaction)
-            new_job = bot.jobs.submit(replace(request, requester=clicker))
+            sink = InteractionSink(interaction, message_id=_message_id(interaction))
+            where = origin(sink, clicker)
+            new_job = bot.jobs.submit(replace(request, requester=clicker, origin=where))
             await interaction.response.defer()
         except Exception as exc:  # the one catch point of this button
             await reply_error(interaction, exc)
             return
-        bot.delivery.follow(
-            new_job, InteractionSink(interaction, message_id=_message_id(interaction))
-        )
+        bot.delivery.follow(new_job, sink)
 
 
 async def _request(bot: ButtonServices, job_id: str, verb: str) -> GenerationRequest:

@@ -13,6 +13,7 @@ import logging
 import mimetypes
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
+from typing import Any
 
 import discord
 
@@ -61,6 +62,15 @@ def _preview_file(snapshot: ProgressSnapshot) -> discord.File | None:
     return discord.File(io.BytesIO(preview.data), filename=f"preview{extension}")
 
 
+def origin(sink: Sink, requester: str) -> dict[str, Any]:
+    """Return the journal origin of a reply: where it lives, and who asked.
+
+    Given to `submit` with the request, so that the job's first record already names its
+    reply: a crash before the first edit still finds the reply after the restart.
+    """
+    return sink.where().to_dict() | {"requester_id": requester}
+
+
 class _Where:
     """Keep the journal told where one job's reply lives, whenever that changes."""
 
@@ -78,8 +88,7 @@ class _Where:
         if where == self._recorded:
             return
         self._recorded = where
-        origin = where.to_dict() | {"requester_id": self._job.request.requester}
-        self._journal.origin(self._job, origin)
+        self._journal.origin(self._job, origin(self._sink, self._job.request.requester))
         await self._journal.flush()
 
 
