@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import sys
@@ -194,6 +195,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the soak and print its figures; 1 when an invariant broke."""
     args = parse_args(argv)
+    # A killed bot leaves requests half-read; the fakes' servers would log each one.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     print(f"soak seed {args.seed} (replay: bench/soak.py --jobs {args.jobs} --seed {args.seed})")
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ class Verdict:
     lost_results: int = 0
     duplicate_posts: int = 0  # a result in more than one message
     reposts: int = 0  # the same result uploaded again into the same message (an edit: one shown)
+    forgotten: int = 0  # made, then lost with Retry: the server died before telling the bot
     wrong_message: int = 0
     orphan_prompts: int = 0
     broken: list[str] = field(default_factory=list)
@@ -46,7 +47,11 @@ def check_jobs(observer: Observer, tally: Tally, world: World, verdict: Verdict)
         if len(seen.finals) != 1:
             verdict.fail(f"{job_id} ({intent.kind}) showed final states {seen.finals}")
         is_lost = seen.final is None or (job_id in world.succeeded and seen.final != "done")
-        if is_lost and not (intent.owner_cancelled and seen.final == "cancelled"):
+        if is_lost and seen.final == "lost" and job_id in world.forgotten:
+            # The server was killed before the bot heard of the success: its history (where
+            # the outputs are named) is gone, so "lost, with Retry" is the truth.
+            verdict.forgotten += 1
+        elif is_lost and not (intent.owner_cancelled and seen.final == "cancelled"):
             verdict.lost_results += 1
             verdict.fail(f"{job_id} ({intent.kind}): ComfyUI made it, member saw {seen.final}")
         verdict.duplicate_posts += max(0, len(set(seen.results)) - 1)

@@ -40,6 +40,7 @@ class World:
     injected: Counter[str] = field(default_factory=Counter)
     prompts: set[str] = field(default_factory=set)  # every prompt a ComfyUI was given
     succeeded: set[str] = field(default_factory=set)  # prompts a ComfyUI finished successfully
+    forgotten: set[str] = field(default_factory=set)  # in the history of a server then killed
 
     def note(self, comfy: FakeComfy) -> None:
         """Remember the prompts a server knows, before a kill makes it forget them."""
@@ -61,6 +62,7 @@ async def comfy_restart(world: World) -> None:
     """Kill a server; start it again on its port after 0.5 to 4 seconds."""
     comfy = world.rng.choice(world.comfys)
     world.note(comfy)
+    world.forgotten |= set(comfy.history)  # made, but history dies with the server
     await comfy.kill()
     await asyncio.sleep(world.rng.uniform(0.5, 4.0))
     await comfy.start()

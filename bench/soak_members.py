@@ -102,6 +102,8 @@ class Members:
             kills = self.world.kills
             try:
                 await getattr(self, HANDLERS[kind])(rng, kind, member)
+            except LookupError as exc:  # a button the member should see is not on the message
+                self.tally.problems.append(f"action {index} ({kind}): {exc}")
             except TimeoutError as exc:
                 if self.world.kills != kills:  # Discord tells the member the app did not respond
                     self.tally.outcomes["request cut short by a kill before a job was shown"] += 1

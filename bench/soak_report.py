@@ -49,6 +49,7 @@ def report(
     calls, limited = observer.calls, world.discord.rate_limited
     print(f"bot starts {bot.starts}, Discord calls {calls}, 429s {limited}")
     _row("lost results", verdict.lost_results, "= 0", verdict.lost_results == 0)
+    _row("made, then lost with its killed server", verdict.forgotten)
     _row("duplicate posts", verdict.duplicate_posts, "= 0", verdict.duplicate_posts == 0)
     _row("results uploaded again into their message", verdict.reposts)
     _row("results in the wrong message", verdict.wrong_message, "= 0", verdict.wrong_message == 0)
