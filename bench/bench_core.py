@@ -1,8 +1,10 @@
 """Benchmark of the ComfyUI core: N concurrent prompts, one WebSocket per backend.
 
-Run `python bench/bench_core.py [--jobs N] [--backends K]`. FakeComfy runs in this process, on
-its own thread and event loop, so the client's share of the CPU can be read from the client
-thread's CPU clock. Figures are printed next to their targets; nothing is asserted.
+Run `python bench/bench_core.py [--jobs N] [--backends K] [--version 0.3.64|0.38]`. FakeComfy
+runs in this process, on its own thread and event loop, so the client's share of the CPU can be
+read from the client thread's CPU clock. A last pass sends N=4 and N=100 jobs through the whole
+core (JobQueue, uploads none, outputs downloaded) and counts every ComfyUI request by path.
+Figures are printed next to their targets; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,10 @@ from bot.comfy.backend import ComfyBackend, PromptRun  # noqa: E402
 from bot.comfy.client import ComfyClient  # noqa: E402
 from bot.comfy.events import Event  # noqa: E402
 from bot.comfy.stream import Backoff  # noqa: E402
+from bot.jobs.model import GenerationRequest  # noqa: E402
+from bot.jobs.progress import JobState  # noqa: E402
+from bot.jobs.queue import JobQueue  # noqa: E402
+from bot.workflows.library import WorkflowLibrary  # noqa: E402
 from tests.comfy_prompts import slow_prompt  # noqa: E402
 from tests.fakes.comfy import FakeComfy  # noqa: E402
 
@@ -37,14 +44,19 @@ STEP_DELAY = 0.0005
 STEPS = 4
 TARGET_CPU_US = 50.0
 TARGET_KB_PER_JOB = 100.0
+TARGET_REQUESTS_PER_JOB = 3.0
+REQUEST_SIZES = (4, 100)
+REQUEST_STEP_DELAY = 0.02  # the request pass: 4 steps of 20 ms, closer to a real run's length
+WORKFLOWS = REPO / "tests" / "fixtures" / "workflows"
 _seeds = itertools.count(1)
 
 
 class FakeThread:
     """K FakeComfy servers on a thread of their own, driven from the benchmark's loop."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, version: str = "0.3.64") -> None:
         self.count = count
+        self.version = version
         self.fakes: list[FakeComfy] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-comfy")
@@ -64,6 +76,11 @@ class FakeThread:
         """Run a coroutine on the fakes' loop and wait for it without blocking ours."""
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fn(), self._loop))
 
+    def set_step_delay(self, seconds: float) -> None:
+        """Set every fake's step delay (thread-safely)."""
+        for fake in self.fakes:
+            self._loop.call_soon_threadsafe(setattr, fake, "step_delay", seconds)
+
     def hold(self, held: bool) -> None:
         """Hold or release every fake's runner (thread-safely)."""
         for fake in self.fakes:
@@ -73,12 +90,24 @@ class FakeThread:
         """Return how many HTTP requests the fakes have served so far."""
         return sum(len(fake.requests) for fake in self.fakes)
 
+    def requests_by_path(self) -> Counter[str]:
+        """Return the HTTP requests served so far by path (ids folded), WebSockets left out."""
+        counts: Counter[str] = Counter()
+        for fake in self.fakes:
+            for _, path in list(fake.requests):
+                if path not in ("/ws", "/api/ws"):
+                    counts[path.rsplit("/", 1)[0] + "/{id}" if path.count("/") > 1 else path] += 1
+        return counts
+
     def websockets(self) -> int:
         """Return how many WebSocket connections the fakes have accepted."""
         return sum(fake.requests.count(("GET", "/ws")) for fake in self.fakes)
 
     async def _start(self) -> list[FakeComfy]:
-        fakes = [FakeComfy(step_delay=STEP_DELAY, previews=True) for _ in range(self.count)]
+        fakes = [
+            FakeComfy(step_delay=STEP_DELAY, previews=True, version=self.version)
+            for _ in range(self.count)
+        ]
         for fake in fakes:
             await fake.start()
         return fakes
@@ -210,7 +239,7 @@ def _current_rss_kb() -> float:
 
 def machine_reference() -> float:
     """Return the CPU microseconds json.loads takes for one progress message on this machine."""
-    data = {"value": 3, "max": 4, "prompt_id": "comfycord-" + "0" * 32, "node": "2"}
+    data = {"value": 3, "max": 4, "prompt_id": "00000000-0000-4000-8000-000000000000", "node": "2"}
     message = json.dumps({"type": "progress", "data": data})
     rounds = 20000
     start = time.thread_time()
@@ -245,6 +274,36 @@ def report(figures: Figures) -> None:
     )
 
 
+async def request_pass(
+    fakes: FakeThread, backends: Sequence[ComfyBackend], jobs: int
+) -> tuple[Counter[str], float, int]:
+    """Run `jobs` jobs through a JobQueue; return requests by path, seconds, failed jobs."""
+    library = WorkflowLibrary.load(WORKFLOWS)
+    queue = JobQueue(backends, library, max_per_user=jobs, max_waiting=10**6)
+    async with queue:
+        before = fakes.requests_by_path()
+        start = time.perf_counter()
+        submitted = [
+            queue.submit(GenerationRequest(f"user{n}", "slow", steps=STEPS)) for n in range(jobs)
+        ]
+        results = await asyncio.gather(*(job.result() for job in submitted))
+        wall = time.perf_counter() - start
+        served = fakes.requests_by_path()
+    served.subtract(before)
+    return +served, wall, sum(r.state is not JobState.DONE for r in results)
+
+
+def report_requests(jobs: int, served: Counter[str], wall: float, failed: int) -> None:
+    """Print one request pass: per job, per second, and by path."""
+    total = served.total()
+    paths = ", ".join(f"{path} {count}" for path, count in sorted(served.items()))
+    print(
+        f"N={jobs:<5} ComfyUI requests through the core: {total / jobs:.2f} per job "
+        f"(target <= {TARGET_REQUESTS_PER_JOB:.0f}), {total / wall:.0f} per second "
+        f"(target: not growing with N), {failed} failed jobs, {wall:.2f} s wall; {paths}"
+    )
+
+
 METHOD = """\
 method:
   CPU     FakeComfy runs on its own thread and event loop in this process; the client (aiohttp,
@@ -255,15 +314,18 @@ method:
           frames excluded), with every prompt submitted and held in ComfyUI, divided by N.
           RSS growth (/proc VmRSS) over the same step includes the fake's queue; peak RSS is
           getrusage ru_maxrss of the whole process.
-  HTTP    requests the fakes served (fake.requests) from the first submit to the last result."""
+  HTTP    requests the fakes served (fake.requests) from the first submit to the last result.
+          "through the core": N jobs of tests/fixtures/workflows/slow.json through a JobQueue
+          (MAX_IN_FLIGHT 2 per backend, results downloaded with /view), sockets already open,
+          each step taking 20 ms (a job about 0.1 s), the backends' production intervals."""
 
 
-async def run(jobs: int, backend_count: int) -> int:
+async def run(jobs: int, backend_count: int, version: str = "0.3.64") -> int:
     """Run the passes and print their figures."""
     sizes = sorted({min(100, jobs), jobs})
     print(
         f"ComfyCord core benchmark: {backend_count} backend(s), N in {sizes}, FakeComfy "
-        f"step_delay={STEP_DELAY * 1000:g} ms, {STEPS} steps with JPEG previews per prompt"
+        f"{version}, step_delay={STEP_DELAY * 1000:g} ms, {STEPS} steps with JPEG previews"
     )
     print(METHOD)
     print(
@@ -271,7 +333,7 @@ async def run(jobs: int, backend_count: int) -> int:
         " here (CPU figures scale with it)"
     )
     clock = DispatchClock()
-    async with FakeThread(backend_count) as fakes:
+    async with FakeThread(backend_count, version) as fakes:
         clients = [ComfyClient(fake.url, timeout=60) for fake in fakes.fakes]
         backends = [ComfyBackend(c, backoff=Backoff(initial=0.02, maximum=0.2)) for c in clients]
         try:
@@ -284,6 +346,9 @@ async def run(jobs: int, backend_count: int) -> int:
                 figures = await cpu_pass(fakes, backends, clock, size)
                 await memory_pass(fakes, backends, figures)
                 report(figures)
+            fakes.set_step_delay(REQUEST_STEP_DELAY)
+            for size in sorted({min(size, jobs) for size in REQUEST_SIZES}):
+                report_requests(size, *await request_pass(fakes, backends, size))
             print(f"WebSockets opened: {fakes.websockets()} for {backend_count} backend(s)")
         finally:
             for backend in backends:
@@ -298,8 +363,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000, help="concurrent prompts (N)")
     parser.add_argument("--backends", type=int, default=1, help="FakeComfy servers (K)")
+    parser.add_argument(
+        "--version", choices=("0.3.64", "0.38"), default="0.3.64", help="ComfyUI the fake plays"
+    )
     args = parser.parse_args(argv)
-    return asyncio.run(run(max(1, args.jobs), max(1, args.backends)))
+    return asyncio.run(run(max(1, args.jobs), max(1, args.backends), args.version))
 
 
 if __name__ == "__main__":

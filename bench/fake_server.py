@@ -2,7 +2,8 @@
 
 As a script (`python bench/fake_server.py --step-delay S`) it serves one FakeComfy on 127.0.0.1,
 prints its URL, then answers commands on stdin, one a line: "mark" starts measuring afresh,
-"stats" prints what happened since the mark as JSON (see Stats). End of input stops it.
+"stats" prints what happened since the mark as JSON (see Stats), "clear" empties its input and
+output folders (long runs with large uploads). End of input stops it.
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ class FakeHandle:
         """Start measuring from now."""
         raise NotImplementedError
 
+    async def clear(self) -> None:
+        """Empty the server's input and output folders (the files of prompts already run)."""
+        raise NotImplementedError
+
     async def stats(self) -> Stats:
         """Return what happened since mark()."""
         raise NotImplementedError
@@ -91,10 +96,14 @@ class FakeHandle:
 class _InProcess(FakeHandle):
     def __init__(self, fake: FakeComfy) -> None:
         super().__init__(fake.url)
+        self._fake = fake
         self._meter = _Meter(fake, is_own_process=False)
 
     async def mark(self) -> None:
         self._meter.mark()
+
+    async def clear(self) -> None:
+        _clear(self._fake)
 
     async def stats(self) -> Stats:
         return self._meter.stats()
@@ -114,6 +123,9 @@ class _Subprocess(FakeHandle):
 
     async def mark(self) -> None:
         await self._ask("mark")
+
+    async def clear(self) -> None:
+        await self._ask("clear")
 
     async def wait_stopped(self) -> str:
         return f"exited with {await self._process.wait()}"
@@ -184,6 +196,11 @@ async def start_fakes(
     return fakes
 
 
+def _clear(fake: FakeComfy) -> None:
+    for kind in ("input", "output"):
+        fake.files.folders[kind].clear()
+
+
 async def _serve(step_delay: float) -> None:
     async with FakeComfy(step_delay=step_delay, previews=False) as fake:
         meter = _Meter(fake, is_own_process=True)
@@ -192,6 +209,9 @@ async def _serve(step_delay: float) -> None:
             match line.strip():
                 case "mark":
                     meter.mark()
+                    print("ok", flush=True)
+                case "clear":
+                    _clear(fake)
                     print("ok", flush=True)
                 case "stats":
                     stats = meter.stats()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from dotenv import load_dotenv
 
 from bot import __version__
 from bot.config import ConfigError, Settings
+from bot.ops.logs import setup_logging
 
 # Command name -> (module, one-line help). Each module has `add_arguments(parser)` and
 # `async def main(args, settings) -> int`.
@@ -22,6 +22,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.terminal.run", "run one workflow in the terminal with live progress"),
     "serve": ("bot.http.serve", "serve the HTTP middleware (default port 8189)"),
     "check": ("bot.terminal.check", "check settings, ComfyUI and every workflow"),
+    "inspect": (
+        "bot.terminal.inspect",
+        "show what ComfyCord reads in a workflow and what it needs",
+    ),
+    "health": ("bot.ops.probe", "ask a running bot's /health (exit 0 when ok), for containers"),
 }
 
 EXIT_USAGE = 2
@@ -55,9 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _report_config(exc)
         return EXIT_USAGE
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)-8s %(name)s: %(message)s"
-    )
+    setup_logging(settings)
     module = importlib.import_module(COMMANDS[command][0])
     try:
         code: int = asyncio.run(module.main(args, settings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,9 +53,12 @@ def _whole(raw: str) -> int:
 
 def _number(raw: str) -> float:
     try:
-        return float(raw.strip())
+        value = float(raw.strip())
     except ValueError:
         raise ValueError(f"expected a number, got {raw!r}") from None
+    if not math.isfinite(value):  # float() takes "nan" and "inf"; no setting means either
+        raise ValueError(f"expected a finite number, got {raw!r}")
+    return value
 
 
 def _positive_int(raw: str) -> int:
@@ -128,6 +132,27 @@ def _log_level(raw: str) -> str:
     return level
 
 
+PREVIEW_METHODS = ("auto", "latent2rgb", "taesd", "none", "default")
+
+
+def _preview_method(raw: str) -> str:
+    method = raw.strip().lower()
+    if method not in PREVIEW_METHODS:
+        raise ValueError(f"expected one of {', '.join(PREVIEW_METHODS)}, got {raw!r}")
+    return method
+
+
+def _optional_port(raw: str) -> int | None:
+    return _port(raw) if raw.strip() else None
+
+
+def _log_format(raw: str) -> str:
+    chosen = raw.strip().lower()
+    if chosen not in {"text", "json"}:
+        raise ValueError(f"expected text or json, got {raw!r}")
+    return chosen
+
+
 def _secret(raw: str) -> Secret:
     return Secret(raw.strip())
 
@@ -152,12 +177,14 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "MAX_IN_FLIGHT_PER_BACKEND": ("max_in_flight_per_backend", _positive_int, "2"),
     "PROGRESS_INTERVAL": ("progress_interval", _positive_float, "1.5"),
     "SHOW_PREVIEWS": ("show_previews", _bool, "true"),
+    "PREVIEW_METHOD": ("preview_method", _preview_method, "auto"),
     "MAX_INPUT_IMAGE_BYTES": ("max_input_image_bytes", _positive_int, "20971520"),
     "ALLOWED_CHANNEL_IDS": ("allowed_channel_ids", _ids, ""),
     "ALLOWED_ROLE_IDS": ("allowed_role_ids", _ids, ""),
     "DEV_GUILD_ID": ("dev_guild_id", _optional_id, ""),
     "REQUEST_TIMEOUT": ("request_timeout", _positive_float, "30"),
     "LOG_LEVEL": ("log_level", _log_level, "INFO"),
+    "LOG_FORMAT": ("log_format", _log_format, "text"),
     "OUTPUT_DIR": ("output_dir", _path, "outputs"),
     "HTTP_HOST": ("http_host", _text, "127.0.0.1"),
     "HTTP_PORT": ("http_port", _port, "8189"),
@@ -171,7 +198,11 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HTTP_MAX_EVENT_STREAMS": ("http_max_event_streams", _positive_int, "32"),
     "JOURNAL_RETENTION_DAYS": ("journal_retention_days", _positive_float, "30"),
     "JOURNAL_IMAGE_RETENTION_HOURS": ("journal_image_retention_hours", _positive_float, "24"),
+    "METRICS_PORT": ("metrics_port", _optional_port, ""),
+    "METRICS_HOST": ("metrics_host", _text, "127.0.0.1"),
+    "METRICS_TOKEN": ("metrics_token", _secret, ""),
 }
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +219,14 @@ class Settings:
     max_in_flight_per_backend: int
     progress_interval: float
     show_previews: bool
+    preview_method: str
     max_input_image_bytes: int
     allowed_channel_ids: frozenset[int]
     allowed_role_ids: frozenset[int]
     dev_guild_id: int | None
     request_timeout: float
     log_level: str
+    log_format: str
     output_dir: Path
     http_host: str
     http_port: int
@@ -207,6 +240,9 @@ class Settings:
     http_max_event_streams: int
     journal_retention_days: float
     journal_image_retention_hours: float
+    metrics_port: int | None
+    metrics_host: str
+    metrics_token: Secret
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -257,11 +293,25 @@ class Settings:
         Raises:
             ConfigError: when HTTP_HOST is not a loopback address and HTTP_API_TOKEN is empty.
         """
-        if self.http_host not in {"127.0.0.1", "localhost", "::1"} and not self.http_api_token:
+        if self.http_host not in LOOPBACK and not self.http_api_token:
             raise ConfigError(
                 [
                     f"HTTP_API_TOKEN: required when HTTP_HOST is {self.http_host!r} (not loopback);"
                     " set a long random token, clients send it as 'Authorization: Bearer <token>'."
+                ]
+            )
+
+    def require_metrics_token(self) -> None:
+        """Check that the bot's metrics port is protected when it listens beyond loopback.
+
+        Raises:
+            ConfigError: when METRICS_HOST is not a loopback address and METRICS_TOKEN is empty.
+        """
+        if self.metrics_host not in LOOPBACK and not self.metrics_token:
+            raise ConfigError(
+                [
+                    f"METRICS_TOKEN: required when METRICS_HOST is {self.metrics_host!r} (not"
+                    " loopback); Prometheus sends it as 'authorization: credentials: <token>'."
                 ]
             )
 

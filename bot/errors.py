@@ -81,8 +81,12 @@ def user_message(exc: BaseException) -> str:
             return "ComfyUI is not reachable right now; please try again in a minute."
         case ComfyHTTPError(status=status):
             return f"ComfyUI answered with an error (HTTP {status}); please try again."
-        case ProtocolError():  # a proxy's page or a truncated answer: says only which request
-            return f"ComfyUI gave an answer I cannot read ({exc}); please try again."
+        case ProtocolError():
+            # The details (a path, the start of a body) are for the log, not for every member.
+            return (
+                "ComfyUI gave an answer ComfyCord does not understand;"
+                " an admin can see it in the log."
+            )
         case _:
             return _discord_message(exc) or UNEXPECTED
 

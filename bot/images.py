@@ -24,6 +24,7 @@ MAX_OUTPUT_PIXELS = 16384 * 16384
 _FIT_PIXELS = 40 * 1024 * 1024
 _KEPT_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA", "I;16"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +100,15 @@ def _upright(image: Image.Image) -> Image.Image:
 def fit_image(file: ImageFile, max_bytes: int) -> tuple[ImageFile, str | None]:
     """Return the file unchanged if it fits, else a re-encoded or downscaled copy and a note.
 
+    A still image is re-encoded as JPEG and downscaled until it fits; an animation (WEBP,
+    APNG, GIF) or a video (with the `video` extra, PyAV) gives its first frame instead.
     Never raises for a bad or huge image: the note then says why it is not attached.
     """
     if len(file.data) <= max_bytes:
         return file, None
     too_large = f"{file.filename} is {_mib(len(file.data))}, too large to attach."
     try:
-        image = _open_output(file.data)
+        image, moving = _still(file)
         fitted = None if image is None else _reencode(file, image, max_bytes)
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, Image.DecompressionBombError):
         return file, too_large
@@ -113,7 +116,50 @@ def fit_image(file: ImageFile, max_bytes: int) -> tuple[ImageFile, str | None]:
         return file, too_large
     if fitted is None:
         return file, f"{file.filename} could not be made small enough to attach."
+    if moving:
+        note = f"{too_large} Here is its first frame; the {moving} is saved on the ComfyUI server."
+        return fitted[0], note
     return fitted
+
+
+def is_video(filename: str) -> bool:
+    """Tell whether a file name is a video's (mp4, webm, ...), which Pillow cannot open."""
+    return filename.lower().endswith(VIDEO_SUFFIXES)
+
+
+def output_kind(file: ImageFile) -> str:
+    """Return "video", "animation" or "image" (what Pillow cannot open counts as an image)."""
+    if is_video(file.filename):
+        return "video"
+    try:
+        with Image.open(io.BytesIO(file.data)) as opened:
+            return "animation" if getattr(opened, "is_animated", False) else "image"
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return "image"
+
+
+def _still(file: ImageFile) -> tuple[Image.Image | None, str]:
+    """Return a still picture of an output, and "animation" or "video" if it moves."""
+    if is_video(file.filename):
+        return _video_frame(file.data), "video"
+    return _open_output(file.data)
+
+
+def _video_frame(data: bytes) -> Image.Image | None:
+    """Return the first frame of a video, or None without PyAV or for an unreadable file."""
+    try:
+        import av  # the optional `video` extra
+    except ImportError:
+        return None
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            for frame in container.decode(video=0):
+                # PyAV's stub leaves to_image unannotated; it returns a PIL image.
+                image: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]
+                return image
+    except (av.FFmpegError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _reencode(file: ImageFile, image: Image.Image, max_bytes: int) -> tuple[ImageFile, str] | None:
@@ -138,8 +184,10 @@ def _reencode(file: ImageFile, image: Image.Image, max_bytes: int) -> tuple[Imag
     return None
 
 
-def _open_output(data: bytes) -> Image.Image | None:
-    """Decode one of our outputs as RGB, reduced while decoding when it is huge; None if animated.
+def _open_output(data: bytes) -> tuple[Image.Image, str]:
+    """Decode one of our outputs as RGB, reduced while decoding when it is huge.
+
+    An animation gives its first frame, and "animation" beside it ("" for a still image).
 
     Raises:
         OSError, ValueError: not an image of an output format, damaged, or too many pixels.
@@ -152,8 +200,8 @@ def _open_output(data: bytes) -> Image.Image | None:
             continue
         # The plugin class directly: Image.open would refuse a big output as a bomb.
         opened = factory(io.BytesIO(data), "")
-        if getattr(opened, "is_animated", False):
-            return None
+        moving = "animation" if getattr(opened, "is_animated", False) else ""
+        opened.seek(0)
         pixels = opened.width * opened.height
         if pixels > MAX_OUTPUT_PIXELS:
             raise ValueError(f"{opened.width}x{opened.height} is too many pixels")
@@ -165,7 +213,7 @@ def _open_output(data: bytes) -> Image.Image | None:
             factor = 1
         opened.load()
         image: Image.Image = opened.reduce(factor) if factor > 1 else opened
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return (image if image.mode == "RGB" else image.convert("RGB")), moving
     raise ValueError("not an image format ComfyUI saves")
 
 

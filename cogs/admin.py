@@ -17,6 +17,7 @@ from bot.comfy.backend import ComfyBackend
 from bot.discord import listings, render
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import WorkflowLibrary
+from bot.workflows.server import converter_if_needed
 
 if TYPE_CHECKING:
     from bot.discord.client import ComfyBot
@@ -71,7 +72,12 @@ class Admin(commands.Cog):
     async def reload(self, interaction: discord.Interaction[Any]) -> None:
         """Re-read the workflow files."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        library = await asyncio.to_thread(WorkflowLibrary.load, self.workflows_dir)
+        # Fresh node definitions when a server answers (custom nodes may have been added).
+        converter = await converter_if_needed(
+            [self.workflows_dir], [b.url for b in self.backends], request_timeout=STATUS_TIMEOUT
+        )
+        converter = converter or self.jobs.workflows.converter
+        library = await asyncio.to_thread(WorkflowLibrary.load, self.workflows_dir, converter)
         self.jobs.reload_workflows(library)
         log.info("workflows reloaded by %s: %s", interaction.user.id, ", ".join(library.names()))
         lines = [f"Loaded {len(library)} workflows: {', '.join(library.names()) or 'none'}."]

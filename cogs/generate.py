@@ -92,7 +92,8 @@ class Generate(commands.Cog):
             )
             await self._run(submitted, request, attachments)
 
-        await interaction.response.send_modal(inputs.PromptModal(on_prompt))
+        modal = inputs.PromptModal(on_prompt, timeout=inputs.MODAL_TIMEOUT)
+        await interaction.response.send_modal(modal)
 
     async def _run(
         self,

@@ -39,11 +39,12 @@ SOURCES = (
     *sorted((FIXTURES / "workflows").glob("slow.*")),
     FIXTURES / "workflows" / "fail.json",
     *sorted((FIXTURES / "discord_workflows").glob("*.*")),
+    FIXTURES / "media" / "moving.json",
 )
 
 
 def library_dir(tmp_path: Path) -> Path:
-    """Copy the workflows of the Discord tests (demo, slow, fail, preview, batch) to a folder."""
+    """Copy the workflows of the Discord tests (demo, slow, fail, preview, batch, moving)."""
     directory = tmp_path / "workflows"
     directory.mkdir()
     for source in SOURCES:

@@ -23,17 +23,20 @@ from bot.http.runner import JsonErrorRunner
 from bot.http.serve import HttpOptions, create_app
 from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
+from bot.ops.metrics import Metrics
 from bot.workflows.library import WorkflowLibrary, load_workflow
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
 HTTP_TEXT = Path(__file__).resolve().parent / "fixtures" / "http" / "http_text.json"
 DEMO = Path(__file__).resolve().parent.parent / "workflows" / "demo.json"
+MOVING = Path(__file__).resolve().parent / "fixtures" / "media" / "moving.json"
+EXTRA = {"http_text": HTTP_TEXT, "demo": DEMO, "moving": MOVING}
 
 
 def library() -> WorkflowLibrary:
-    """Return the runner's test workflows, `http_text`, and the shipped model-free `demo`."""
+    """Return the runner's test workflows, `http_text`, `moving` and the model-free `demo`."""
     workflows = {w.name: w for w in WorkflowLibrary.load(FIXTURES)}
-    extra = {"http_text": load_workflow(HTTP_TEXT), "demo": load_workflow(DEMO)}
+    extra = {name: load_workflow(path) for name, path in EXTRA.items()}
     return WorkflowLibrary({**workflows, **extra})
 
 
@@ -79,27 +82,35 @@ async def serve_middleware(
     max_per_user: int = 10,
     max_waiting: int = 1000,
     wait_connected: bool = True,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Harness]:
-    """Serve the middleware on 127.0.0.1 around a JobQueue connected to `comfy_url`."""
+    """Serve the middleware on 127.0.0.1 around a JobQueue connected to `comfy_url`.
+
+    With `metrics`, the ComfyUI session carries their trace and the app answers /metrics
+    with them (as `comfycord serve` does); without, the app keeps metrics of its own.
+    """
     lib = library()
     settings = Settings.from_env({"COMFYUI_URL": comfy_url, "REQUEST_TIMEOUT": "5"})
-    engine = Engine(
-        settings,
-        lib,
-        backoff=Backoff(0.05, 0.2),
-        max_per_user=max_per_user,
-        max_waiting=max_waiting,
-    )
-    async with engine:
-        backend = engine.backends[0]
-        if wait_connected:
-            async with asyncio.timeout(5):
-                await backend.stream.wait_connected()
-                assert (await backend.check()).is_up
-        app = create_app(engine.jobs, lib.get(workflow), options)
-        server = JsonErrorTestServer(app, host="127.0.0.1")
-        async with TestClient(server) as http:
-            yield Harness(http, server, engine.jobs, backend)
+    traces = [metrics.comfy_trace()] if metrics is not None else []
+    async with aiohttp.ClientSession(trace_configs=traces) as session:
+        engine = Engine(
+            settings,
+            lib,
+            session=session,
+            backoff=Backoff(0.05, 0.2),
+            max_per_user=max_per_user,
+            max_waiting=max_waiting,
+        )
+        async with engine:
+            backend = engine.backends[0]
+            if wait_connected:
+                async with asyncio.timeout(5):
+                    await backend.stream.wait_connected()
+                    assert (await backend.check()).is_up
+            app = create_app(engine.jobs, lib.get(workflow), options, metrics=metrics)
+            server = JsonErrorTestServer(app, host="127.0.0.1")
+            async with TestClient(server) as http:
+                yield Harness(http, server, engine.jobs, backend)
 
 
 async def sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -27,10 +28,16 @@ from bot.comfy.errors import (
     ProtocolError,
 )
 from bot.comfy.events import OutputFile
+from bot.comfy.ids import is_canonical
 from tests.comfy_prompts import PNG_MAGIC, slow_prompt
 from tests.fakes.comfy import FakeComfy
 
 CLIENT_ID = "core-tests"
+
+
+@pytest.fixture
+def comfy_version(both_versions: str) -> str:
+    return both_versions
 
 
 @pytest.fixture
@@ -41,17 +48,18 @@ async def comfy(fake_comfy: FakeComfy) -> AsyncIterator[ComfyClient]:
 
 async def test_submit_uses_our_client_id_and_prompt_id(comfy: ComfyClient, fake_comfy: FakeComfy):
     fake_comfy.hold()
-    submitted = await comfy.submit(slow_prompt(1), prompt_id="our-chosen-id")
-    await fake_comfy.wait_for_prompt("our-chosen-id", "running")
+    chosen = str(uuid.uuid4())
+    submitted = await comfy.submit(slow_prompt(1), prompt_id=chosen)
+    await fake_comfy.wait_for_prompt(chosen, "running")
     generated = await comfy.submit(slow_prompt(2))
 
-    assert submitted.prompt_id == "our-chosen-id"
-    assert generated.prompt_id.startswith("comfycord-")
-    assert fake_comfy.running == "our-chosen-id"
+    assert submitted.prompt_id == chosen
+    assert is_canonical(generated.prompt_id)
+    assert fake_comfy.running == chosen
     assert fake_comfy.pending == [generated.prompt_id]
     fake_comfy.release()
     await fake_comfy.wait_idle()
-    for prompt_id in ("our-chosen-id", generated.prompt_id):
+    for prompt_id in (chosen, generated.prompt_id):
         _, stored_id, _, extra, _ = fake_comfy.history[prompt_id]["prompt"]
         assert (stored_id, extra["client_id"]) == (prompt_id, CLIENT_ID)
 
@@ -112,8 +120,9 @@ async def test_rejected_prompt_carries_every_node_error(
     error_type: str,
     expected: set[tuple[Any, ...]],
 ):
+    refused = str(uuid.uuid4())
     with pytest.raises(PromptRejected) as caught:
-        await comfy.submit(prompt, prompt_id="refused")
+        await comfy.submit(prompt, prompt_id=refused)
 
     rejected = caught.value
     assert rejected.error_type == error_type
@@ -121,7 +130,7 @@ async def test_rejected_prompt_carries_every_node_error(
     assert all(e.message for e in rejected.node_errors)
     assert fake_comfy.pending == []
     assert fake_comfy.running is None
-    assert "refused" not in fake_comfy.history
+    assert refused not in fake_comfy.history
 
 
 async def test_unknown_class_error_names_the_class(comfy: ComfyClient):
@@ -165,7 +174,7 @@ async def test_an_empty_json_object_for_a_prompt_or_upload_is_a_protocol_error(
     # Found by the soak: {} raised KeyError, which no caller expects, and the job hung.
     fake_comfy.answer_strangely("json", paths=[path])
     call = comfy.submit(slow_prompt(2)) if path == "/prompt" else comfy.upload_image(b"x", "a.png")
-    with pytest.raises(ProtocolError, match=f"{path} answered JSON without"):
+    with pytest.raises(ProtocolError, match=f"the answer of (POST )?{path} has no"):
         await call
 
 
@@ -260,10 +269,13 @@ async def test_object_info_lists_node_classes(comfy: ComfyClient):
     assert "image" in info["LoadImage"]["input"]["required"]
 
 
-async def test_system_stats(comfy: ComfyClient):
+async def test_system_stats_is_typed(comfy: ComfyClient, fake_comfy: FakeComfy):
     stats = await comfy.system_stats()
-    assert stats["system"]["comfyui_version"]
-    assert stats["devices"]
+    assert stats.version == fake_comfy.rules.comfyui_version
+    assert stats.pytorch_version == "2.14.1+cu130"
+    [device] = stats.devices
+    assert (device.label, device.vram_total) == ("cpu", 25276510208)
+    assert stats.describe().startswith(f"ComfyUI {stats.version}, PyTorch 2.14.1+cu130, cpu: VRAM")
 
 
 async def test_free_posts_its_flags(comfy: ComfyClient, fake_comfy: FakeComfy):
@@ -327,3 +339,15 @@ def test_every_comfy_exception_derives_from_comfy_error():
     }
     assert {ComfyUnavailable, ComfyHTTPError, PromptRejected} <= exceptions
     assert all(issubclass(cls, ComfyError) for cls in exceptions)
+
+
+async def test_every_prompt_asks_for_the_configured_preview_method(fake_comfy: FakeComfy):
+    async with ComfyClient(fake_comfy.url, preview_method="latent2rgb") as client:
+        plain = await client.submit(slow_prompt(40))
+        extra = await client.submit(slow_prompt(41), extra_data={"extra_pnginfo": {"a": 1}})
+    await fake_comfy.wait_idle()
+    for submitted in (plain, extra):
+        assert (
+            fake_comfy.history[submitted.prompt_id]["prompt"][3]["preview_method"] == "latent2rgb"
+        )
+    assert fake_comfy.history[extra.prompt_id]["prompt"][3]["extra_pnginfo"] == {"a": 1}

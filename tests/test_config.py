@@ -85,6 +85,30 @@ def test_http_token_required_beyond_loopback():
     Settings.from_env({"HTTP_HOST": "0.0.0.0", "HTTP_API_TOKEN": "t" * 32}).require_http_token()
 
 
+def test_metrics_are_off_by_default_on_loopback_and_need_a_token_beyond_it():
+    settings = Settings.from_env({})
+    assert settings.metrics_port is None
+    assert settings.metrics_host == "127.0.0.1"
+    assert settings.log_format == "text"
+    settings.require_metrics_token()
+    with pytest.raises(ConfigError, match="METRICS_TOKEN"):
+        Settings.from_env(
+            {"METRICS_HOST": "0.0.0.0", "METRICS_PORT": "9100"}
+        ).require_metrics_token()
+    token = Settings.from_env({"METRICS_HOST": "0.0.0.0", "METRICS_TOKEN": "t" * 32})
+    token.require_metrics_token()
+    assert "t" * 32 not in repr(token)
+
+
+def test_bad_metrics_port_and_log_format_are_reported_by_name():
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"METRICS_PORT": "0", "LOG_FORMAT": "xml"})
+    assert caught.value.problems == [
+        "LOG_FORMAT: expected text or json, got 'xml'",
+        "METRICS_PORT: must be a port between 1 and 65535, got 0",
+    ]
+
+
 def test_env_example_lists_exactly_the_keys_settings_read_with_their_defaults():
     example = {}
     for line in (ROOT / ".env.example").read_text().splitlines():
@@ -129,3 +153,35 @@ def test_hardening_settings_parse_and_refuse_bad_values():
     assert "HTTP_ALLOWED_HOSTS: expected comma-separated host names, got 'evil/path'" in (
         caught.value.problems
     )
+
+
+def test_preview_method_defaults_to_auto_and_is_checked():
+    assert Settings.from_env({}).preview_method == "auto"
+    assert Settings.from_env({"PREVIEW_METHOD": " TAESD "}).preview_method == "taesd"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"PREVIEW_METHOD": "fast"})
+    assert caught.value.problems == [
+        "PREVIEW_METHOD: expected one of auto, latent2rgb, taesd, none, default, got 'fast'"
+    ]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", " NaN "])
+def test_non_finite_numbers_are_refused(value):
+    # float() takes these; an infinite REQUEST_TIMEOUT crashed the runner with OverflowError and
+    # a NaN PROGRESS_INTERVAL passed every "greater than 0" check.
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"REQUEST_TIMEOUT": value, "PROGRESS_INTERVAL": value})
+    assert caught.value.problems == [
+        f"PROGRESS_INTERVAL: expected a finite number, got {value!r}",
+        f"REQUEST_TIMEOUT: expected a finite number, got {value!r}",
+    ]
+
+
+def test_the_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    documented = {
+        line.split("|")[1].strip().strip("`")
+        for line in readme.splitlines()
+        if line.startswith("| `")
+    }
+    assert set(env_keys()) <= documented, set(env_keys()) - documented

@@ -104,7 +104,10 @@ async def test_comfy_status_for_managers_only(
     refused = await fake_discord.slash("comfy", subcommand="status", user_id=member)
 
     answer = await fake_discord.wait_for(lambda c: webhook_of(status)(c) and c.method == "POST")
-    assert f"🟢 `{fake_comfy.url}` · ComfyUI 0.3.64 · queue 0 · cpu:" in answer.json["content"]
+    assert (
+        f"🟢 `{fake_comfy.url}` · ComfyUI 0.3.64 via /queue + /history · queue 0 · cpu:"
+        in answer.json["content"]
+    )
     assert answer.json["flags"] == EPHEMERAL
     denied = await refused.wait_response()
     assert denied["data"]["flags"] == EPHEMERAL

@@ -156,7 +156,7 @@ async def test_a_cancel_meeting_a_strange_comfyui_answer_says_so(
     answer = await fake_discord.wait_for(lambda c: webhook_of(click)(c) and c.method == "POST")
 
     assert answer.json["flags"] == 64
-    assert "ComfyUI gave an answer I cannot read (/queue" in answer.json["content"]
+    assert "ComfyUI gave an answer ComfyCord does not understand" in answer.json["content"]
     fake_comfy.answer_normally()
     fake_comfy.release()
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import discord
 import pytest
 
+from bot.discord import inputs
 from bot.discord.client import ComfyBot
 from bot.jobs.progress import JobState
 from tests.discord_env import (  # noqa: F401  # fixtures
@@ -180,3 +182,62 @@ async def test_a_refused_mention_is_told_through_a_429_storm(
     assert "MiB" in reply.json["content"]
     assert fake_discord.rate_limited == 6
     assert ("POST", "/prompt") not in fake_comfy.requests
+
+
+async def test_a_form_closed_without_submitting_is_forgotten_after_its_timeout(
+    fake_discord: FakeDiscord, bot: ComfyBot, monkeypatch
+) -> None:
+    opened: list[inputs.PromptModal] = []
+
+    class SeenModal(inputs.PromptModal):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(inputs, "PromptModal", SeenModal)
+    monkeypatch.setattr(inputs, "MODAL_TIMEOUT", 0.05)
+    user = fake_discord.add_user("erin")
+    attachment = fake_discord.add_attachment(png(), "mine.png")
+    posted = await fake_discord.post_message("look", user_id=user, attachments=[attachment])
+
+    menu = await fake_discord.message_command("Use as input", int(posted["id"]), user_id=user)
+    answer = await menu.wait_response()
+
+    assert answer["type"] == Response.modal.value
+    [modal] = opened
+    assert modal.custom_id == answer["data"]["custom_id"]
+    async with asyncio.timeout(5):
+        assert await modal.wait()  # True: it timed out, and discord.py let go of it
+    assert modal.custom_id not in bot._connection._view_store._modals
+
+
+async def test_the_default_form_timeout_is_finite() -> None:
+    async def on_prompt(interaction: object, prompt: str) -> None:
+        raise AssertionError("never submitted")
+
+    assert inputs.PromptModal(on_prompt).timeout == inputs.MODAL_TIMEOUT < 3600
+
+
+async def test_job_replies_leave_nothing_in_discords_view_store(
+    fake_discord: FakeDiscord, services: Services, bot: ComfyBot
+) -> None:
+    store = bot._connection._view_store
+    user = fake_discord.add_user("frank")
+    attachment = fake_discord.add_attachment(png(), "photo.png")
+    for number in range(3):
+        await fake_discord.post_message(
+            f"take {number}", user_id=user, attachments=[attachment], mentions_bot=True
+        )
+    since = 0
+    for _ in range(3):  # each reply's final edit, with its Reroll button
+        final = await fake_discord.wait_for(
+            lambda c: c.method == "PATCH" and bool((c.json or {}).get("embeds")),
+            timeout=10,
+            since=since,
+        )
+        since = fake_discord.calls.index(final) + 1
+    assert len(services.jobs.jobs) == 3
+
+    assert store._synced_message_views == {}
+    assert store._views == {}
+    assert store.persistent_views == []

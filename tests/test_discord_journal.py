@@ -266,7 +266,9 @@ async def test_comfy_status_lists_every_backend_up_or_down_and_our_running_job(
         loaded = len(services.jobs.workflows)
 
     lines = answer.json["content"].splitlines()
-    assert lines[0].startswith(f"🟢 `{fake_comfy.url}` · ComfyUI 0.3.64 · queue 1 · cpu: ")
+    assert lines[0].startswith(
+        f"🟢 `{fake_comfy.url}` · ComfyUI 0.3.64 via /queue + /history · queue 1 · cpu: "
+    )
     assert "GiB free" in lines[0]
     assert lines[1] == f"   ⚙️ running `{job_id}` “busy” for <@{user}>"
     assert lines[2].startswith(f"🔴 `{down_url}` · down: ")

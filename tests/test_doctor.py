@@ -15,6 +15,7 @@ from bot.cli import build_parser
 from bot.config import Settings
 from bot.terminal import check as doctor
 from tests.fakes.comfy import FakeComfy
+from tests.test_ui import txt2img
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "workflows"
@@ -63,6 +64,7 @@ async def test_all_fine_exits_0(
     assert await check(settings) == 0
     out = capsys.readouterr().out
     assert f"ok {comfy_with_models.url}: ComfyUI 0.3.64" in out
+    assert "path: /queue + /history\n" in out
     assert "VRAM" in out
     assert "node types" in out
     for name in ("demo", "img2img", "txt2img", "slow", "invert"):
@@ -70,6 +72,20 @@ async def test_all_fine_exits_0(
     assert "DISCORD_TOKEN           set (hidden)" in out
     assert "secret" not in out
     assert out.rstrip().endswith("All good.")
+
+
+async def test_each_server_shows_its_version_and_path(
+    library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = {"checkpoints": [SDXL]}
+    async with FakeComfy(models=models) as old, FakeComfy(models=models, version="0.38") as new:
+        assert await check(settings_for(f"{old.url},{new.url}", library)) == 0
+    out = capsys.readouterr().out
+    assert f"ok {old.url}: ComfyUI 0.3.64, PyTorch" in out
+    assert f"ok {new.url}: ComfyUI 0.38.1, PyTorch" in out
+    servers = out.split("\nWorkflows", 1)[0]
+    assert servers.count("path: /queue + /history\n") == 1
+    assert servers.count("path: /api/jobs\n") == 1
 
 
 async def test_unreachable_server_is_a_problem(
@@ -136,3 +152,42 @@ async def test_missing_workflow_directory(
 ) -> None:
     assert await check(settings_for(fake_comfy.url, tmp_path / "nowhere")) == 1
     assert "nowhere does not exist" in capsys.readouterr().out
+
+
+async def test_an_older_comfyui_than_supported_is_pointed_out(
+    library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with FakeComfy(models={"checkpoints": [SDXL]}) as fake:
+        stats = {"system": {"comfyui_version": "0.3.10"}, "devices": []}
+        fake.script.answer("GET", "/system_stats", json_body=stats)
+        await check(settings_for(fake.url, library))
+    out = capsys.readouterr().out
+    assert "path: /queue + /history (ComfyUI 0.3.10 is older than 0.3.64" in out
+
+
+async def test_ui_files_are_converted_and_tracing_gaps_warned(
+    comfy_with_models: FakeComfy, library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (library / "fox.json").write_text(json.dumps(txt2img().to_json()))
+    graph = json.loads((library / "txt2img.json").read_text())
+    graph["3"]["inputs"]["seed"] = ["20", 0]
+    graph["20"] = {"class_type": "PrimitiveInt", "inputs": {"value": 5}}
+    graph["6"] = {"class_type": "StringToConditioning", "inputs": {"words": "a fox"}}
+    (library / "odd.json").write_text(json.dumps(graph))
+    code = await check(settings_for(comfy_with_models.url, library))
+    out = capsys.readouterr().out
+    assert "  ok fox (fox): 7 nodes, converted from UI format, takes prompt, negative, seed" in out
+    assert "warning: no prompt found; to fix, add to odd.toml under [patch]: prompt = " in out
+    assert "seed not found" not in out  # a PrimitiveInt's value is followed
+    assert code == 1  # StringToConditioning is not installed: a problem, not a warning
+    assert "1 problem:\n  - workflow odd: node 6 (StringToConditioning)" in out
+
+
+async def test_ui_file_without_a_server_is_named_with_the_reason(
+    library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (library / "fox.json").write_text(json.dumps(txt2img().to_json()))
+    assert await check(settings_for(closed_url(), library)) == 1
+    out = capsys.readouterr().out
+    assert "workflow fox: fox.json: this is a UI-format workflow" in out
+    assert "needs a reachable ComfyUI server" in out

@@ -69,3 +69,15 @@ async def test_a_database_that_cannot_be_opened_names_the_setting(fake_comfy: Fa
         async with Engine(settings, WorkflowLibrary({}), has_journal=True):
             pass
     assert fake_comfy.requests == []  # nothing reached ComfyUI
+
+
+@pytest.mark.parametrize("version", ["0.3.64", "0.38"])
+async def test_every_prompt_carries_the_preview_method_setting(tmp_path, library, version):
+    async with FakeComfy(version=version) as fake:
+        settings = settings_for(fake.url, tmp_path, PREVIEW_METHOD="taesd")
+        async with Engine(settings, library, backoff=Backoff(0.02, 0.2)) as engine:
+            assert await engine.wait_connected(5) is None
+            job = engine.jobs.submit(GenerationRequest(requester="alice", workflow=SLOW, seed=2))
+            async with asyncio.timeout(10):
+                assert (await job.result()).state is JobState.DONE
+        assert fake.history[job.id]["prompt"][3]["preview_method"] == "taesd"

@@ -46,7 +46,10 @@ REJECTED = PromptRejected(
         (InvalidImage("cat.txt is not an image"), "cat.txt is not an image"),
         (ComfyUnavailable("refused"), "ComfyUI is not reachable right now"),
         (ComfyHTTPError("GET", "/view", 500, "boom"), "HTTP 500"),
-        (ProtocolError("/queue answered something that is not JSON"), "cannot read (/queue answ"),
+        (
+            ProtocolError("/upload/image has no 'name'"),
+            "ComfyUI gave an answer ComfyCord does not understand; an admin can see it in the log",
+        ),
         (REJECTED, "node 1 (EmptyImage), input width: Value -5 smaller than min of 1"),
         (REJECTED, "node 4 (CheckpointLoaderSimple), input ckpt_name: Value not in list"),
         (RuntimeError("secret internals"), "Something went wrong on our side"),

@@ -194,9 +194,10 @@ def test_an_output_that_cannot_be_fitted_is_named_not_raised(data: bytes, expect
     assert note == f"odd.png is {len(data) / 1048576:.1f} MiB, {expected}."
 
 
-def test_an_animated_output_is_named_as_too_large() -> None:
+def test_an_animated_output_that_fits_not_even_as_a_still_is_named() -> None:
+    # A larger limit gives the first frame instead (issue 12; tests/test_outputs.py).
     first, *rest = frames(5, (64, 64))
     data = encoded(first, "GIF", save_all=True, append_images=rest)
-    _, note = fit_image(ImageFile("anim.gif", data), max_bytes=10)
-    assert note is not None
-    assert "too large to attach" in note
+    kept, note = fit_image(ImageFile("anim.gif", data), max_bytes=10)
+    assert kept.data == data
+    assert note == "anim.gif could not be made small enough to attach."

@@ -29,6 +29,11 @@ SLOW = str(REPO / "tests" / "fixtures" / "workflows" / "slow.json")  # no LoadIm
 
 
 @pytest.fixture
+def comfy_version(both_versions: str) -> str:
+    return both_versions
+
+
+@pytest.fixture
 async def backend(fake_comfy: FakeComfy) -> AsyncIterator[ComfyBackend]:
     async with (
         ComfyClient(fake_comfy.url, client_id="jobqueue-tests", timeout=5) as client,
@@ -225,7 +230,7 @@ async def test_a_prompt_answered_with_nonsense_fails_with_a_message_and_never_ha
         assert queue.active_count("alice") == 0
 
     assert result.state is JobState.FAILED
-    assert "/prompt answered JSON without 'prompt_id'" in str(result.error)
+    assert "the answer of POST /prompt has no 'prompt_id'" in str(result.error)
 
 
 async def test_outputs_are_downloaded_after_a_few_strange_answers(

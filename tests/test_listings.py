@@ -1,16 +1,19 @@
 """The /history and /comfy status listings: plain values in, chat text out."""
 
 from bot.comfy.backend import BackendHealth
+from bot.comfy.info import JOBS_API, Device
 from bot.discord import listings
 from bot.jobs.model import GenerationRequest
 from bot.jobs.store import JournalEntry
 
-GPU = {
-    "name": "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
-    "type": "cuda",
-    "vram_total": 24 * 2**30,
-    "vram_free": 18.5 * 2**30,
-}
+GPU = Device.from_data(
+    {
+        "name": "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
+        "type": "cuda",
+        "vram_total": 24 * 2**30,
+        "vram_free": 18.5 * 2**30,
+    }
+)
 
 
 def entry(job_id: str = "comfycord-1", **changes) -> JournalEntry:
@@ -58,7 +61,9 @@ def test_empty_histories() -> None:
 
 
 def test_an_up_backend_shows_queue_version_devices_and_our_running_job() -> None:
-    health = BackendHealth(is_up=True, version="0.3.64", devices=(GPU,), checked_at=1)
+    health = BackendHealth(
+        is_up=True, version="0.38.1", devices=(GPU,), path=JOBS_API, checked_at=1
+    )
     running = [("comfycord-9", GenerationRequest("7", "txt2img", prompt="a cat"))]
 
     text = listings.backend_status(
@@ -66,7 +71,7 @@ def test_an_up_backend_shows_queue_version_devices_and_our_running_job() -> None
     )
 
     assert text.splitlines() == [
-        "🟢 `http://gpu:8188` · ComfyUI 0.3.64 · queue 2"
+        "🟢 `http://gpu:8188` · ComfyUI 0.38.1 via /api/jobs · queue 2"
         " · cuda:0 NVIDIA GeForce RTX 4090: 18.5 of 24.0 GiB free",
         "   ⚙️ running `comfycord-9` “a cat” for <@7>",
     ]

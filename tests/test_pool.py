@@ -84,6 +84,11 @@ async def test_a_dead_backend_moves_its_pending_jobs_and_reports_its_running_one
         victims = [job for job in jobs if job.backend.url == one.url]
         running = next(job for job in victims if job.id == one.running)
         pending = next(job for job in victims if job is not running)
+        async with asyncio.timeout(5):
+            # We must have heard it start (execution_start), or it counts as never started.
+            async for snapshot in running.updates():
+                if snapshot.state is JobState.RUNNING:
+                    break
         await one.close()  # the server dies and stays down
         two.release()
         async with asyncio.timeout(10):

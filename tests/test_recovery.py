@@ -2,8 +2,12 @@
 
 import asyncio
 import shutil
+import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
+
+import aiohttp
+import pytest
 
 from bot.comfy.stream import Backoff
 from bot.config import Settings
@@ -11,10 +15,18 @@ from bot.jobs.engine import Engine
 from bot.jobs.model import GenerationRequest, Job
 from bot.jobs.progress import JobState
 from bot.jobs.recovery import recover
+from bot.jobs.store import JobStore
 from bot.workflows.library import WorkflowLibrary
+from tests.comfy_prompts import slow_prompt
+from tests.fakes.comfy import FakeComfy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "workflows"
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def comfy_version(both_versions: str) -> str:
+    return both_versions
 
 
 @asynccontextmanager
@@ -157,3 +169,66 @@ async def test_a_restored_job_that_comfyui_runs_shows_as_running_before_its_next
         fake_comfy.release()
         async with asyncio.timeout(5):
             assert [(await j.result()).state for j in restored.values()] == [JobState.DONE] * 2
+
+
+LEGACY_ID = "comfycord-" + "5a" * 16  # how ComfyCord named jobs before ComfyUI 0.38
+
+
+async def write_legacy_job(db: Path, fake, *, state: str, backend: str | None = None) -> str:
+    """Write a journal entry as the ComfyCord before canonical ids did; return the client_id."""
+    async with JobStore(db) as store:
+        await store.add(
+            LEGACY_ID,
+            requester="alice",
+            workflow="slow",
+            params={"steps": 2, "seed": 5},
+            origin={"channel": 7},
+            state=state,
+        )
+        if backend is not None:
+            await store.update(LEGACY_ID, state=state, backend=backend)
+        return await store.client_id(fake.url)
+
+
+async def test_a_waiting_job_of_an_old_journal_is_sent_and_done_on_either_version(
+    fake_comfy, tmp_path
+):
+    workflows, db = library(tmp_path), tmp_path / "journal.db"
+    await write_legacy_job(db, fake_comfy, state="waiting")
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        (restored,) = await recover(queue, journal)
+        assert restored.id == LEGACY_ID  # buttons and HTTP clients still find it by this id
+        async with asyncio.timeout(5):
+            result = await restored.result()
+        assert result.state is JobState.DONE
+        await journal.flush()
+        assert (await journal.store.get(LEGACY_ID)).state == "done"
+    # 0.3.64 takes the old id as it is; 0.38 only its canonical UUID spelling.
+    sent_as = LEGACY_ID if fake_comfy.version == "0.3.64" else str(uuid.UUID("5a" * 16))
+    assert list(fake_comfy.history) == [sent_as]
+
+
+async def test_a_prompt_an_old_comfycord_left_running_on_0364_is_followed_to_its_result(
+    tmp_path,
+):
+    workflows, db = library(tmp_path), tmp_path / "journal.db"
+    async with FakeComfy(version="0.3.64") as fake:
+        client_id = await write_legacy_job(db, fake, state="running", backend=fake.url)
+        fake.hold()
+        async with aiohttp.ClientSession() as http:
+            body = {
+                "prompt": slow_prompt(5, steps=2),
+                "prompt_id": LEGACY_ID,
+                "client_id": client_id,
+            }
+            async with http.post(f"{fake.url}/prompt", json=body) as response:
+                assert response.status == 200
+        await fake.wait_for_prompt(LEGACY_ID, "running")
+        async with bot_process(fake, db, workflows) as (queue, journal):
+            (restored,) = await recover(queue, journal)
+            assert restored.state is JobState.RUNNING
+            fake.release()
+            async with asyncio.timeout(5):
+                result = await restored.result()
+            assert result.state is JobState.DONE
+            assert result.outputs[0].data.startswith(PNG)

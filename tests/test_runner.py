@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import pty
 import re
@@ -20,9 +21,11 @@ from PIL import Image
 
 from bot.cli import build_parser
 from bot.comfy.client import ComfyClient
+from bot.comfy.ids import is_canonical
 from bot.config import Settings
 from bot.terminal import run as runner
 from tests.fakes.comfy import FakeComfy
+from tests.test_ui import txt2img
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / "tests" / "fixtures" / "workflows"
@@ -190,6 +193,15 @@ async def test_a_prompt_comfyui_refuses_exits_1_with_its_reasons(
     assert fake_comfy.history == {}
 
 
+async def test_a_strange_answer_exits_1_and_says_what_was_strange(
+    settings: Settings, fake_comfy: FakeComfy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_comfy.script.answer("POST", "/prompt", json_body={})  # a 200 naming no prompt_id
+    assert await run(settings, "slow", "--yes", "--steps", "1") == 1
+    err = capsys.readouterr().err
+    assert "ComfyUI answered unlike ComfyUI: the answer of POST /prompt has no 'prompt_id'" in err
+
+
 async def test_without_a_terminal_and_without_yes_it_stops(
     settings: Settings,
     fake_comfy: FakeComfy,
@@ -330,7 +342,7 @@ async def test_ctrl_c_interrupts_only_our_running_prompt(spawn: Any, fake_comfy:
     await proc.wait_for_line("step ")
     ours = fake_comfy.running
     assert ours is not None
-    assert ours.startswith("comfycord-")
+    assert is_canonical(ours)
     theirs = await submit_other(fake_comfy)
     assert fake_comfy.pending == [theirs]
 
@@ -469,3 +481,21 @@ async def test_answering_no_sends_nothing(tmp_path: Path, fake_comfy: FakeComfy)
     assert code == 0, screen
     assert "Not run; nothing was sent to ComfyUI." in screen
     assert sent(fake_comfy) == set()
+
+
+async def test_a_ui_format_file_is_converted_with_the_server_and_run(
+    tmp_path: Path, out: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "fox.json"
+    path.write_text(json.dumps(txt2img().to_json()))
+    async with FakeComfy(models={"checkpoints": ["sd_xl_base_1.0.safetensors"]}) as fake:
+        settings = settings_for(fake.url, out)
+        assert await run(settings, str(path), "--yes", "--prompt", "a red fox", "--seed", "5") == 0
+        [entry] = fake.history.values()
+    graph = entry["prompt"][2]
+    assert graph["2"]["inputs"]["text"] == "a red fox"
+    assert graph["5"]["inputs"]["seed"] == 5
+    assert graph["4"]["inputs"]["width"] == 768  # the PrimitiveNode's value
+    assert "11" not in graph  # the bypassed LoRA
+    assert "Seed      5 -> node 5.seed (KSampler)" in capsys.readouterr().out
+    assert len(list(out.iterdir())) == 2  # SaveImage's batch of two

@@ -7,13 +7,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from bot.comfy.client import ComfyClient, new_prompt_id
-from bot.comfy.errors import ComfyError, ComfyUnavailable
-from bot.comfy.models import HistoryEntry
+from bot.comfy.cancel import cancel_prompt, withdraw
+from bot.comfy.client import ComfyClient
+from bot.comfy.errors import ComfyError, ComfyUnavailable, PromptRejected
+from bot.comfy.ids import canonical_form, is_canonical, new_prompt_id
+from bot.comfy.info import BackendHealth, ServerInfo
+from bot.comfy.runbook import RunBook
 from bot.comfy.runs import (
     CancelResult,
     Outcome,
@@ -21,6 +23,7 @@ from bot.comfy.runs import (
     PromptResult,
     PromptRun,
 )
+from bot.comfy.settle import reconcile
 from bot.comfy.stream import Backoff, EventStream
 from bot.comfy.urls import redact
 
@@ -37,19 +40,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class BackendHealth:
-    """What the last health check of a server found."""
-
-    is_up: bool = False
-    version: str | None = None
-    devices: tuple[dict[str, Any], ...] = field(default_factory=tuple)
-    error: str | None = None
-    checked_at: float = 0.0
-
-
 class ComfyBackend:
-    """One ComfyUI server: submit, cancel, and follow prompts over a single WebSocket."""
+    """One ComfyUI server: submit, cancel, and follow prompts over a single WebSocket.
+
+    The open socket is the health signal. What the server is and can do is learned when the
+    socket opens; /queue is asked after a reconnect, when the socket falls silent while one of
+    our prompts is out, and otherwise at most every `reconcile_interval` seconds.
+    """
 
     def __init__(
         self,
@@ -59,17 +56,23 @@ class ComfyBackend:
         check_interval: float = 5.0,
         dead_after: float = 30.0,
         silence_limit: float = 30.0,
+        reconcile_interval: float = 60.0,
     ) -> None:
         self.client = client
         self.stream = EventStream(client.ws_url, backoff=backoff, on_connect=self._on_connect)
         self.health = BackendHealth()
+        self.info: ServerInfo | None = None
         self.check_interval = check_interval
         self.dead_after = dead_after
         self.silence_limit = silence_limit
-        self._runs: dict[str, PromptRun] = {}
+        self.reconcile_interval = reconcile_interval
+        self._runs = RunBook(self.stream)
         self._abandoned: set[str] = set()
         self._down_since: float | None = None
+        self._reconciled_at = time.monotonic()
         self._watcher: asyncio.Task[None] | None = None
+        self._check_lock = asyncio.Lock()
+        self._checks = 0
 
     def __repr__(self) -> str:
         return f"ComfyBackend({self.url!r}, in_flight={len(self._runs)})"
@@ -89,6 +92,11 @@ class ComfyBackend:
         """Return ComfyUI's own count of running plus pending prompts (every client's)."""
         return self.stream.queue_remaining
 
+    @property
+    def has_jobs_api(self) -> bool:
+        """Tell whether cancel and reconcile go through ComfyUI's jobs API here."""
+        return self.info is not None and self.info.has_jobs_api
+
     def matches(self, names: Sequence[str]) -> bool:
         """Tell whether a workflow's placement names this server (by URL, host:port or host)."""
         url = self.client.base_url
@@ -96,7 +104,7 @@ class ComfyBackend:
 
     @property
     def is_healthy(self) -> bool:
-        """Tell whether new work may go here: the socket is up and /system_stats answered."""
+        """Tell whether new work may go here: the socket is up and the server was learned."""
         return self.stream.is_connected and self.health.is_up
 
     async def __aenter__(self) -> Self:
@@ -118,19 +126,17 @@ class ComfyBackend:
         await self.stream.close()
         # Whoever still waits learns the backend is gone; the prompts themselves are not
         # touched, so a restarted process can pick them up again from the journal.
-        for run in list(self._runs.values()):
+        for run in self._runs:
             run.abort(ComfyUnavailable(f"the connection to {self.url} was closed"))
+
+    def wire_id(self, prompt_id: str) -> str:
+        """Return the id ComfyUI knows one of our prompts by (an old-style id may be mapped)."""
+        requires = self.info is not None and self.info.requires_canonical_ids
+        return self._runs.wire_id(prompt_id, requires_canonical=requires)
 
     def track(self, prompt_id: str) -> PromptRun:
         """Follow a prompt by id: subscribe before submitting, or re-attach after a restart."""
-        run = PromptRun(prompt_id, self.stream.subscribe(prompt_id))
-        self._runs[prompt_id] = run
-        run.on_done(self._forget)
-        return run
-
-    def _forget(self, run: PromptRun) -> None:
-        if self._runs.get(run.prompt_id) is run:
-            del self._runs[run.prompt_id]
+        return self._runs.track(prompt_id, self.wire_id(prompt_id))
 
     async def submit(self, prompt: Mapping[str, Any], *, prompt_id: str | None = None) -> PromptRun:
         """Queue a prompt; its events are captured from before ComfyUI sees it.
@@ -139,7 +145,18 @@ class ComfyBackend:
             PromptRejected: ComfyUI refused the prompt (nothing is tracked then).
             ComfyUnavailable: the server could not be reached.
         """
-        run = self.track(prompt_id or new_prompt_id())
+        prompt_id = prompt_id or new_prompt_id()
+        try:
+            return await self._submit(prompt, prompt_id)
+        except PromptRejected as exc:
+            if exc.error_type != "invalid_prompt_id" or is_canonical(prompt_id):
+                raise
+        # A journal's old-style id, sent before the server's rules were learned: its UUID form.
+        self._runs.alias(prompt_id, canonical_form(prompt_id))
+        return await self._submit(prompt, prompt_id)
+
+    async def _submit(self, prompt: Mapping[str, Any], prompt_id: str) -> PromptRun:
+        run = self.track(prompt_id)
         connection = self.stream.connections
         try:
             await self.client.submit(prompt, prompt_id=run.prompt_id)
@@ -156,124 +173,121 @@ class ComfyBackend:
 
     async def cancel(self, prompt_id: str) -> CancelResult:
         """Stop one prompt: remove it if pending, interrupt it if running; nobody else's."""
-        for _ in range(3):
-            queue = await self.client.queue()
-            if queue.is_pending(prompt_id):
-                await self.client.delete_pending([prompt_id])
-                if not (await self.client.queue()).is_running(prompt_id):
-                    # A deleted prompt gets no further message from ComfyUI: settle it here.
-                    if (run := self._runs.get(prompt_id)) is not None:
-                        run.finish(PromptResult(prompt_id, Outcome.CANCELLED))
-                    return CancelResult.REMOVED
-            elif queue.is_running(prompt_id):
-                await self.client.interrupt(prompt_id)
-                return CancelResult.INTERRUPTED
-            else:
-                return CancelResult.NOT_FOUND
-        return CancelResult.NOT_FOUND
+        wire = self.wire_id(prompt_id)
+        result = await cancel_prompt(self.client, wire, has_jobs_api=self.has_jobs_api)
+        if result is CancelResult.REMOVED:
+            self._settle_cancelled(wire)
+        return result
+
+    def _settle_cancelled(self, prompt_id: str) -> None:
+        # A dequeued prompt gets no further message from ComfyUI: settle it here.
+        if (run := self._runs.get(prompt_id)) is not None:
+            run.finish(PromptResult(prompt_id, Outcome.CANCELLED))
 
     async def _on_connect(self, is_reconnect: bool) -> None:
         self._down_since = None
+        if is_reconnect or not self.health.is_up:
+            # The server may have been restarted, or replaced by another version.
+            await self.check()
         if self._abandoned:
             await self._withdraw_abandoned()
         if is_reconnect:
             await self.reconcile()
 
     async def check(self) -> BackendHealth:
-        """Ask /system_stats whether the server is up, and remember the answer."""
+        """Learn the server's version, features and API path now, and remember the answer.
+
+        Callers arriving while a check runs get that check's answer: one set of requests.
+        """
+        generation = self._checks
+        async with self._check_lock:
+            if self._checks == generation:
+                await self._check_now()
+                self._checks += 1
+        return self.health
+
+    async def _check_now(self) -> None:
         try:
-            stats = await self.client.system_stats()
+            self.info = await self.client.server_info()
         except ComfyError as exc:
             self.health = BackendHealth(is_up=False, error=redact(str(exc)), checked_at=time.time())
         else:
-            system = stats.get("system") or {}
-            self.health = BackendHealth(
-                is_up=True,
-                version=system.get("comfyui_version"),
-                devices=tuple(d for d in stats.get("devices") or () if isinstance(d, dict)),
-                checked_at=time.time(),
-            )
-        return self.health
+            self.health = BackendHealth.of(self.info, checked_at=time.time())
 
     async def _watch(self) -> None:
-        """Check health, abandon runs of a server that stays down, and reconcile periodically."""
+        """Run the health rounds forever; no failure of one round ends the loop."""
+        failures = 0
         while True:
+            try:
+                await self._round()
+                failures = 0
+            except ComfyError as exc:
+                failures += 1
+                log.warning("health round on %s failed: %s", self.url, exc)
+            except Exception:
+                failures += 1
+                log.exception("health round on %s failed", self.url)
+            await asyncio.sleep(min(self.check_interval * 2**failures, 60.0))
+
+    async def _round(self) -> None:
+        """Check a server that is down or unknown, abandon runs of one that stays down."""
+        if not self.stream.is_connected:
             await self.check()
-            if self.stream.is_connected:
-                # A missed WebSocket message can never leave a prompt hanging: one /queue a round.
+        if self.stream.is_connected:  # (again: it may have opened during the check)
+            self._down_since = None
+            if not self.health.is_up:
+                await self.check()
+            if self._is_reconcile_due():
                 await self.reconcile()
-            else:
-                now = time.monotonic()
-                self._down_since = self._down_since or now
-                if now - self._down_since >= self.dead_after:
-                    self._abandon_all()
-            await asyncio.sleep(self.check_interval)
+            return
+        now = time.monotonic()
+        self._down_since = self._down_since or now
+        if now - self._down_since >= self.dead_after:
+            self._abandon_all()
+
+    def _is_reconcile_due(self) -> bool:
+        """Tell whether /queue should be asked: silent while ours runs, or an interval passed.
+
+        Silence while our prompts only wait is normal (another client's run talks to its own
+        socket only); the interval still catches a prompt that started unheard.
+        """
+        outstanding = self._runs.outstanding()
+        if not outstanding:
+            return False
+        since = time.monotonic() - self._reconciled_at
+        is_silent = self.stream.silence > self.silence_limit and since > self.silence_limit
+        return (is_silent and any(run.is_started for run in outstanding)) or (
+            since >= self.reconcile_interval
+        )
 
     def _abandon_all(self) -> None:
         """Give up on every prompt of a server that has been down too long."""
-        for run in list(self._runs.values()):
-            if run.is_acknowledged and not run.is_done:
-                log.warning("%s down for %.0fs: giving up on %s", self.url, self.dead_after, run)
-                self._abandoned.add(run.prompt_id)
-                run.lose()
+        for run in self._runs.outstanding():
+            log.warning("%s down for %.0fs: giving up on %s", self.url, self.dead_after, run)
+            self._abandoned.add(run.prompt_id)
+            run.lose()
 
     async def _withdraw_abandoned(self) -> None:
         """Remove prompts we gave up on from a server that came back, so they never run twice."""
         abandoned, self._abandoned = self._abandoned, set()
         try:
-            queue = await self.client.queue()
-            pending = [p for p in abandoned if queue.is_pending(p)]
-            if pending:
-                await self.client.delete_pending(pending)
-            for prompt_id in abandoned:
-                if queue.is_running(prompt_id):
-                    await self.client.interrupt(prompt_id)
+            await withdraw(self.client, abandoned, has_jobs_api=self.has_jobs_api)
         except ComfyError as exc:
             log.warning("could not withdraw abandoned prompts from %s: %s", self.url, exc)
 
     async def reconcile(self) -> None:
         """Settle every acknowledged prompt that ended, or vanished, while we were away."""
-        runs = [run for run in self._runs.values() if run.is_acknowledged and not run.is_done]
+        runs = self._runs.outstanding()
+        self._reconciled_at = time.monotonic()
         if not runs:
             return
         try:
-            queue = await self.client.queue()
-            if self.stream.silence > self.silence_limit and any(
-                queue.is_running(run.prompt_id) for run in runs
-            ):
-                # ComfyUI drops a client_id's registration when its *older* socket closes
-                # late (a half-open connection after a blip): the new socket then hears
-                # nothing. Our prompt is running but silent: register again.
-                log.warning(
-                    "%s silent for %.0fs while running our prompt: reconnecting",
-                    self.url,
-                    self.stream.silence,
-                )
-                await self.stream.reconnect()
-            for run in runs:
-                if queue.is_running(run.prompt_id) or queue.is_pending(run.prompt_id):
-                    continue
-                entry = await self.client.history(run.prompt_id)
-                if entry is None:
-                    log.warning("%s is unknown to %s (restarted?): lost", run, self.url)
-                    run.lose()
-                else:
-                    run.finish(_result_from_history(run.prompt_id, entry))
+            await reconcile(
+                self.client,
+                self.stream,
+                runs,
+                has_jobs_api=self.has_jobs_api,
+                silence_limit=self.silence_limit,
+            )
         except ComfyError as exc:
             log.warning("reconcile with %s failed: %s", self.url, exc)
-
-
-def _result_from_history(prompt_id: str, entry: HistoryEntry) -> PromptResult:
-    if entry.status == "success" and entry.completed:
-        return PromptResult(prompt_id, Outcome.SUCCESS, entry.files)
-    if (error := entry.message("execution_error")) is not None:
-        failure = PromptFailure(
-            error.get("node_id"),
-            error.get("node_type"),
-            str(error.get("exception_type", "")),
-            str(error.get("exception_message", "")),
-        )
-        return PromptResult(prompt_id, Outcome.ERROR, entry.files, failure)
-    if entry.message("execution_interrupted") is not None:
-        return PromptResult(prompt_id, Outcome.INTERRUPTED)
-    return PromptResult(prompt_id, Outcome.LOST)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import mimetypes
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -14,41 +13,24 @@ from typing import Any, Self
 import aiohttp
 from yarl import URL
 
-from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, PromptRejected, ProtocolError
+from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, ProtocolError
 from bot.comfy.events import OutputFile
-from bot.comfy.models import (
-    HistoryEntry,
-    QueueSnapshot,
-    Submitted,
-    UploadedImage,
-    node_errors_from,
-)
+from bot.comfy.ids import new_prompt_id, unique_upload_name
+from bot.comfy.info import ServerFeatures, ServerInfo, SystemStats
+from bot.comfy.models import HistoryEntry, JobRecord, QueueSnapshot, Submitted, UploadedImage
+from bot.comfy.rejections import rejection
+from bot.comfy.shapes import decode, expect_object
 from bot.comfy.urls import redact, shown_url
 
 log = logging.getLogger(__name__)
-
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def new_prompt_id() -> str:
-    """Return a fresh prompt id of ours; ComfyUI accepts client-chosen ids as given."""
-    return f"comfycord-{uuid.uuid4().hex}"
-
-
-def unique_upload_name(filename: str) -> str:
-    """Return a collision-free, path-free upload name that keeps the original extension."""
-    stem, dot, ext = filename.rpartition("/")[2].rpartition("\\")[2].rpartition(".")
-    if not dot:
-        stem, ext = ext, "png"
-    stem = _SAFE_NAME.sub("_", stem).strip("._")[:40] or "image"
-    ext = _SAFE_NAME.sub("", ext)[:8].lower() or "png"
-    return f"comfycord_{uuid.uuid4().hex[:16]}_{stem}.{ext}"
 
 
 class ComfyClient:
     """Talk to one ComfyUI server over HTTP.
 
     The aiohttp session may be injected; the client closes only a session it created.
+    `preview_method` goes with every prompt as `extra_data.preview_method` (ComfyUI 0.38
+    otherwise applies its start-up flag, often no previews; 0.3.64 ignores the key).
     """
 
     def __init__(
@@ -58,9 +40,11 @@ class ComfyClient:
         session: aiohttp.ClientSession | None = None,
         client_id: str | None = None,
         timeout: float = 30.0,
+        preview_method: str | None = None,
     ) -> None:
         self.base_url = URL(base_url.rstrip("/"))
         self.client_id = client_id or uuid.uuid4().hex
+        self.preview_method = preview_method
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -104,26 +88,27 @@ class ComfyClient:
 
     async def _request(
         self, method: str, path: str, *, ok: Iterable[int] = (200,), **kwargs: Any
-    ) -> tuple[int, bytes, str]:
+    ) -> tuple[int, bytes]:
         url = self.base_url.with_path(self.base_url.path.rstrip("/") + path)
         try:
             async with self._http().request(method, url, timeout=self._timeout, **kwargs) as resp:
                 body = await resp.read()
-                status, content_type = resp.status, resp.content_type
+                status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = (
                 "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
             )
             raise ComfyUnavailable(
-                f"ComfyUI at {self.shown_url} is unreachable: {redact(reason)}"
+                f"ComfyUI at {self.shown_url} is unreachable: {redact(reason)}",
+                reason=redact(reason),
             ) from exc
         if status not in ok:
             raise ComfyHTTPError(method, path, status, body.decode("utf-8", "replace"))
-        return status, body, content_type
+        return status, body
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        _, body, _ = await self._request(method, path, **kwargs)
-        return _decode(body, path)
+        _, body = await self._request(method, path, **kwargs)
+        return decode(body, path)
 
     async def submit(
         self,
@@ -137,43 +122,48 @@ class ComfyClient:
 
         Raises:
             PromptRejected: ComfyUI refused the prompt; nothing was queued.
+            ProtocolError: the answer was not ComfyUI's (the prompt may not be queued).
         """
+        prompt_id = prompt_id or new_prompt_id()
         payload: dict[str, Any] = {
             "prompt": prompt,
             "client_id": self.client_id,
-            "prompt_id": prompt_id or new_prompt_id(),
+            "prompt_id": prompt_id,
         }
         if front:
             payload["front"] = True
-        if extra_data:
-            payload["extra_data"] = dict(extra_data)
-        status, body, _ = await self._request("POST", "/prompt", ok=(200, 400), json=payload)
-        data = _object(body, "/prompt", "prompt_id" if status == 200 else "error")
+        extra = dict(extra_data or {})
+        if self.preview_method is not None:
+            extra.setdefault("preview_method", self.preview_method)
+        if extra:
+            payload["extra_data"] = extra
+        status, body = await self._request("POST", "/prompt", ok=(200, 400), json=payload)
+        data = decode(body, "/prompt")
         if status == 400:
-            error = data.get("error") or {}
-            raise PromptRejected(
-                str(error.get("type", "")), str(error.get("message", "")), node_errors_from(data)
+            raise rejection(data)
+        submitted = Submitted.from_data(data)
+        if submitted.prompt_id != prompt_id:
+            raise ProtocolError(
+                f"ComfyUI queued the prompt as {submitted.prompt_id!r}, not as {prompt_id!r}"
             )
-        log.debug("queued prompt %s as number %s", data.get("prompt_id"), data.get("number"))
-        return Submitted(prompt_id=str(data["prompt_id"]), number=data.get("number", 0))
+        log.debug("queued prompt %s as number %s", prompt_id, submitted.number)
+        return submitted
 
     async def upload_image(
         self, data: bytes, filename: str, *, subfolder: str = "", unique: bool = True
     ) -> UploadedImage:
-        """Store an image in ComfyUI's input folder; by default under a name no other job uses."""
+        """Store an image in ComfyUI's input folder; by default under a name no other job uses.
+
+        Raises:
+            ProtocolError: the answer does not name the stored file.
+        """
         name = unique_upload_name(filename) if unique else filename
         form = aiohttp.FormData()
         form.add_field("image", data, filename=name, content_type="application/octet-stream")
         form.add_field("type", "input")
         if subfolder:
             form.add_field("subfolder", subfolder)
-        _, body, _ = await self._request("POST", "/upload/image", data=form)
-        answer = _object(body, "/upload/image", "name")
-        return UploadedImage(
-            name=str(answer["name"]),
-            subfolder=str(answer.get("subfolder", "")),
-            type=str(answer.get("type", "input")),
-        )
+        return UploadedImage.from_data(await self._json("POST", "/upload/image", data=form))
 
     async def view(self, file: OutputFile) -> bytes:
         """Download an output (or input or temp) file's bytes.
@@ -182,21 +172,21 @@ class ComfyClient:
             ProtocolError: the answer is a page or JSON, not the file (a proxy in the way).
         """
         params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
-        _, body, content_type = await self._request("GET", "/view", params=params)
-        expected = mimetypes.guess_type(file.filename)[0]
-        if content_type in _NOT_FILES and content_type != expected:
-            raise ProtocolError(f"/view answered {content_type} instead of {file.filename}")
+        _, body = await self._request("GET", "/view", params=params)
+        expected = mimetypes.guess_type(file.filename)[0] or ""
+        if expected.startswith(_MEDIA) and body.lstrip()[:1] in _PAGE_STARTS:
+            raise ProtocolError(f"/view answered a page or JSON instead of {file.filename}")
         return body
 
     async def history(self, prompt_id: str) -> HistoryEntry | None:
         """Return the history entry of a prompt, or None when ComfyUI does not know it."""
-        data = await self._json("GET", f"/history/{prompt_id}")
-        entry = data.get(prompt_id) if isinstance(data, dict) else None
+        data = expect_object(await self._json("GET", f"/history/{prompt_id}"), "/history")
+        entry = data.get(prompt_id)
         return HistoryEntry.from_data(prompt_id, entry) if entry else None
 
     async def queue(self) -> QueueSnapshot:
         """Return the running and pending prompts of every client."""
-        return QueueSnapshot.from_data(await self._json("GET", "/queue"))
+        return QueueSnapshot.from_data(expect_object(await self._json("GET", "/queue"), "/queue"))
 
     async def delete_pending(self, prompt_ids: Iterable[str]) -> None:
         """Remove pending prompts from the queue (a running prompt is not affected)."""
@@ -206,19 +196,55 @@ class ComfyClient:
         """Interrupt the prompt if, and only if, it is the one running now."""
         await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
 
+    async def job(self, prompt_id: str) -> JobRecord | None:
+        """Return a prompt's record from the jobs API (0.38 on), or None when it is unknown."""
+        status, body = await self._request("GET", f"/api/jobs/{prompt_id}", ok=(200, 404))
+        if status == 404:
+            return None
+        return JobRecord.from_data(prompt_id, decode(body, "/api/jobs/{id}"))
+
+    async def cancel_job(self, prompt_id: str) -> bool:
+        """Cancel a prompt through the jobs API; tell whether a pending or running one was hit.
+
+        ComfyUI interrupts it only while it is the one running, and dequeues it while pending.
+        """
+        answer = expect_object(
+            await self._json("POST", f"/api/jobs/{prompt_id}/cancel"), "/api/jobs/{id}/cancel"
+        )
+        return answer.get("cancelled") is True
+
+    async def has_jobs_api(self) -> bool:
+        """Tell whether the server answers the jobs API (0.38 does; 0.3.64 answers 404)."""
+        status, body = await self._request("GET", "/api/jobs", ok=(200, 404), params={"limit": 1})
+        if status == 404:
+            return False
+        try:
+            answer = decode(body, "/api/jobs")
+        except ProtocolError:
+            return False  # a front end answering HTML for unknown paths: no jobs API there
+        return isinstance(answer, dict) and isinstance(answer.get("jobs"), list)
+
+    async def features(self) -> ServerFeatures:
+        """Return the server's /features (none for a server without the route)."""
+        status, body = await self._request("GET", "/features", ok=(200, 404))
+        if status == 404:
+            return ServerFeatures()
+        return ServerFeatures.from_data(decode(body, "/features"))
+
+    async def server_info(self) -> ServerInfo:
+        """Learn the server's version, features and API path (three requests at once)."""
+        stats, features, has_jobs_api = await asyncio.gather(
+            self.system_stats(), self.features(), self.has_jobs_api()
+        )
+        return ServerInfo(stats, features, has_jobs_api)
+
     async def object_info(self) -> dict[str, Any]:
         """Return the node classes the server knows, with their input specs."""
-        data = await self._json("GET", "/object_info")
-        if not isinstance(data, dict):
-            raise ProtocolError("/object_info did not answer an object")
-        return data
+        return expect_object(await self._json("GET", "/object_info"), "/object_info")
 
-    async def system_stats(self) -> dict[str, Any]:
+    async def system_stats(self) -> SystemStats:
         """Return the server's version, devices and memory."""
-        data = await self._json("GET", "/system_stats")
-        if not isinstance(data, dict):
-            raise ProtocolError("/system_stats did not answer an object")
-        return data
+        return SystemStats.from_data(await self._json("GET", "/system_stats"))
 
     async def free(self, *, unload_models: bool = False, free_memory: bool = False) -> None:
         """Ask ComfyUI to unload models and/or free memory."""
@@ -226,27 +252,8 @@ class ComfyClient:
         await self._request("POST", "/free", json=body)
 
 
-# What /view never sends for a file of another type; a proxy's error page or an API answer.
-_NOT_FILES = frozenset({"text/html", "application/json", "text/plain"})
-
-
-def _object(body: bytes, path: str, key: str) -> dict[str, Any]:
-    """Decode a JSON object that must hold `key` (a proxy may answer 200 with something else).
-
-    Raises:
-        ProtocolError: not JSON, not an object, or without `key`.
-    """
-    data = _decode(body, path)
-    if not isinstance(data, dict) or key not in data:
-        raise ProtocolError(f"{path} answered JSON without {key!r}")
-    return data
-
-
-def _decode(body: bytes, path: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise ProtocolError(f"{path} answered something that is not JSON") from exc
-
+# An image, video or sound never starts like an HTML page or a JSON answer (a proxy's error).
+_MEDIA = ("image/", "video/", "audio/")
+_PAGE_STARTS = (b"<", b"{", b"[")
 
 __all__ = ["ComfyClient", "new_prompt_id", "unique_upload_name"]

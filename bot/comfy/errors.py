@@ -10,7 +10,11 @@ class ComfyError(Exception):
 
 
 class ComfyUnavailable(ComfyError):
-    """ComfyUI could not be reached, or did not answer in time."""
+    """ComfyUI could not be reached, or did not answer in time; `reason` says why, briefly."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class ComfyHTTPError(ComfyError):

@@ -1,4 +1,4 @@
-"""Typed views of ComfyUI's HTTP answers: submissions, uploads, the queue and history entries."""
+"""Typed views of ComfyUI's HTTP answers: submissions, uploads, the queue, history and jobs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
-from bot.comfy.errors import NodeError, ProtocolError
+from bot.comfy.errors import ProtocolError
 from bot.comfy.events import OutputFile
+from bot.comfy.shapes import (
+    expect_object,
+    expect_str,
+    list_at,
+    object_at,
+    optional_number,
+    optional_str,
+)
+
+JOB_STATUSES = frozenset({"pending", "in_progress", "completed", "failed", "cancelled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +27,17 @@ class Submitted:
     prompt_id: str
     number: float
 
+    @classmethod
+    def from_data(cls, data: Any) -> Self:
+        """Build from a 200 answer of POST /prompt.
+
+        Raises:
+            ProtocolError: the answer names no prompt_id.
+        """
+        answer = expect_object(data, "the answer of POST /prompt")
+        prompt_id = expect_str(answer, "prompt_id", "the answer of POST /prompt")
+        return cls(prompt_id=prompt_id, number=optional_number(answer, "number") or 0)
+
 
 @dataclass(frozen=True, slots=True)
 class UploadedImage:
@@ -25,6 +46,20 @@ class UploadedImage:
     name: str
     subfolder: str
     type: str
+
+    @classmethod
+    def from_data(cls, data: Any) -> Self:
+        """Build from an /upload/image answer (`name`, not `filename`).
+
+        Raises:
+            ProtocolError: the answer names no file.
+        """
+        answer = expect_object(data, "the answer of /upload/image")
+        return cls(
+            name=expect_str(answer, "name", "the answer of /upload/image"),
+            subfolder=optional_str(answer, "subfolder") or "",
+            type=optional_str(answer, "type") or "input",
+        )
 
     @property
     def reference(self) -> str:
@@ -44,7 +79,9 @@ class QueueItem:
     def from_data(cls, item: list[Any]) -> Self:
         """Build from `[number, prompt_id, prompt, extra_data, outputs]`."""
         extra = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
-        return cls(number=item[0], prompt_id=str(item[1]), client_id=extra.get("client_id"))
+        client_id = extra.get("client_id")
+        number = item[0] if isinstance(item[0], int | float) else 0
+        return cls(number, str(item[1]), client_id if isinstance(client_id, str) else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +119,21 @@ class QueueSnapshot:
         return None
 
 
+def output_files(outputs: Any) -> tuple[OutputFile, ...]:
+    """Return the files of a run's `outputs` ({node_id: {kind: [file, ...]}}), in node order."""
+    if not isinstance(outputs, dict):
+        return ()
+    return tuple(
+        OutputFile.from_data(item)
+        for node_id in sorted(outputs, key=_node_order)
+        if isinstance(outputs[node_id], dict)
+        for value in outputs[node_id].values()
+        if isinstance(value, list)
+        for item in value
+        if isinstance(item, dict) and isinstance(item.get("filename"), str)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """A finished prompt as /history/{id} reports it."""
@@ -93,29 +145,25 @@ class HistoryEntry:
     messages: tuple[tuple[str, Mapping[str, Any]], ...]
 
     @classmethod
-    def from_data(cls, prompt_id: str, data: Mapping[str, Any]) -> Self:
-        """Build from one value of a /history answer."""
-        status = data.get("status") or {}
-        outputs = data.get("outputs") or {}
-        files = tuple(
-            OutputFile.from_data(item)
-            for node_id in sorted(outputs, key=_node_order)
-            for value in outputs[node_id].values()
-            if isinstance(value, list)
-            for item in value
-            if isinstance(item, dict) and "filename" in item
-        )
-        messages = tuple(
-            (str(message[0]), message[1])
-            for message in status.get("messages", [])
-            if isinstance(message, list) and len(message) == 2 and isinstance(message[1], dict)
-        )
+    def from_data(cls, prompt_id: str, data: Any) -> Self:
+        """Build from one value of a /history answer.
+
+        Raises:
+            ProtocolError: the entry is not an object.
+        """
+        entry = expect_object(data, f"the /history entry of {prompt_id}")
+        status = object_at(entry, "status")
+        messages = list_at(status, "messages")
         return cls(
             prompt_id=prompt_id,
-            status=str(status.get("status_str", "")),
-            completed=bool(status.get("completed", False)),
-            files=files,
-            messages=messages,
+            status=optional_str(status, "status_str") or "",
+            completed=status.get("completed") is True,
+            files=output_files(entry.get("outputs")),
+            messages=tuple(
+                (str(message[0]), message[1])
+                for message in messages
+                if isinstance(message, list) and len(message) == 2 and isinstance(message[1], dict)
+            ),
         )
 
     def message(self, kind: str) -> Mapping[str, Any] | None:
@@ -126,39 +174,40 @@ class HistoryEntry:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One prompt as GET /api/jobs/{id} reports it (ComfyUI 0.38 on)."""
+
+    prompt_id: str
+    status: str
+    files: tuple[OutputFile, ...] = ()
+    execution_error: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_data(cls, prompt_id: str, data: Any) -> Self:
+        """Build from the decoded JSON.
+
+        Raises:
+            ProtocolError: the answer is not a job, or its status is not one ComfyUI uses.
+        """
+        what = f"the job record of {prompt_id}"
+        job = expect_object(data, what)
+        status = expect_str(job, "status", what)
+        if status not in JOB_STATUSES:
+            raise ProtocolError(f"{what} has an unknown status {status!r}")
+        error = job.get("execution_error")
+        return cls(
+            prompt_id=prompt_id,
+            status=status,
+            files=output_files(job.get("outputs")),
+            execution_error=error if isinstance(error, dict) else None,
+        )
+
+    @property
+    def is_finished(self) -> bool:
+        """Tell whether the prompt has ended (completed, failed or cancelled)."""
+        return self.status not in ("pending", "in_progress")
+
+
 def _node_order(node_id: str) -> tuple[int, str]:
     return (int(node_id), "") if node_id.isdigit() else (1 << 62, node_id)
-
-
-def node_errors_from(data: Mapping[str, Any]) -> tuple[NodeError, ...]:
-    """Turn a 400 answer's `error` and `node_errors` into one NodeError per bad input."""
-    errors: list[NodeError] = []
-    for node_id, entry in (data.get("node_errors") or {}).items():
-        for error in entry.get("errors", []):
-            extra = error.get("extra_info") or {}
-            errors.append(
-                NodeError(
-                    node_id=str(node_id),
-                    class_type=entry.get("class_type"),
-                    error_type=str(error.get("type", "")),
-                    message=str(error.get("message", "")),
-                    details=str(error.get("details", "")),
-                    input_name=extra.get("input_name"),
-                )
-            )
-    if not errors:
-        # invalid_prompt and prompt_no_outputs carry no node_errors, only a top-level error.
-        top = data.get("error") or {}
-        details = str(top.get("details", ""))
-        node_id = details.removeprefix("Node ID '#").removesuffix("'") if "#" in details else None
-        errors.append(
-            NodeError(
-                node_id=node_id,
-                class_type=None,
-                error_type=str(top.get("type", "")),
-                message=str(top.get("message", "")),
-                details=details,
-                input_name=None,
-            )
-        )
-    return tuple(errors)

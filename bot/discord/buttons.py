@@ -157,6 +157,8 @@ def _message_id(interaction: discord.Interaction[Any]) -> int | None:
 
 def job_view(job: Job, has_ended: bool) -> discord.ui.View:
     """Return a job message's buttons: Cancel while it runs, Retry once lost, Reroll always."""
+    # No timeout: every item is a DynamicItem, which discord.py matches by custom_id pattern
+    # and stores nothing of per message; a timeout would only keep the view alive until then.
     view = discord.ui.View(timeout=None)
     if not has_ended:
         view.add_item(CancelButton(job.id))
@@ -170,7 +172,7 @@ def history_view(job_ids: Sequence[str]) -> discord.ui.View | None:
     """Return one Reroll button per listed job, numbered like the listing (at most 25)."""
     if not job_ids:
         return None
-    view = discord.ui.View(timeout=None)
+    view = discord.ui.View(timeout=None)  # DynamicItems only, as in job_view
     for number, job_id in enumerate(job_ids[:25], start=1):
         view.add_item(RerollButton(job_id, label=f"Reroll {number}"))
     return view

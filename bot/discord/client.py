@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.comfy.backend import ComfyBackend
 from bot.config import Settings
 from bot.discord.buttons import DYNAMIC_ITEMS, job_view
-from bot.discord.delivery import Delivery
+from bot.discord.delivery import Delivered, Delivery
 from bot.discord.errors import ErrorTree
 from bot.discord.restore import reattach
 from bot.jobs.queue import JobQueue
@@ -42,6 +42,7 @@ class ComfyBot(commands.Bot):
         settings: Settings,
         jobs: JobQueue,
         sync_commands: bool = False,
+        on_delivered: Delivered | None = None,
         **options: Any,
     ) -> None:
         options.setdefault("intents", intents())
@@ -56,6 +57,7 @@ class ComfyBot(commands.Bot):
             job_view,
             journal=jobs.journal,
             is_available=lambda: jobs.has_healthy_backend,
+            on_delivered=on_delivered,
         )
         self.sync_commands = sync_commands
 
@@ -100,6 +102,10 @@ class ComfyBot(commands.Bot):
         else:
             log.info("synced %d commands to %s", len(synced), where)
 
+    def is_gateway_connected(self) -> bool:
+        """Tell whether the gateway session is up (ready, and its WebSocket open)."""
+        return not self.is_closed() and self.is_ready() and self.ws is not None and self.ws.open
+
     async def on_ready(self) -> None:
         """Log who we are."""
         log.info("logged in as %s (%s)", self.user, getattr(self.user, "id", "?"))
@@ -115,6 +121,12 @@ class ComfyBot(commands.Bot):
 
 class ComfyShardedBot(ComfyBot, commands.AutoShardedBot):
     """ComfyBot on discord.py's AutoShardedBot: the shard count comes from GET /gateway/bot."""
+
+    def is_gateway_connected(self) -> bool:
+        """Tell whether every shard's gateway session is up."""
+        shards = self.shards.values()
+        is_up = not self.is_closed() and self.is_ready() and bool(shards)
+        return is_up and not any(shard.is_closed() for shard in shards)
 
 
 def bot_class(settings: Settings) -> type[ComfyBot]:

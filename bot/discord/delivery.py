@@ -22,6 +22,7 @@ from bot.discord import render
 from bot.discord.reply import ReplyLocation
 from bot.discord.sinks import Sink, persist
 from bot.images import ImageFile
+from bot.jobs import logcontext
 from bot.jobs.journal import Journal
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState, ProgressSnapshot
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 Controls = Callable[[Job, bool], discord.ui.View | None]
 """Build the buttons of a job's message: (job, has_ended) -> view or None."""
+
+Delivered = Callable[[Job, JobResult], None]
+"""Told when a job's result has been posted (metrics time the delivery)."""
 
 AVAILABILITY_CHECK = 1.0
 """Seconds between checks, while a job waits, of whether any ComfyUI server is available."""
@@ -102,12 +106,14 @@ class Delivery:
         *,
         journal: Journal | None = None,
         is_available: Callable[[], bool] | None = None,
+        on_delivered: Delivered | None = None,
     ) -> None:
         self.interval = settings.progress_interval
         self.show_previews = settings.show_previews
         self._controls = controls
         self._journal = journal
         self._is_available = is_available or (lambda: True)
+        self._on_delivered = on_delivered
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def __repr__(self) -> str:
@@ -146,6 +152,7 @@ class Delivery:
                 await task
 
     async def _follow(self, job: Job, sink: Sink) -> None:
+        logcontext.bind(job_id=job.id, prompt_id=job.id, guild_id=sink.where().guild_id)
         where = _Where(self._journal, job, sink)
         # On disk before the first edit: a restart from then on finds this reply again.
         await where.note()
@@ -158,6 +165,8 @@ class Delivery:
         await self._show_result(job, sink, result)
         if self._journal is not None:
             self._journal.delivered(job)  # at once: no await between the edit and this record
+        if self._on_delivered is not None:
+            self._on_delivered(job, result)
         await where.note()
 
     async def _show_progress(self, job: Job, sink: Sink, where: _Where) -> None:

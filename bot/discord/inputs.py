@@ -29,6 +29,9 @@ OPTION_HELP = {
 }
 """Descriptions of /generate's options, as Discord shows them."""
 
+MODAL_TIMEOUT = 10 * 60.0
+"""Seconds a form stays open; discord.py then forgets it (one closed unsent would stay forever)."""
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
@@ -170,8 +173,13 @@ class PromptModal(discord.ui.Modal, title="Use this image as input"):
         label="Prompt", style=discord.TextStyle.paragraph, max_length=1500, required=False
     )
 
-    def __init__(self, on_prompt: Callable[[discord.Interaction[Any], str], Awaitable[None]]):
-        super().__init__()
+    def __init__(
+        self,
+        on_prompt: Callable[[discord.Interaction[Any], str], Awaitable[None]],
+        *,
+        timeout: float = MODAL_TIMEOUT,
+    ) -> None:
+        super().__init__(timeout=timeout)
         self._on_prompt = on_prompt
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:

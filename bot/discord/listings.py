@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from bot.comfy.backend import BackendHealth
+from bot.comfy.info import Device
 from bot.discord.render import CONTENT_LIMIT, mention, quoted, truncate
 from bot.discord.reply import ReplyLocation
 from bot.jobs.model import GenerationRequest
@@ -52,14 +52,9 @@ def history(entries: Sequence[JournalEntry], *, show_requester: bool = False) ->
     return truncate("\n".join(lines), CONTENT_LIMIT)
 
 
-def device_line(device: Mapping[str, Any]) -> str:
+def device_line(device: Device) -> str:
     """Describe a ComfyUI device: its name and free memory."""
-    # ComfyUI names devices like "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync".
-    name = str(device.get("name") or device.get("type") or "device").split(" : ")[0]
-    free, total = device.get("vram_free"), device.get("vram_total")
-    if isinstance(free, int | float) and isinstance(total, int | float) and total > 0:
-        return f"{name}: {free / GIB:.1f} of {total / GIB:.1f} GiB free"
-    return name
+    return f"{device.label}: {device.memory}" if device.memory else device.label
 
 
 def backend_status(
@@ -75,7 +70,8 @@ def backend_status(
         reason = health.error or ("not checked yet" if not health.checked_at else "no answer")
         return f"🔴 `{url}` · down: {truncate(reason, 300)}"
     icon = "🟢" if is_healthy else "🟡"
-    parts = [f"{icon} `{url}`", f"ComfyUI {health.version or '(unknown version)'}"]
+    version = f"ComfyUI {health.version or '(unknown version)'}"
+    parts = [f"{icon} `{url}`", f"{version} via {health.path}" if health.path else version]
     if is_healthy:
         parts.append(f"queue {queue_remaining}")
     else:

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from typing import Any
 
 import aiohttp
 import discord
@@ -16,7 +18,11 @@ from bot.config import ConfigError, Settings
 from bot.discord.client import ComfyBot, bot_class
 from bot.errors import EXIT_UNREACHABLE
 from bot.jobs.engine import Engine
+from bot.jobs.queue import JobQueue
+from bot.ops.health import OpsServer, bot_health
+from bot.ops.metrics import Metrics
 from bot.workflows.library import WorkflowError, WorkflowLibrary, validate
+from bot.workflows.server import converter_if_needed
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +44,55 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         ConfigError: DISCORD_TOKEN is missing, malformed or rejected; workflows cannot load.
     """
     settings.require_discord()
+    settings.require_metrics_token()
     _quiet_token_loggers()
+    converter = await converter_if_needed(
+        [settings.workflows_dir], settings.backend_urls, request_timeout=settings.request_timeout
+    )
     try:
-        workflows = await asyncio.to_thread(WorkflowLibrary.load, settings.workflows_dir)
+        workflows = await asyncio.to_thread(WorkflowLibrary.load, settings.workflows_dir, converter)
     except WorkflowError as exc:
         raise ConfigError([f"WORKFLOWS_DIR: {exc.user_message}"]) from None
     for name, error in workflows.errors.items():
         log.warning("workflow %s is unusable: %s", name, error.user_message)
-    async with Engine(settings, workflows, has_journal=True) as engine:
+    # Metrics only with METRICS_PORT: nothing is counted that nobody can read.
+    port = settings.metrics_port
+    metrics = Metrics("discord") if port is not None else None
+    async with AsyncExitStack() as stack:
+        session = None
+        if metrics is not None:
+            await stack.enter_async_context(metrics)
+            traced = aiohttp.ClientSession(trace_configs=[metrics.comfy_trace()])
+            session = await stack.enter_async_context(traced)
+        engine = Engine(settings, workflows, has_journal=True, session=session)
+        await stack.enter_async_context(engine)
         await warn_unrunnable(engine.backends, workflows)
-        bot = bot_class(settings)(settings=settings, jobs=engine.jobs, sync_commands=args.sync)
+        bot = bot_class(settings)(
+            settings=settings,
+            jobs=engine.jobs,
+            sync_commands=args.sync,
+            **_metered(metrics, engine.jobs),
+        )
+        if metrics is not None and port is not None:
+            health = bot_health(engine.jobs, bot.is_gateway_connected)
+            ops = OpsServer(
+                metrics,
+                health,
+                host=settings.metrics_host,
+                port=port,
+                token=settings.metrics_token.value,
+            )
+            await stack.enter_async_context(ops)
         async with bot:
             return await _run(bot, settings.discord_token.value)
+
+
+def _metered(metrics: Metrics | None, jobs: JobQueue) -> dict[str, Any]:
+    """Return the bot's options that feed `metrics` (none without), and follow the queue's jobs."""
+    if metrics is None:
+        return {}
+    metrics.watch(jobs)
+    return {"on_delivered": metrics.delivered, "http_trace": metrics.discord_trace()}
 
 
 async def warn_unrunnable(backends: Sequence[ComfyBackend], workflows: WorkflowLibrary) -> int:

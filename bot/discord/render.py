@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.errors import user_message
-from bot.images import ImageFile, fit_image
+from bot.images import ImageFile, fit_image, output_kind
 from bot.jobs.model import GenerationRequest, JobResult
 from bot.jobs.progress import JobState, ProgressSnapshot, duration, meter
 
@@ -135,9 +136,7 @@ def final_text(
     """Return the message of an ended job: done (with notes), failed, lost or cancelled."""
     match result.state:
         case JobState.DONE:
-            count = len(result.outputs)
-            made = f"{count} image{'s' if count != 1 else ''}" if count else "no images"
-            line = f"✅ Done in {duration(result.elapsed)}: {made}."
+            line = f"✅ Done in {duration(result.elapsed)}: {made_of(result.outputs)}."
         case JobState.CANCELLED:
             who = f" by {mention(result.cancelled_by)}" if result.cancelled_by else ""
             line = f"🚫 Cancelled{who}."
@@ -190,6 +189,15 @@ def result_embed(
         fields=tuple(fields),
         footer=f"job {result.job_id}",
     )
+
+
+def made_of(outputs: Sequence[ImageFile]) -> str:
+    """Say what a job made: "1 image", "2 videos", "1 animation and 1 image", "no images"."""
+    counts = Counter(output_kind(output) for output in outputs)
+    if not counts:
+        return "no images"
+    parts = [f"{count} {kind}{'s' if count != 1 else ''}" for kind, count in counts.items()]
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def fit_outputs(outputs: Sequence[ImageFile], max_bytes: int) -> tuple[list[ImageFile], list[str]]:

@@ -46,6 +46,7 @@ def job_json(
         },
         "error": _error(result, error_code) if result else None,
         "cancelled_by": job.cancelled_by,
+        "outputs_released": result.is_released if result else False,
         "outputs": [
             {
                 "index": index,

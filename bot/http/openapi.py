@@ -164,6 +164,19 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json(_ref("Health"), "ComfyUI is connected"),
                 "503": _json(_ref("Health"), "ComfyUI is not connected"),
+                **_errors(),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics: jobs, job times, servers, ComfyUI requests",
+            "responses": {
+                "200": {
+                    "description": "Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                **_errors(401),
             },
         }
     },
@@ -254,6 +267,10 @@ _SCHEMAS: dict[str, Any] = {
                 },
             },
             "cancelled_by": _NULLABLE_STR,
+            "outputs_released": {
+                "type": "boolean",
+                "description": "The outputs are no longer kept (only the newest jobs keep theirs).",
+            },
             "outputs": {"type": "array", "items": _ref("Output")},
         },
     },

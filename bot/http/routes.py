@@ -10,15 +10,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.http.errors import BadRequest, NotReady, UnknownOutput, UnsupportedMediaType
 from bot.http.openapi import spec
 from bot.http.service import ServerState
 from bot.images import ImageFile, check_input_image
+from bot.ops.health import metrics_response
+from bot.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 STATE = web.AppKey("state", ServerState)
+METRICS = web.AppKey("metrics", Metrics)
 MAX_JSON_DEPTH = 32
 MAX_INDEX_DIGITS = 6
 OPEN_PATHS = frozenset({"/health"})
@@ -82,7 +86,7 @@ async def upload_image(request: web.Request) -> web.Response:
     state = _state(request)
     try:
         form = await request.post()
-    except ValueError as exc:  # a multipart body that does not parse
+    except (ValueError, HttpProcessingError) as exc:  # a multipart body that does not parse
         raise BadRequest(f"The form could not be read ({exc}).", "malformed_form") from exc
     field = form.get("image")
     if not isinstance(field, web.FileField):
@@ -152,7 +156,12 @@ async def get_output(request: web.Request) -> web.Response:
     job = _state(request).job(request.match_info["job_id"])
     if not job.is_done:
         raise NotReady(f"Job {job.id} is {job.state}; its outputs exist once it is done.")
-    outputs = (await job.result()).outputs
+    result = await job.result()
+    if result.is_released:
+        raise UnknownOutput(
+            f"Job {job.id}'s outputs are no longer kept (only the newest jobs keep theirs)."
+        )
+    outputs = result.outputs
     index = _number(request.match_info["n"], "The output number")
     if index >= len(outputs):
         raise UnknownOutput(f"Job {job.id} has {len(outputs)} output(s); there is no {index}.")
@@ -209,6 +218,11 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus metrics of this server's process."""
+    return metrics_response(request.app[METRICS])
+
+
 async def openapi(request: web.Request) -> web.Response:
     """GET /openapi.json: the OpenAPI 3.1 description of these routes."""
     return web.json_response(spec(has_token=bool(_state(request).options.token)))
@@ -226,6 +240,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/events", events),
     ("GET", "/workflow", get_workflow),
     ("GET", "/health", health),
+    ("GET", "/metrics", metrics),
     ("GET", "/openapi.json", openapi),
 )
 """Every route: (method, path, handler); `bot.http.openapi` documents each of them."""

@@ -25,12 +25,14 @@ from bot.config import Settings
 from bot.errors import EXIT_UNREACHABLE, user_message
 from bot.http.errors import auth_middleware, error_middleware
 from bot.http.guard import browser_guard
-from bot.http.routes import OPEN_PATHS, ROUTES, STATE
+from bot.http.routes import METRICS, OPEN_PATHS, ROUTES, STATE
 from bot.http.runner import JsonErrorRunner
 from bot.http.service import HttpOptions, ServerState
 from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
+from bot.ops.metrics import Metrics
 from bot.workflows.library import (
+    UiConverter,
     Workflow,
     WorkflowError,
     WorkflowLibrary,
@@ -39,6 +41,7 @@ from bot.workflows.library import (
     names_a_file,
     validate,
 )
+from bot.workflows.server import converter_if_needed
 
 __all__ = ["EXIT_UNREACHABLE", "HttpOptions", "add_arguments", "create_app", "main"]
 
@@ -50,12 +53,17 @@ EXIT_USAGE = 2
 
 
 def create_app(
-    jobs: JobQueue, workflow: Workflow, options: HttpOptions | None = None
+    jobs: JobQueue,
+    workflow: Workflow,
+    options: HttpOptions | None = None,
+    *,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """Return the middleware's app around an open JobQueue; the caller owns the queue.
 
     The app owns its per-server state (what clients set, the jobs it queued) and the tasks
-    following those jobs; it stops them on cleanup.
+    following those jobs; it stops them on cleanup. `metrics` (the app's own when not given)
+    follow the queue's jobs and answer /metrics.
     """
     options = options or HttpOptions()
     middlewares: list[Middleware] = [
@@ -67,6 +75,11 @@ def create_app(
         middlewares.append(auth_middleware(options.token, OPEN_PATHS))
     app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
     app[STATE] = ServerState(jobs, workflow, options)
+    if metrics is None:
+        metrics = Metrics("http")
+        app.on_cleanup.append(lambda _: metrics.close())
+    metrics.watch(jobs)
+    app[METRICS] = metrics
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     app.on_shutdown.append(_end_streams)
@@ -118,12 +131,20 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         auto_execute_on_upload=args.auto_execute or settings.auto_execute_on_upload,
     )
     settings.require_http_token()
+    converter = await converter_if_needed(
+        [settings.workflows_dir, Path(settings.http_workflow)],
+        settings.backend_urls,
+        request_timeout=settings.request_timeout,
+    )
     try:
-        library, workflow = await asyncio.to_thread(_load, settings)
+        library, workflow = await asyncio.to_thread(_load, settings, converter)
     except WorkflowError as exc:
         log.error("Cannot serve workflow %r: %s", settings.http_workflow, user_message(exc))
         return EXIT_USAGE
-    async with aiohttp.ClientSession() as http:
+    async with (
+        Metrics("http") as metrics,
+        aiohttp.ClientSession(trace_configs=[metrics.comfy_trace()]) as http,
+    ):
         clients = [
             ComfyClient(url, session=http, timeout=settings.request_timeout)
             for url in settings.backend_urls
@@ -139,25 +160,28 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
                     settings.request_timeout,
                 )
                 return EXIT_UNREACHABLE
-            app = create_app(engine.jobs, workflow, HttpOptions.from_settings(settings))
+            options = HttpOptions.from_settings(settings)
+            app = create_app(engine.jobs, workflow, options, metrics=metrics)
             return await serve(app, settings.http_host, settings.http_port)
 
 
-def _load(settings: Settings) -> tuple[WorkflowLibrary, Workflow]:
+def _load(
+    settings: Settings, converter: UiConverter | None = None
+) -> tuple[WorkflowLibrary, Workflow]:
     """Return the library with the served workflow in it (a file outside it is added)."""
     name = settings.http_workflow
     is_path = names_a_file(name)
     try:
-        library = WorkflowLibrary.load(settings.workflows_dir)
+        library = WorkflowLibrary.load(settings.workflows_dir, converter)
     except WorkflowNotFound:
         if not is_path:
             raise
-        library = WorkflowLibrary({})
+        library = WorkflowLibrary({}, converter=converter)
     if name in library:
         return library, library.get(name)
     if not is_path:
         library.get(name)  # raises UnknownWorkflow (or the file's own error), listing names
-    workflow = load_workflow(Path(name))
+    workflow = load_workflow(Path(name), converter)
     workflows = {w.name: w for w in library if w.name != workflow.name}
     return WorkflowLibrary({**workflows, workflow.name: workflow}, library.errors), workflow
 

@@ -104,7 +104,11 @@ class Engine:
             # The same client_id across restarts: ComfyUI keeps sending events of earlier prompts.
             client_id = await store.client_id(url) if store is not None else None
             client = ComfyClient(
-                url, session=session, client_id=client_id, timeout=self.settings.request_timeout
+                url,
+                session=session,
+                client_id=client_id,
+                timeout=self.settings.request_timeout,
+                preview_method=self.settings.preview_method,
             )
             backend = ComfyBackend(
                 client, backoff=self._backoff, check_interval=self._check_interval

@@ -22,22 +22,22 @@ DOWNLOAD_BACKOFF = 0.5  # seconds before the second attempt, doubled each time (
 
 async def send(job: Job, backend: ComfyBackend, journal: Journal | None) -> PromptRun | None:
     """Upload the inputs and queue the prompt; None when it was cancelled meanwhile."""
-    names = [
-        (await backend.client.upload_image(image.data, image.filename)).reference
-        for image in job.request.images
-    ]
-    job.use_images(names)
-    if job.cancelled_by is not None:
-        job.mark_sent()
-        return None
-    if journal is not None:
-        # The prompt_id is on disk before ComfyUI can know it: a crash leaves nothing unknown.
-        job.submitting(backend)
-        await journal.flush()
     try:
+        names = [
+            (await backend.client.upload_image(image.data, image.filename)).reference
+            for image in job.request.images
+        ]
+        job.use_images(names)
+        if job.cancelled_by is not None:
+            return None
+        if journal is not None:
+            # The prompt_id is on disk before ComfyUI can know it: a crash leaves nothing unknown.
+            job.submitting(backend)
+            await journal.flush()
         run = await backend.submit(dict(job.graph), prompt_id=job.id)
         job.record(JobState.QUEUED)
     finally:
+        # However sending ended (a failed upload too), a cancel waiting for it goes on.
         job.mark_sent()
     return run
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bot.comfy.backend import ComfyBackend, Outcome, PromptFailure
 from bot.comfy.events import Event
+from bot.comfy.ids import new_prompt_id
 from bot.images import ImageFile
 from bot.jobs.progress import JobState, ProgressSnapshot, ProgressTracker
 from bot.jobs.store import StoredState
@@ -78,6 +78,8 @@ class JobResult:
     error: Exception | None = None
     cancelled_by: str | None = None
     elapsed: float = 0.0
+    # The job's bytes were dropped once it had ended a while: `outputs` is empty from then on.
+    is_released: bool = False
 
 
 class JobLog(Protocol):
@@ -106,7 +108,8 @@ class Job:
         job_id: str | None = None,
         journal: JobLog | None = None,
     ) -> None:
-        self.id = job_id or f"comfycord-{uuid.uuid4().hex}"
+        # The job id is the prompt id too: a canonical UUID, as ComfyUI 0.38 requires.
+        self.id = job_id or new_prompt_id()
         self.request = request
         self.workflow = workflow
         self._graph = graph
@@ -114,6 +117,8 @@ class Job:
         self._journal = journal
         self._tracker = ProgressTracker(graph)
         self.cancelled_by: str | None = None
+        # How many input images `release` dropped: a Reroll then takes them from the journal.
+        self.released_inputs = 0
         # A counter beside the event: a follower busy with one snapshot still sees that more
         # came meanwhile, and takes only the newest (a slow Discord edit never queues up old ones).
         self._version = 0
@@ -235,6 +240,31 @@ class Job:
     def is_done(self) -> bool:
         """Tell whether the job has ended."""
         return self._result.done()
+
+    @property
+    def held_bytes(self) -> int:
+        """Return how many image bytes the job holds: inputs, outputs and its latest preview."""
+        preview = self._tracker.snapshot.preview
+        outputs = self._result.result().outputs if self._result.done() else ()
+        images = sum(len(image.data) for image in (*self.request.images, *outputs))
+        return images + (len(preview.data) if preview is not None else 0)
+
+    @property
+    def is_released(self) -> bool:
+        """Tell whether `release` dropped this ended job's bytes."""
+        return self._result.done() and self._result.result().is_released
+
+    def release(self) -> None:
+        """Drop an ended job's bytes (inputs, outputs, preview); its record and result stay."""
+        if not self._result.done() or self.is_released:
+            return
+        result = self._result.result()
+        self.released_inputs = len(self.request.images)
+        self.request = replace(self.request, images=())
+        self._tracker.snapshot = replace(self._tracker.snapshot, preview=None)
+        # A new future: whoever awaited the old one already holds the whole result.
+        self._result = self._result.get_loop().create_future()
+        self._result.set_result(replace(result, outputs=(), is_released=True))
 
     def finish(self, result: JobResult) -> None:
         """End the job once, and journal how."""

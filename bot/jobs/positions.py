@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Set
 
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.errors import ComfyError
+from bot.comfy.events import Status
 from bot.jobs.lineup import WaitingLine
 from bot.jobs.model import Job
 from bot.jobs.progress import JobState
@@ -15,6 +16,7 @@ from bot.jobs.progress import JobState
 log = logging.getLogger(__name__)
 
 POSITION_INTERVAL = 0.25  # seconds: waiting jobs' positions are refreshed at most this often
+QUEUE_REFRESH = 1.0  # seconds: ComfyUI's /queue is asked for positions at most this often
 
 
 class Positions:
@@ -25,6 +27,7 @@ class Positions:
         self._in_flight = in_flight
         self._at = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
+        self._placed: set[Job] = set()  # queued jobs whose place in ComfyUI's queue we know
 
     def __repr__(self) -> str:
         return f"Positions(waiting={len(self._waiting)}, pending={self._timer is not None})"
@@ -66,6 +69,34 @@ class Positions:
         for index, job in enumerate(self._waiting):
             job.move_to(ahead + index)
 
+    async def follow(self, backend: ComfyBackend, on_change: Callable[[], None]) -> None:
+        """Keep our queued jobs' places on `backend` current as its queue changes, forever.
+
+        A shorter queue moves each placed job of ours up without a request; /queue is asked
+        only for jobs whose place ComfyUI has not told us yet, at most every QUEUE_REFRESH s.
+        """
+        updates = backend.stream.listen(Status)
+        remaining: int | None = None
+        asked_at = float("-inf")
+        loop = asyncio.get_running_loop()
+        try:
+            async for status in updates:
+                on_change()  # a (re)connected backend may take waiting jobs
+                while (later := updates.get_nowait()) is not None:  # one refresh per burst
+                    status = later
+                if not isinstance(status, Status):
+                    continue
+                is_fresh = status.sid is not None or remaining is None  # first frame of a socket
+                moved_up = 0 if is_fresh else max(0, (remaining or 0) - status.queue_remaining)
+                remaining = status.queue_remaining
+                if self.shift(backend, moved_up) and not is_fresh:
+                    continue
+                await asyncio.sleep(max(0.0, asked_at + QUEUE_REFRESH - loop.time()))
+                asked_at = loop.time()
+                await self.in_comfy(backend)
+        finally:
+            updates.close()
+
     async def in_comfy(self, backend: ComfyBackend) -> None:
         """Ask ComfyUI where our queued jobs on `backend` stand; one it executes is RUNNING.
 
@@ -80,10 +111,30 @@ class Positions:
             log.debug("queue refresh on %s failed: %s", backend.url, exc)
             return
         for job in queued:
-            position = snapshot.position(job.id)
+            position = snapshot.position(backend.wire_id(job.id))
             if job.state is not JobState.QUEUED or position is None:
                 continue
-            if snapshot.is_running(job.id):
+            self._placed.add(job)
+            if position == 0:
                 job.record(JobState.RUNNING, position=0)
             else:
                 job.move_to(position)
+
+    def shift(self, backend: ComfyBackend, moved_up: int) -> bool:
+        """Move our placed queued jobs up by `moved_up`; tell whether every one was placed.
+
+        ComfyUI's queue got shorter by `moved_up`: what ran before ours ended (or a prompt
+        was deleted, rarely behind ours; the next /queue corrects that).
+        """
+        queued = [j for j in self._in_flight[backend] if j.state is JobState.QUEUED]
+        if not all(job in self._placed for job in queued):
+            return False
+        for job in queued:
+            position = job.snapshot.position
+            if moved_up and position is not None and position > 1:
+                job.move_to(max(1, position - moved_up))
+        return True
+
+    def forget(self, job: Job) -> None:
+        """Drop a job that left ComfyUI's queue (it ran, failed or moved)."""
+        self._placed.discard(job)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
 from bot.comfy.backend import CancelResult, ComfyBackend, PromptRun
 from bot.comfy.errors import ComfyError, ComfyUnavailable
-from bot.comfy.events import Status
 from bot.errors import BotError, NotAllowed, QueueFull, TooManyJobs, UnknownJob
+from bot.jobs import logcontext
+from bot.jobs.ended import KEEP_BYTES, KEEP_ENDED, EndedJobs
 from bot.jobs.execution import failed, follow, send
 from bot.jobs.journal import Journal, request_from
 from bot.jobs.lineup import WaitingLine
@@ -28,6 +28,12 @@ from bot.workflows.library import WorkflowLibrary
 log = logging.getLogger(__name__)
 
 NO_HISTORY = "This bot keeps no job history (it runs without a job journal)."
+INPUTS_RELEASED = (
+    "The input images of this job are no longer kept (there is no job journal); start it again."
+)
+
+JobObserver = Callable[[Job], None]
+"""Told of every job the queue takes, submitted or adopted (metrics follow it from there)."""
 
 
 class JobQueue:
@@ -42,7 +48,8 @@ class JobQueue:
         max_in_flight: int = 2,
         max_waiting: int = 1000,
         journal: Journal | None = None,
-        keep_finished: int = 200,
+        keep_finished: int = KEEP_ENDED,
+        keep_bytes: int = KEEP_BYTES,
     ) -> None:
         if not backends:
             raise ValueError("JobQueue needs at least one backend")
@@ -53,15 +60,16 @@ class JobQueue:
         self.max_waiting = max_waiting
         self.journal = journal
         self.jobs: dict[str, Job] = {}
-        # Ended jobs stay reachable (results, Reroll) until this many newer ones have ended.
-        self._finished: deque[str] = deque()
-        self.keep_finished = keep_finished
+        # Ended jobs stay reachable (results, Reroll) until `keep_finished` newer ones have
+        # ended; only the newest keep their images.
+        self.ended = EndedJobs(keep=keep_finished, keep_bytes=keep_bytes)
         self._waiting = WaitingLine()
         self._in_flight: dict[ComfyBackend, set[Job]] = {b: set() for b in self.backends}
         self._wake = asyncio.Event()
         self._tasks = TaskSet(log)
         self._dispatcher: asyncio.Task[None] | None = None
         self._positions = Positions(self._waiting, self._in_flight)
+        self.observers: list[JobObserver] = []
 
     def __repr__(self) -> str:
         return f"JobQueue(backends={len(self.backends)}, jobs={len(self.jobs)})"
@@ -108,10 +116,17 @@ class JobQueue:
             raise QueueFull(self.max_waiting)
         job = Job(request, workflow, graph, journal=self.journal)
         self.jobs[job.id] = job
+        self._observe(job)
         if self.journal is not None:
             self.journal.accepted(job)
         self._waiting.append(job)
-        log.info("accepted %s from %s (%s)", job.id, request.requester, workflow.name)
+        log.info(
+            "accepted %s from %s (%s)",
+            job.id,
+            request.requester,
+            workflow.name,
+            extra={"job_id": job.id},
+        )
         self._positions.place(job)
         self._wake.set()
         return job
@@ -194,12 +209,15 @@ class JobQueue:
 
         Raises:
             UnknownJob: neither the queue nor the journal knows the job.
+            BotError: its input images were released and no journal holds them.
         """
         job = self.find(job_id)
-        if job is not None:
+        if job is not None and not job.released_inputs:
             return replace(job.request, origin={})
         entry = await self.journal.get(job_id) if self.journal is not None else None
         if entry is None or self.journal is None:
+            if job is not None:
+                raise BotError(INPUTS_RELEASED)
             raise UnknownJob(job_id)
         return replace(request_from(entry, await self.journal.images(job_id)), origin={})
 
@@ -270,6 +288,8 @@ class JobQueue:
         )
 
     async def _execute(self, job: Job, backend: ComfyBackend, run: PromptRun | None = None) -> None:
+        # The prompt_id is the job's id (chosen by us); every log line of this task carries both.
+        logcontext.bind(job_id=job.id, prompt_id=job.id, server=logcontext.server_name(backend.url))
         result: JobResult | None
         try:
             if run is None:
@@ -285,11 +305,13 @@ class JobQueue:
         except ComfyError as exc:
             log.warning("job %s on %s failed: %s", job.id, backend.url, exc)
             result = failed(job, exc)
-        except Exception as exc:  # the one catch point of a job's trip: it ends, never hangs
+        except Exception as exc:
+            # Whatever went wrong, the job ends and frees its member's slot.
             log.exception("job %s on %s failed unexpectedly", job.id, backend.url)
             result = failed(job, exc)
         finally:
             self._in_flight[backend].discard(job)
+            self._positions.forget(job)
             self._wake.set()
         if result is None:
             self._requeue(job, backend)
@@ -311,6 +333,7 @@ class JobQueue:
     def adopt(self, job: Job, backend: ComfyBackend | None, run: PromptRun | None) -> None:
         """Take over a job restored from the journal: follow its prompt, or queue it again."""
         self.jobs[job.id] = job
+        self._observe(job)
         if backend is None or run is None:
             self._waiting.append(job)
             self._positions.refresh()
@@ -323,11 +346,13 @@ class JobQueue:
     def adopt_lost(self, job: Job) -> None:
         """Take over a restored job whose server is gone from the settings: it ended lost."""
         self.jobs[job.id] = job
+        self._observe(job)
         self._finish(job, JobResult(job.id, JobState.LOST))
 
     def adopt_ended(self, job: Job, state: JobState, error: str | None) -> None:
         """Take over a restored job that had ended (failed, cancelled, lost) as it ended."""
         self.jobs[job.id] = job
+        self._observe(job)
         self._finish(job, JobResult(job.id, state, error=BotError(error) if error else None))
 
     def rebuild(self, request: GenerationRequest, job_id: str) -> Job:
@@ -341,25 +366,22 @@ class JobQueue:
             request, workflow, request.graph_for(workflow), job_id=job_id, journal=self.journal
         )
 
+    def _observe(self, job: Job) -> None:
+        for observer in self.observers:
+            observer(job)
+
     def _finish(self, job: Job, result: JobResult) -> None:
+        if job.is_done:
+            return
         job.finish(result)
-        self._finished.append(job.id)
-        while len(self._finished) > self.keep_finished:
-            self.jobs.pop(self._finished.popleft(), None)
+        for job_id in self.ended.add(job):
+            self.jobs.pop(job_id, None)
         if not self.active_count(job.request.requester):
             self._waiting.forget(job.request.requester)
 
     async def _watch_queue(self, backend: ComfyBackend) -> None:
-        """Refresh ComfyUI queue positions of our queued jobs when ComfyUI's queue changes."""
-        updates = backend.stream.listen(Status)
-        try:
-            async for _ in updates:
-                self._wake.set()  # a (re)connected backend may take waiting jobs
-                while updates.get_nowait() is not None:  # one refresh per burst
-                    pass
-                await self.refresh_positions(backend)
-        finally:
-            updates.close()
+        """Wake the dispatcher and keep positions current whenever ComfyUI's queue changes."""
+        await self._positions.follow(backend, self._wake.set)
 
     async def refresh_positions(self, backend: ComfyBackend) -> None:
         """Ask ComfyUI where our queued jobs on `backend` stand (and which one it runs)."""

@@ -24,6 +24,9 @@ async def recover(queue: JobQueue, journal: Journal) -> list[Job]:
     Returns the restored jobs so the front doors can reattach their replies.
     """
     restored: list[Job] = []
+    for server in queue.backends:
+        if server.info is None:
+            await server.check()  # the id a restored prompt is known by depends on the server
     for entry in await journal.unfinished():
         if queue.find(entry.id) is not None:
             continue  # already followed by this queue (recover called again in one process)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,9 @@ from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.comfy.urls import shown_url
 from bot.config import Settings
+from bot.workflows.hints import tracing_warnings
 from bot.workflows.library import (
+    UiConverter,
     Workflow,
     WorkflowError,
     WorkflowLibrary,
@@ -24,7 +27,7 @@ from bot.workflows.library import (
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
-_GIB = 1024**3
+OLDEST_SUPPORTED = (0, 3, 64)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +51,9 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         if info is not None:
             infos[shown_url(url.rstrip("/"))] = info
     print(f"\nWorkflows in {settings.workflows_dir}")
-    library = await asyncio.to_thread(_load_library, settings, problems)
+    # UI-format files are converted with the first reachable server's node definitions.
+    converter = UiConverter(next(iter(infos.values()))) if infos else None
+    library = await asyncio.to_thread(_load_library, settings, problems, converter)
     if library is not None:
         if not infos:
             print("  (no server reachable: loaded, but not checked against object_info)")
@@ -73,6 +78,7 @@ def _print_settings(settings: Settings) -> None:
         ("DEFAULT_IMAGE_WORKFLOW", settings.default_image_workflow),
         ("HTTP_WORKFLOW", settings.http_workflow),
         ("OUTPUT_DIR", str(settings.output_dir)),
+        ("PREVIEW_METHOD", settings.preview_method),
         ("DISCORD_TOKEN", secret(bool(settings.discord_token), "comfycord bot")),
         ("HTTP", f"{settings.http_host}:{settings.http_port}"),
         ("HTTP_API_TOKEN", secret(bool(settings.http_api_token), "serve beyond loopback")),
@@ -90,42 +96,36 @@ async def _check_server(
     async with ComfyClient(url, timeout=request_timeout) as client:
         url = client.shown_url
         try:
-            stats = await client.system_stats()
+            server = await client.server_info()
             info = await client.object_info()
         except ComfyUnavailable as exc:
-            detail = str(exc).removeprefix(f"ComfyUI at {url} is unreachable: ")
-            problem = f"ComfyUI at {url} is not reachable ({detail})"
+            problem = f"ComfyUI at {url} is not reachable ({exc.reason})"
         except ComfyError as exc:
             problem = f"{url} answered, but not as ComfyUI does: {exc}"
         else:
-            print(f"  ok {url}: {describe_stats(stats)}; {len(info)} node types")
+            print(f"  ok {url}: {server.stats.describe()}; {len(info)} node types")
+            print(f"     path: {server.path}{_support_note(server.version)}")
             return info
     print(f"  !! {problem}")
     problems.append(problem)
     return None
 
 
-def describe_stats(stats: Mapping[str, Any]) -> str:
-    """Return the version, devices and memory of a /system_stats answer in one line."""
-    system = stats.get("system") or {}
-    parts = [f"ComfyUI {system.get('comfyui_version', '?')}"]
-    if system.get("pytorch_version"):
-        parts.append(f"PyTorch {system['pytorch_version']}")
-    for device in stats.get("devices") or []:
-        free, total = device.get("vram_free", 0) or 0, device.get("vram_total", 0) or 0
-        parts.append(f"{device.get('name', device.get('type', '?'))}: VRAM {_gib(free, total)}")
-    if system.get("ram_total"):
-        parts.append(f"RAM {_gib(system.get('ram_free', 0) or 0, system['ram_total'])}")
-    return ", ".join(parts)
+def _support_note(version: str | None) -> str:
+    """Say when a server's version is not one ComfyCord was built and tested against."""
+    if version is None:
+        return " (the server reports no version)"
+    numbers = tuple(int(number) for number in re.findall(r"\d+", version)[:3])
+    if numbers and numbers < OLDEST_SUPPORTED:
+        return f" (ComfyUI {version} is older than 0.3.64, the oldest version supported)"
+    return ""
 
 
-def _gib(free: float, total: float) -> str:
-    return f"{free / _GIB:.1f}/{total / _GIB:.1f} GiB free"
-
-
-def _load_library(settings: Settings, problems: list[str]) -> WorkflowLibrary | None:
+def _load_library(
+    settings: Settings, problems: list[str], converter: UiConverter | None
+) -> WorkflowLibrary | None:
     try:
-        library = WorkflowLibrary.load(settings.workflows_dir)
+        library = WorkflowLibrary.load(settings.workflows_dir, converter)
     except WorkflowNotFound as exc:
         print(f"  !! {exc.user_message}")
         problems.append(exc.user_message)
@@ -148,10 +148,21 @@ def _check_workflows(
         nodes = len(workflow.graph)
         takes = ", ".join(key for key, points in workflow.points.items() if points) or "nothing"
         mark = "!!" if found else "ok"
-        print(f"  {mark} {workflow.name} ({workflow.display_name}): {nodes} nodes, takes {takes}")
+        converted = ", converted from UI format" if workflow.source_format == "ui" else ""
+        print(
+            f"  {mark} {workflow.name} ({workflow.display_name}): {nodes} nodes{converted}, "
+            f"takes {takes}"
+        )
         for problem in found:
             print(f"       {problem}")
             problems.append(f"workflow {workflow.name}: {problem}")
+        # Warnings do not fail the check: a workflow may mean to take no prompt.
+        for hint in tracing_warnings(workflow):
+            fix = f"; to fix, add to {workflow.path.with_suffix('.toml').name} under [patch]:"
+            print(
+                f"       warning: {hint.message}"
+                + (f"{fix} {hint.sidecar_line}" if hint.sidecar_line else "")
+            )
 
 
 def _workflow_problems(workflow: Workflow, infos: Mapping[str, Mapping[str, Any]]) -> list[str]:

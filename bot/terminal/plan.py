@@ -18,14 +18,17 @@ from bot.config import Settings, http_url
 from bot.errors import BotError, InvalidImage
 from bot.images import ImageFile, check_input_image
 from bot.jobs.model import GenerationRequest
+from bot.terminal.save import check_folder
 from bot.workflows.library import (
     KEYS,
     PatchPoint,
+    UiConverter,
     Workflow,
     WorkflowInputError,
     WorkflowLibrary,
     WorkflowNotFound,
 )
+from bot.workflows.server import converter_if_needed
 
 REQUESTER = "terminal"
 _SHOWN_TEXT = 60
@@ -47,15 +50,20 @@ class Plan:
     out: Path
 
 
-def prepare(args: argparse.Namespace, settings: Settings) -> Plan:
+def prepare(
+    args: argparse.Namespace, settings: Settings, converter: UiConverter | None = None
+) -> Plan:
     """Check every argument against the workflow, without contacting ComfyUI.
+
+    UI-format files are converted with `converter`, fetched beforehand when one is needed.
 
     Raises:
         BotError: an unknown workflow (listing the available ones), a bad --set, an image
-            that is missing or not an image, a value out of range or with no place.
+            that is missing or not an image, a value out of range or with no place, an output
+            folder that can never be written.
     """
     server = _server(args.server or settings.comfy_url)
-    workflow = _library(settings.workflows_dir).resolve(args.workflow)
+    workflow = _library(settings.workflows_dir, converter).resolve(args.workflow)
     overrides = dict(parse_override(text, workflow.graph) for text in args.overrides)
     paths = tuple(Path(p) for p in args.image)
     _check_image_count(workflow, len(paths), overrides)
@@ -74,7 +82,17 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Plan:
     ).seeded(workflow)
     graph = request.graph_for(workflow)
     out = Path(args.out) if args.out else settings.output_dir
+    check_folder(out)
     return Plan(workflow, request, graph, paths, server, out)
+
+
+async def converter_for(args: argparse.Namespace, settings: Settings) -> UiConverter | None:
+    """Return a converter with the run's server node definitions if a UI-format file is used."""
+    return await converter_if_needed(
+        [settings.workflows_dir, Path(args.workflow)],
+        [args.server or settings.comfy_url],
+        request_timeout=settings.request_timeout,
+    )
 
 
 def parse_override(text: str, graph: Mapping[str, Any]) -> tuple[tuple[str, str], Any]:
@@ -117,11 +135,11 @@ def _server(url: str) -> str:
         raise UsageError(f"--server {url!r} is not an http:// or https:// URL.") from None
 
 
-def _library(directory: Path) -> WorkflowLibrary:
+def _library(directory: Path, converter: UiConverter | None) -> WorkflowLibrary:
     try:
-        return WorkflowLibrary.load(directory)
+        return WorkflowLibrary.load(directory, converter)
     except WorkflowNotFound:
-        return WorkflowLibrary({}, directory=directory)
+        return WorkflowLibrary({}, directory=directory, converter=converter)
 
 
 def _check_image_count(workflow: Workflow, given: int, overrides: Mapping[Any, Any]) -> None:

@@ -19,7 +19,7 @@ import aiohttp
 
 from bot.comfy.backend import CancelResult
 from bot.comfy.client import ComfyClient
-from bot.comfy.errors import ComfyError, ComfyUnavailable
+from bot.comfy.errors import ComfyError, ComfyUnavailable, ProtocolError
 from bot.comfy.urls import shown_url
 from bot.config import Settings
 from bot.errors import EXIT_UNREACHABLE, BotError, user_message
@@ -27,7 +27,7 @@ from bot.jobs.engine import Engine
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState, duration
 from bot.jobs.queue import JobQueue
-from bot.terminal.plan import REQUESTER, Plan, prepare, summary_lines
+from bot.terminal.plan import REQUESTER, Plan, converter_for, prepare, summary_lines
 from bot.terminal.save import OutputsNotSaved, save_outputs
 from bot.terminal.view import CtrlC, ProgressView, ask
 from bot.workflows.library import WorkflowLibrary, validate
@@ -99,8 +99,9 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int:
+    converter = await converter_for(args, settings)
     try:
-        plan = await asyncio.to_thread(prepare, args, settings)
+        plan = await asyncio.to_thread(prepare, args, settings, converter)
     except BotError as exc:
         return _fail(user_message(exc), EXIT_USAGE)
     library = WorkflowLibrary({plan.workflow.name: plan.workflow})
@@ -132,8 +133,7 @@ async def _get_ready(plan: Plan, client: ComfyClient, *, assume_yes: bool) -> in
         stats = await client.system_stats()
     except ComfyError as exc:
         return _unreachable(plan.server, exc)
-    system = stats.get("system") if isinstance(stats.get("system"), dict) else {}
-    version = system.get("comfyui_version") if system else None
+    version = stats.version
     try:
         problems = validate(plan.graph, await client.object_info())
     except ComfyUnavailable as exc:
@@ -227,6 +227,9 @@ async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
                 f"Failed at {node}: {failure.exception_type}: {failure.message.strip()}",
                 EXIT_FAILED,
             )
+        case JobState.FAILED if isinstance(result.error, ProtocolError):
+            # Here the user is the admin: the details are theirs to see.
+            return _fail(f"ComfyUI answered unlike ComfyUI: {result.error}", EXIT_FAILED)
         case JobState.FAILED if isinstance(result.error, ComfyUnavailable):
             return _unreachable(plan.server, result.error)
         case JobState.FAILED if result.error is not None:
@@ -236,7 +239,7 @@ async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
 
 def _unreachable(url: str, exc: BaseException) -> int:
     url = shown_url(url)
-    detail = str(exc).removeprefix(f"ComfyUI at {url} is unreachable: ")
+    detail = exc.reason if isinstance(exc, ComfyUnavailable) else str(exc)
     return _fail(
         f"ComfyUI at {url} is not reachable ({detail}).\n"
         "Start ComfyUI, or point COMFYUI_URL (or --server) at it.",

@@ -24,6 +24,31 @@ class OutputsNotSaved(BotError):
         self.saved = tuple(saved)
 
 
+class UnusableOutputFolder(BotError):
+    """The output folder can never be written: it is a file, or lies under one, or is locked."""
+
+
+def check_folder(directory: Path) -> None:
+    """Refuse an output folder that could never be written, before anything is run for it.
+
+    Nothing is created; a full disk and the like are still found when saving. Blocking.
+
+    Raises:
+        UnusableOutputFolder: it is a file, lies under a file, or its nearest existing folder
+            may not be written.
+    """
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == directory else f"is under {existing}, a file"
+        raise UnusableOutputFolder(f"The output folder {directory} {where}; choose another.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UnusableOutputFolder(
+            f"The output folder {directory} cannot be written (no permission on {existing})."
+        )
+
+
 def save_outputs(files: Sequence[ImageFile], directory: Path) -> list[Path]:
     """Write each file into `directory`, never over an existing one (name-1.png, name-2.png...).
 

@@ -16,21 +16,19 @@ from bot.workflows.graph import (
     source_of,
     upstream,
 )
+from bot.workflows.prompts import prompt_points
+from bot.workflows.roles import Roles
 
 Points = dict[str, tuple[PatchPoint, ...]]
 
 SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"})
-# STRING inputs of the text encoders (CLIPTextEncode, ...SDXL, ...Flux, ...SD3, Qwen/HiDream).
-TEXT_INPUTS = ("text", "text_g", "text_l", "clip_l", "clip_g", "t5xxl", "prompt")
 # Where a widget converted to an input keeps its value: Primitive* nodes and friends.
 _RELAY_INPUTS = ("value", "text", "string", "prompt", "seed", "noise_seed", "int", "float")
 _NUMBER = (int, float)
-_CONDITIONING_INPUT = re.compile(r"^(positive|negative|cond)")
-_EMPTY_LATENT = re.compile(r"^Empty\w*Latent")
-# The guider's inputs that carry the positive side (CFGGuider, BasicGuider, DualCFGGuider).
-_POSITIVE_INPUTS = ("positive", "conditioning", "cond1", "cond2")
+_EMPTY_LATENT = re.compile(r"(^|_)Empty\w*Latent|Latent\w*Video$|ToVideo(Latent)?$")
+_IMAGE_LOADERS = frozenset({"LoadImage", "LoadImageMask"})
+_NO_NOISE = ("disable", False)
 _SAMPLER_SETTINGS: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "seed": (("", ("seed", "noise_seed")), ("noise", ("noise_seed", "seed"))),
     "steps": (("", ("steps",)), ("sigmas", ("steps",))),
     "cfg": (("", ("cfg",)), ("guider", ("cfg",))),
     "denoise": (("", ("denoise",)), ("sigmas", ("denoise",))),
@@ -38,38 +36,75 @@ _SAMPLER_SETTINGS: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 """Per key: (link input leading from the sampler to the node, or "" for the sampler; inputs)."""
 
 
-def detect_points(graph: Mapping[str, Any]) -> Points:
-    """Return the patch points of every key found in `graph` (an empty tuple where none is)."""
+def detect_points(graph: Mapping[str, Any], object_info: Mapping[str, Any] | None = None) -> Points:
+    """Return the patch points of every key found in `graph` (an empty tuple where none is).
+
+    With a server's `object_info`, custom nodes are also read by the types of their inputs.
+    """
+    roles = Roles(object_info)
     points: Points = dict.fromkeys(KEYS, ())
-    samplers = _samplers(graph)
+    samplers = find_samplers(graph, roles)
     primary = samplers[0] if samplers else None
     if primary is not None:
         points.update(_sampler_points(graph, primary))
-        points.update(_prompt_points(graph, samplers))
+        points["seed"] = _seed_points(graph, samplers, roles)
+        points.update(prompt_points(graph, samplers, roles))
     ordered = sorted(graph, key=node_id_key)
     # Nearest to the first sampler wins (the base model, not a refiner's), else lowest id.
     candidates = [*upstream(graph, primary), *ordered] if primary else ordered
-    latent = _first(candidates, lambda node_id: bool(_EMPTY_LATENT.match(class_of(graph, node_id))))
+    latent = _first(
+        candidates, lambda node_id: bool(_EMPTY_LATENT.search(class_of(graph, node_id)))
+    )
     if latent is not None:
         for key in ("width", "height", "batch_size"):
             points[key] = _literal(graph, latent, (key,), kind=_NUMBER)
+    elif primary is not None:
+        # A loader making the empty latent itself (Efficient Loader's empty_latent_width).
+        maker = source_of(graph, primary, "latent_image")
+        for key in ("width", "height", "batch_size"):
+            names = (f"empty_latent_{key}", key)
+            points[key] = _literal(graph, maker[0], names, kind=_NUMBER) if maker else ()
     checkpoints = (_literal(graph, node_id, ("ckpt_name",), kind=str) for node_id in candidates)
     points["checkpoint"] = next((found for found in checkpoints if found), ())
     points["image"] = tuple(
         PatchPoint(node_id, "image")
         for node_id in ordered
-        if class_of(graph, node_id) == "LoadImage" and "image" in inputs_of(graph, node_id)
+        if class_of(graph, node_id) in _IMAGE_LOADERS and "image" in inputs_of(graph, node_id)
     )
     return points
 
 
-def _samplers(graph: Mapping[str, Any]) -> list[str]:
-    """Return the samplers, the first one fed by no other sampler first, then by node id."""
+def find_samplers(graph: Mapping[str, Any], roles: Roles | None = None) -> list[str]:
+    """Return the samplers, the first one fed by no other sampler first, then by node id.
+
+    A sampler is a core one or any node with a seed beside conditioning links (custom ones,
+    such as XLabs' with `conditioning`/`neg_conditioning`, are known by their inputs).
+    """
+    roles = roles or Roles()
     samplers = sorted(
-        (node_id for node_id in graph if class_of(graph, node_id) in SAMPLERS), key=node_id_key
+        (node_id for node_id in graph if roles.is_sampler(graph, node_id, SAMPLERS)),
+        key=node_id_key,
     )
     first = [s for s in samplers if not any(u in samplers for u in upstream(graph, s))]
     return first + [s for s in samplers if s not in first]
+
+
+def _seed_points(
+    graph: Mapping[str, Any], samplers: Iterable[str], roles: Roles
+) -> tuple[PatchPoint, ...]:
+    """Return every sampler's seed that adds noise (a refiner's disabled one is left alone)."""
+    found: list[PatchPoint] = []
+    for sampler in samplers:
+        inputs = inputs_of(graph, sampler)
+        if inputs.get("add_noise") in _NO_NOISE:
+            continue
+        names = tuple(roles.seed_inputs(graph, sampler))
+        noise = source_of(graph, sampler, "noise")
+        points = _literal(graph, sampler, names, kind=int)
+        if not points and noise is not None:
+            points = _literal(graph, noise[0], ("noise_seed", "seed"), kind=int)
+        found.extend(point for point in points if point not in found)
+    return tuple(found)
 
 
 def _first(node_ids: Iterable[str], predicate: Callable[[str], bool]) -> str | None:
@@ -115,69 +150,3 @@ def _sampler_points(graph: Mapping[str, Any], sampler: str) -> Points:
                 points[key] = found
                 break
     return points
-
-
-def _prompt_points(graph: Mapping[str, Any], samplers: list[str]) -> Points:
-    """Trace every sampler's positive and negative conditioning back to its text encoders.
-
-    An encoder reached from both sides (a negative made by ConditioningZeroOut of the
-    positive) counts as positive only.
-    """
-    positive: set[str] = set()
-    negative: set[str] = set()
-    for sampler in samplers:
-        guider = source_of(graph, sampler, "guider")
-        holder = guider[0] if guider else sampler
-        for name in _POSITIVE_INPUTS:
-            positive.update(_encoders(graph, source_of(graph, holder, name)))
-        negative.update(_encoders(graph, source_of(graph, holder, "negative")))
-    return {
-        "prompt": _text_points(graph, positive),
-        "negative": _text_points(graph, negative - positive),
-    }
-
-
-def _text_points(graph: Mapping[str, Any], encoders: Iterable[str]) -> tuple[PatchPoint, ...]:
-    return tuple(
-        point
-        for node_id in sorted(encoders, key=node_id_key)
-        for name in TEXT_INPUTS
-        for point in _literal(graph, node_id, (name,), kind=str)
-    )
-
-
-def _encoders(graph: Mapping[str, Any], source: tuple[str, int] | None) -> set[str]:
-    """Return the text encoders whose conditioning flows into the output `source`."""
-    found: set[str] = set()
-    seen: set[tuple[str, int]] = set()
-    pending = [source] if source else []
-    while pending:
-        node_id, index = pending.pop()
-        if (node_id, index) in seen:
-            continue
-        seen.add((node_id, index))
-        if _text_points(graph, (node_id,)):
-            found.add(node_id)
-            continue
-        inputs = inputs_of(graph, node_id)
-        for name in _conditioning_inputs(inputs, index):
-            link = inputs[name]
-            if link[0] in graph:
-                pending.append((link[0], link[1]))
-    return found
-
-
-def _conditioning_inputs(inputs: Mapping[str, Any], output_index: int) -> list[str]:
-    """Return the conditioning inputs to walk back through from one output of a node.
-
-    A node with both positive and negative inputs (ControlNetApplyAdvanced and the like)
-    passes positive out of output 0 and negative out of output 1.
-    """
-    names = [n for n in inputs if _CONDITIONING_INPUT.match(n) and is_link(inputs[n])]
-    sides = [n for n in names if n.startswith(("positive", "negative"))]
-    if any(n.startswith("positive") for n in sides) and any(
-        n.startswith("negative") for n in sides
-    ):
-        wanted = "positive" if output_index == 0 else "negative"
-        return [n for n in sides if n.startswith(wanted)]
-    return names

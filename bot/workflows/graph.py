@@ -114,12 +114,12 @@ def upstream(graph: Mapping[str, Any], start: str) -> Iterator[str]:
         frontier = following
 
 
-def read_graph(path: Path) -> dict[str, ApiNode]:
-    """Read an API-format workflow file.
+def read_json(path: Path) -> object:
+    """Read a workflow file's JSON.
 
     Raises:
         WorkflowNotFound: the file does not exist.
-        WorkflowFormatError: invalid JSON, a UI-format file, or not a mapping of nodes.
+        WorkflowFormatError: unreadable, or invalid JSON (with line and column).
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -128,12 +128,22 @@ def read_graph(path: Path) -> dict[str, ApiNode]:
     except (OSError, UnicodeDecodeError) as exc:
         raise WorkflowFormatError(f"{path.name}: cannot be read as UTF-8 text ({exc}).") from exc
     try:
-        data = json.loads(text)
+        data: object = json.loads(text)
     except json.JSONDecodeError as exc:
         raise WorkflowFormatError(
             f"{path.name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
         ) from exc
-    return check_api_format(data, path.name)
+    return data
+
+
+def read_graph(path: Path) -> dict[str, ApiNode]:
+    """Read an API-format workflow file.
+
+    Raises:
+        WorkflowNotFound: the file does not exist.
+        WorkflowFormatError: invalid JSON, a UI-format file, or not a mapping of nodes.
+    """
+    return check_api_format(read_json(path), path.name)
 
 
 def check_api_format(data: object, file_name: str) -> dict[str, ApiNode]:
@@ -148,8 +158,9 @@ def check_api_format(data: object, file_name: str) -> dict[str, ApiNode]:
         )
     if isinstance(data.get("nodes"), list) or isinstance(data.get("links"), list):
         raise WorkflowFormatError(
-            f"{file_name}: this is a UI-format workflow (it has 'nodes' and 'links'). In ComfyUI, "
-            "enable dev mode in the settings and save it with 'Export (API)'."
+            f"{file_name}: this is a UI-format workflow (it has 'nodes' and 'links'); converting "
+            "it needs a reachable ComfyUI server (its /object_info). Start ComfyUI and load "
+            "again, or save the workflow with 'Export (API)' in ComfyUI."
         )
     if not data:
         raise WorkflowFormatError(f"{file_name}: the workflow has no nodes.")

@@ -1,6 +1,7 @@
 """Workflows: API-format JSON plus an optional TOML sidecar, their patch points, and filling them.
 
-A workflow is `workflows/NAME.json`, exactly as ComfyUI's "Export (API)" wrote it, plus an
+A workflow is `workflows/NAME.json`, as ComfyUI's "Export (API)" wrote it, or a UI-format file
+as its "Save" wrote it (converted with a server's /object_info, `bot.workflows.ui`), plus an
 optional `NAME.toml`:
 
     name = "SDXL text to image"           # display name (default: NAME)
@@ -34,9 +35,10 @@ from bot.workflows.errors import (
     WorkflowInputError,
     WorkflowNotFound,
 )
-from bot.workflows.graph import KEYS, PatchPoint, read_graph
+from bot.workflows.graph import KEYS, ApiNode, PatchPoint, check_api_format, read_json
 from bot.workflows.model import OPTIONAL_KEYS, Workflow, WorkflowSummary
 from bot.workflows.sidecar import load_sidecar
+from bot.workflows.ui import UiConverter, is_ui_format
 from bot.workflows.validate import ValidationProblem, validate
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "OPTIONAL_KEYS",
     "PatchPoint",
     "SidecarError",
+    "UiConverter",
     "UnknownWorkflow",
     "ValidationProblem",
     "Workflow",
@@ -55,6 +58,7 @@ __all__ = [
     "WorkflowSummary",
     "load_workflow",
     "names_a_file",
+    "read_workflow_graph",
     "validate",
 ]
 
@@ -65,18 +69,39 @@ def names_a_file(name_or_path: str) -> bool:
     return path.suffix == ".json" or len(path.parts) > 1 or path.exists()
 
 
-def load_workflow(path: Path) -> Workflow:
-    """Load `path` (API-format JSON) and its sidecar `path.with_suffix(".toml")`, if any.
+def read_workflow_graph(
+    path: Path, converter: UiConverter | None
+) -> tuple[dict[str, ApiNode], str]:
+    """Return the API graph of a workflow file and its format, "api" or "ui" (converted).
 
     Raises:
         WorkflowNotFound: the file does not exist.
-        WorkflowFormatError: invalid JSON (with line and column), a UI-format export, or
-            not a mapping of node ids to `{class_type, inputs}`.
+        WorkflowFormatError: invalid JSON, a UI-format file with no converter (no server
+            reachable), or not a mapping of node ids to `{class_type, inputs}`.
+    """
+    data = read_json(path)
+    if converter is not None and isinstance(data, dict) and is_ui_format(data):
+        return converter.convert(data, path.name), "ui"
+    return check_api_format(data, path.name), "api"
+
+
+def load_workflow(path: Path, converter: UiConverter | None = None) -> Workflow:
+    """Load `path` and its sidecar `path.with_suffix(".toml")`, if any.
+
+    A UI-format file is converted with `converter` (a server's /object_info).
+
+    Raises:
+        WorkflowNotFound: the file does not exist.
+        WorkflowFormatError: invalid JSON (with line and column), a UI-format file and no
+            converter, or not a mapping of node ids to `{class_type, inputs}`.
         SidecarError: invalid TOML, a bad patch point, or a default with no place.
     """
-    graph = read_graph(path)
+    graph, source_format = read_workflow_graph(path, converter)
     sidecar = load_sidecar(path.with_suffix(".toml"), graph)
-    points = {**detect_points(graph), **sidecar.patch}
+    # A converted file's custom nodes are read by their input types too; an API file is read
+    # by names alone, so that its points never depend on whether a server answered.
+    info = converter.object_info if converter is not None and source_format == "ui" else None
+    points = {**detect_points(graph, info), **sidecar.patch}
     for key in sidecar.defaults:
         if not points.get(key) and key not in OPTIONAL_KEYS:
             raise SidecarError(
@@ -92,6 +117,7 @@ def load_workflow(path: Path) -> Workflow:
         defaults=MappingProxyType(dict(sidecar.defaults)),
         ranges=MappingProxyType(dict(sidecar.ranges)),
         backends=sidecar.backends,
+        source_format=source_format,
     )
 
 
@@ -103,14 +129,18 @@ class WorkflowLibrary:
         workflows: Mapping[str, Workflow],
         errors: Mapping[str, WorkflowError] | None = None,
         directory: Path | None = None,
+        converter: UiConverter | None = None,
     ) -> None:
         self._workflows = dict(sorted(workflows.items()))
         self.errors: Mapping[str, WorkflowError] = MappingProxyType(dict(errors or {}))
         self.directory = directory
+        self.converter = converter
 
     @classmethod
-    def load(cls, directory: Path) -> WorkflowLibrary:
+    def load(cls, directory: Path, converter: UiConverter | None = None) -> WorkflowLibrary:
         """Load every `*.json` of `directory`, keeping each file's error instead of aborting.
+
+        UI-format files are converted with `converter`; without one they are errors.
 
         Raises:
             WorkflowNotFound: `directory` does not exist.
@@ -121,7 +151,7 @@ class WorkflowLibrary:
         errors: dict[str, WorkflowError] = {}
         for path in sorted(directory.glob("*.json")):
             try:
-                workflows[path.stem] = load_workflow(path)
+                workflows[path.stem] = load_workflow(path, converter)
             except WorkflowError as exc:
                 errors[path.stem] = exc
         for sidecar in sorted(directory.glob("*.toml")):
@@ -129,7 +159,7 @@ class WorkflowLibrary:
                 errors[sidecar.stem] = SidecarError(
                     f"{sidecar.name}: there is no {sidecar.stem}.json."
                 )
-        return cls(workflows, errors, directory)
+        return cls(workflows, errors, directory, converter)
 
     def get(self, name: str) -> Workflow:
         """Return the workflow called `name`.
@@ -155,7 +185,7 @@ class WorkflowLibrary:
         if name_or_path in self._workflows or name_or_path in self.errors:
             return self.get(name_or_path)
         if names_a_file(name_or_path):
-            return load_workflow(Path(name_or_path))
+            return load_workflow(Path(name_or_path), self.converter)
         return self.get(name_or_path)
 
     def names(self) -> list[str]:

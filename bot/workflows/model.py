@@ -51,6 +51,8 @@ class Workflow:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     backends: tuple[str, ...] = ()
+    source_format: str = "api"
+    """"api" for an API-format file, "ui" for a UI-format file converted at load."""
 
     @property
     def image_inputs(self) -> int:

@@ -10,6 +10,7 @@ from bot.workflows.graph import node_id_key
 
 _MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
 _SHOWN_CHOICES = 8
+_UPLOADS = ("image_upload", "video_upload", "audio_upload")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +44,8 @@ def validate(
     Pure: reports unknown node classes (custom nodes not installed), model files a loader
     does not list, combo values not in their list, numbers outside min/max, wrong value
     types, missing required inputs and links to nodes or outputs that do not exist.
-    LoadImage-style inputs (`image_upload`) are not checked against their list, since
-    uploads made just before submitting are not in the server's list yet.
+    Upload inputs (LoadImage's `image_upload`, and video and audio ones) are not checked
+    against their list, since uploads made just before submitting are not in it yet.
     """
     return [
         problem
@@ -112,7 +113,8 @@ def _check_value(class_type: str, value: object, input_spec: Any) -> tuple[str, 
     if kind == "COMBO":
         kind = options.get("options")
     if isinstance(kind, list):
-        return None if options.get("image_upload") else _check_choice(class_type, value, kind)
+        is_upload = any(options.get(key) for key in _UPLOADS)
+        return None if is_upload else _check_choice(class_type, value, kind)
     if kind in ("INT", "FLOAT"):
         return _check_number(value, kind, options)
     if kind == "BOOLEAN" and not isinstance(value, bool):

@@ -1,8 +1,9 @@
-"""A protocol-faithful fake ComfyUI 0.3.64 server on 127.0.0.1, for tests and benchmarks.
+"""A protocol-faithful fake ComfyUI server (0.3.64 or 0.38) on 127.0.0.1, for tests and benchmarks.
 
 It validates prompts against the recorded /object_info, runs them one at a time with ComfyUI's
 node order, caching, progress, previews and WebSocket targeting, and keeps files in memory.
-Its behaviour follows the recorded traces in tests/fixtures/traces; the parts are comfy_*.py.
+Its behaviour follows the recorded traces in tests/fixtures/traces (0.3.64) and, with
+`version="0.38"`, what ComfyUI 0.38 changed (comfy_versions.py); the parts are comfy_*.py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from tests.fakes.comfy_http import Api
 from tests.fakes.comfy_nodes import DEFAULT_STEP_RULES, StepRule
 from tests.fakes.comfy_queue import PromptQueue, RunOutcome
 from tests.fakes.comfy_runner import Executor, RunSettings
+from tests.fakes.comfy_script import Script
+from tests.fakes.comfy_versions import rules_for
 from tests.fakes.comfy_ws import Hub
 
 log = logging.getLogger(__name__)
@@ -45,19 +48,26 @@ class FakeComfy:
         step_rules: Mapping[str, StepRule] | None = None,
         previews: bool = True,
         preview_size: int = 512,
+        version: str = "0.3.64",
     ) -> None:
+        self.rules = rules_for(version)
+        self.script = Script()
         self.catalog = Catalog(object_info_path, models or {})
         self.files = FileStore()
         self.fail_nodes: set[str] = set(fail_nodes)
         self.slow = 0.0
         self._strange: StrangeAnswers | None = None
         self.requests: list[tuple[str, str]] = []
+        # Every interrupt: a POST /interrupt body, or {"prompt_id": id} when a jobs-API cancel
+        # interrupted the running prompt; `cancels` lists the ids jobs-API cancels named.
         self._arrived = asyncio.Event()  # set by each request; waiters clear it and look again
         self.interrupts: list[dict[str, Any] | None] = []
+        self.cancels: list[str] = []
         self.errors: list[BaseException] = []
         self._settings = RunSettings(
             step_delay=step_delay,
             previews=previews,
+            honours_preview_method=self.rules.honours_preview_method,
             preview_size=preview_size,
             fail_nodes=self.fail_nodes,
             step_rules={**DEFAULT_STEP_RULES, **(step_rules or {})},
@@ -70,7 +80,11 @@ class FakeComfy:
         self._fresh_state()
 
     def _fresh_state(self) -> None:
-        self.hub = Hub(lambda: self.queue.info(), lambda sid: self.executor.reconnect_node(sid))
+        self.hub = Hub(
+            lambda: self.queue.info(),
+            lambda sid: self.executor.reconnect_node(sid),
+            self.rules.features,
+        )
         self.queue = PromptQueue(self._announce_status)
         self.executor = Executor(self.catalog, self.files, self.hub, self._settings, self._gate)
 
@@ -177,6 +191,11 @@ class FakeComfy:
         self._gate.set()
 
     @property
+    def version(self) -> str:
+        """Return the ComfyUI version this fake answers as ("0.3.64" or "0.38")."""
+        return self.rules.name
+
+    @property
     def step_delay(self) -> float:
         """Return the seconds each progress step (or instant node) takes."""
         return self._settings.step_delay
@@ -230,10 +249,12 @@ class FakeComfy:
         """
         await self._wait_until(lambda: self.state_of(prompt_id) == state, timeout)
 
-    async def wait_for_request(self, method: str, path: str, timeout: float = 5) -> None:
-        """Wait until a `method path` request has arrived (it may not be answered yet)."""
+    async def wait_for_request(
+        self, method: str, path: str, timeout: float = 5, *, count: int = 1
+    ) -> None:
+        """Wait until `count` `method path` requests have arrived (the last may be unanswered)."""
         async with asyncio.timeout(timeout):
-            while (method, path) not in self.requests:
+            while self.requests.count((method, path)) < count:
                 self._arrived.clear()
                 await self._arrived.wait()
 
@@ -268,6 +289,9 @@ class FakeComfy:
         strange = self._strange
         if strange is not None and request.path not in _WS_PATHS and strange.applies(request.path):
             return strange.answer()
+        scripted = self.script.take(request.method, request.path)
+        if scripted is not None:
+            return scripted
         return await handler(request)
 
     def _announce_status(self) -> None:

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.comfy_media import VHS_VIDEO_COMBINE
+
 DEFAULT_OBJECT_INFO = Path(__file__).resolve().parent.parent / "fixtures" / "object_info.json"
 # Loader inputs whose choices are files of a model folder (empty in the recorded catalog).
 _MODEL_INPUTS = {
@@ -40,6 +42,7 @@ MODEL_FOLDERS = (
 )  # fmt: skip
 _IMAGE_UPLOAD_CLASSES = ("LoadImage", "LoadImageMask")
 _TEST_NODES: dict[str, dict[str, Any]] = {
+    "VHS_VideoCombine": VHS_VIDEO_COMBINE,
     "SlowProgress": {
         "required": {
             "image": ["IMAGE"],

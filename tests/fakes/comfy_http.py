@@ -1,4 +1,4 @@
-"""The fake ComfyUI's HTTP routes (each also under /api), answering as ComfyUI 0.3.64 does."""
+"""The fake ComfyUI's HTTP routes (each also under /api), answering as its ComfyUI version does."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 import json
 import mimetypes
 import posixpath
+import time
 import uuid
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
@@ -14,39 +15,13 @@ from aiohttp import web
 
 from tests.fakes.comfy_catalog import MODEL_FOLDERS
 from tests.fakes.comfy_images import convert_for_view
+from tests.fakes.comfy_jobs import JobsApi, is_canonical
 from tests.fakes.comfy_queue import QueueItem
 from tests.fakes.comfy_validate import validate_prompt
-from tests.fakes.comfy_ws import SERVER_FEATURES
+from tests.fakes.comfy_versions import INVALID_PROMPT_ID, SYSTEM_STATS
 
 if TYPE_CHECKING:
     from tests.fakes.comfy import FakeComfy
-
-SYSTEM_STATS = {
-    "system": {
-        "os": "posix",
-        "ram_total": 25276510208,
-        "ram_free": 24211677184,
-        "comfyui_version": "0.3.64",
-        "required_frontend_version": "1.27.10",
-        "installed_templates_version": "0.1.95",
-        "required_templates_version": "0.1.95",
-        "python_version": "3.11.7 (main, May  9 2026, 07:35:25) [GCC 12.2.0]",
-        "pytorch_version": "2.14.1+cu130",
-        "embedded_python": False,
-        "argv": ["main.py", "--cpu", "--listen", "127.0.0.1", "--port", "8188"],
-    },
-    "devices": [
-        {
-            "name": "cpu",
-            "type": "cpu",
-            "index": None,
-            "vram_total": 25276510208,
-            "vram_free": 24211677184,
-            "torch_vram_total": 25276510208,
-            "torch_vram_free": 24211677184,
-        }
-    ],
-}
 
 
 def _no_prompt() -> web.Response:
@@ -89,6 +64,8 @@ class Api:
             ("GET", "/embeddings", self.embeddings),
             ("GET", "/extensions", self.extensions),
         ]
+        if self.server.rules.has_jobs_api:
+            table += JobsApi(self.server).routes()
         return [
             web.route(method, prefix + path, handler)
             for method, path, handler in table
@@ -108,7 +85,11 @@ class Api:
         if "prompt" not in body:
             return _no_prompt()
         prompt = body["prompt"]
-        prompt_id = str(body.get("prompt_id", uuid.uuid4()))
+        rules = server.rules
+        chosen = body.get("prompt_id")
+        if chosen is not None and rules.requires_uuid_ids and not is_canonical(chosen):
+            return web.json_response(INVALID_PROMPT_ID, status=400)
+        prompt_id = str(chosen) if chosen is not None else str(uuid.uuid4())
         targets = body.get("partial_execution_targets")
         result = validate_prompt(prompt, server.catalog, server.files.exists_annotated, targets)
         extra_data = body.get("extra_data", {})
@@ -118,6 +99,8 @@ class Api:
             return web.json_response(
                 {"error": result.error, "node_errors": result.node_errors}, status=400
             )
+        if rules.has_jobs_api:
+            extra_data["create_time"] = int(time.time() * 1000)
         server.queue.put(QueueItem(number, prompt_id, prompt, extra_data, result.outputs))
         answer = {"prompt_id": prompt_id, "number": number, "node_errors": result.node_errors}
         return web.json_response(answer)
@@ -225,12 +208,13 @@ class Api:
         return web.json_response(outcome.body)
 
     async def system_stats(self, request: web.Request) -> web.Response:
-        """Answer the recorded /system_stats shape."""
-        return web.json_response(SYSTEM_STATS)
+        """Answer the recorded /system_stats shape, with this fake's version."""
+        system = {**SYSTEM_STATS["system"], "comfyui_version": self.server.rules.comfyui_version}
+        return web.json_response({**SYSTEM_STATS, "system": system})
 
     async def features(self, request: web.Request) -> web.Response:
         """Answer the server's feature flags."""
-        return web.json_response(SERVER_FEATURES)
+        return web.json_response(self.server.rules.features)
 
     async def object_info(self, request: web.Request) -> web.Response:
         """Serve the whole catalog."""

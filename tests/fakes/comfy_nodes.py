@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from PIL import Image, UnidentifiedImageError
 
+from tests.fakes import comfy_media as media
 from tests.fakes.comfy_images import FakeImage, FakeLatent, rgb
 
 _EXEC_FRAMES = (
@@ -60,6 +61,9 @@ class NodeContext(Protocol):
 
     def read_input(self, name: str) -> bytes | None:
         """Return the bytes of an input file named as LoadImage names it, if it exists."""
+
+    def save_file(self, prefix: str, suffix: str, data: bytes) -> dict[str, str]:
+        """Write one output file `<prefix>_<counter>_<suffix>`; return its UI entry."""
 
 
 @dataclass(slots=True)
@@ -216,6 +220,26 @@ async def _preview_image(ctx: NodeContext) -> NodeResult:
     return NodeResult(ui={"images": ctx.save("temp", "ComfyUI", _image(ctx, "images"))})
 
 
+async def _save_moving(ctx: NodeContext) -> NodeResult:
+    """SaveAnimatedWEBP/PNG, SaveWEBM and SaveVideo: `images` (ComfyUI's key) + `animated`."""
+    image = _image(ctx, "video" if ctx.class_type == "SaveVideo" else "images")
+    suffix, data = media.saved(ctx.class_type, ctx.inputs, image)
+    entry = ctx.save_file(str(ctx.inputs.get("filename_prefix", "ComfyUI")), suffix, data)
+    return NodeResult(ui={"images": [entry], "animated": [True]})
+
+
+async def _video_combine(ctx: NodeContext) -> NodeResult:
+    """VHS_VideoCombine: its files under `gifs`, with format and frame rate."""
+    suffix, data = media.saved(ctx.class_type, ctx.inputs, _image(ctx, "images"))
+    entry = ctx.save_file(str(ctx.inputs.get("filename_prefix", "AnimateDiff")), suffix, data)
+    extra = {"format": str(ctx.inputs.get("format")), "frame_rate": ctx.inputs.get("frame_rate")}
+    return NodeResult(("<VHS_FILENAMES>",), ui={"gifs": [{**entry, **extra}]})
+
+
+async def _create_video(ctx: NodeContext) -> NodeResult:
+    return NodeResult((_image(ctx, "images"),))
+
+
 async def _save_websocket(ctx: NodeContext) -> NodeResult:
     image = _image(ctx, "images")
     for index in range(image.batch):
@@ -245,6 +269,12 @@ NODE_BEHAVIOURS: Mapping[str, NodeFn] = MappingProxyType(
         "PreviewImage": _preview_image,
         "MaskPreview": _preview_image,
         "SaveImageWebsocket": _save_websocket,
+        "SaveAnimatedWEBP": _save_moving,
+        "SaveAnimatedPNG": _save_moving,
+        "SaveWEBM": _save_moving,
+        "SaveVideo": _save_moving,
+        "CreateVideo": _create_video,
+        "VHS_VideoCombine": _video_combine,
     }
 )
 

@@ -100,14 +100,15 @@ class PromptQueue:
         }
         self._changed_now()
 
-    def delete(self, prompt_id: str) -> None:
+    def delete(self, prompt_id: str) -> bool:
         """Remove a pending prompt (never the running one); announce it if found."""
         for index, entry in enumerate(self.heap):
             if entry[2].prompt_id == prompt_id:
                 self.heap.pop(index)
                 heapq.heapify(self.heap)
                 self._changed_now()
-                return
+                return True
+        return False
 
     def wipe(self) -> None:
         """Remove every pending prompt and announce it."""

@@ -45,10 +45,11 @@ class RunSettings:
     """Knobs of the fake runner (fail_nodes is the FakeComfy's live set)."""
 
     step_delay: float
-    previews: bool
+    previews: bool  # the start-up flag: latent previews on (auto) or off (none)
     preview_size: int
     fail_nodes: set[str]
     step_rules: Mapping[str, StepRule]
+    honours_preview_method: bool = False  # 0.38: extra_data.preview_method per prompt
 
 
 class _Interrupted(Exception):
@@ -92,6 +93,13 @@ class Executor:
     def reconnect_node(self, sid: str) -> str | None:
         """Return the node to announce to a socket reconnecting with its prompt's clientId."""
         return self.last_node_id if self.client_id == sid else None
+
+    def latent_previews(self, extra_data: dict[str, Any]) -> bool:
+        """Tell whether a prompt gets sampler previews: the start-up flag, or (0.38) its own."""
+        method = extra_data.get("preview_method")
+        if not self.settings.honours_preview_method or method in (None, "default"):
+            return self.settings.previews
+        return method in ("auto", "latent2rgb", "taesd")
 
     def preview_suffix(self, node_id: str) -> str:
         """Return the random part of a PreviewImage node's temp file names."""
@@ -255,7 +263,7 @@ class _Run:
 
     async def _steps(self, context: _NodeContext, total: int) -> None:
         fmt, size = preview_spec(context.class_type, context.inputs)
-        if size is None and not self.ex.settings.previews:
+        if size is None and not self.ex.latent_previews(self.item.extra_data):
             fmt = None
         source = _preview_source(context.inputs).scaled_to(size or self.ex.settings.preview_size)
         for value in range(1, total + 1):
@@ -313,6 +321,13 @@ class _NodeContext:
 
     def read_input(self, name: str) -> bytes | None:
         return self.run.ex.files.read_annotated(name)
+
+    def save_file(self, prefix: str, suffix: str, data: bytes) -> dict[str, str]:
+        files = self.run.ex.files
+        subfolder, name = posixpath.split(posixpath.normpath(prefix))
+        filename = f"{name}_{files.next_counter('output', subfolder, name):05}_{suffix}"
+        files.put("output", posixpath.join(subfolder, filename), data)
+        return {"filename": filename, "subfolder": subfolder, "type": "output"}
 
     def save(self, kind: str, prefix: str, image: FakeImage) -> list[dict[str, str]]:
         ex = self.run.ex

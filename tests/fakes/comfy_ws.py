@@ -14,7 +14,6 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 log = logging.getLogger(__name__)
-SERVER_FEATURES = {"supports_preview_metadata": True, "max_upload_size": 104857600}
 _SEND_ERRORS = (ConnectionError, RuntimeError)
 
 
@@ -32,7 +31,9 @@ class Hub:
         self,
         queue_info: Callable[[], dict[str, Any]],
         reconnect_node: Callable[[str], str | None],
+        features: dict[str, Any],
     ) -> None:
+        self.features = features
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.metadata: dict[str, dict[str, Any]] = {}
         self._connections: set[_Connection] = set()
@@ -109,7 +110,7 @@ class Hub:
                 continue
             if first_message and isinstance(data, dict) and data.get("type") == "feature_flags":
                 self.metadata[sid]["feature_flags"] = data.get("data", {})
-                reply = {"type": "feature_flags", "data": SERVER_FEATURES}
+                reply = {"type": "feature_flags", "data": self.features}
                 await _write(ws, json.dumps(reply))
             first_message = False
 
