@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.soak_faults import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +21,7 @@ FIGURES = (
 )
 
 
+@pytest.mark.timeout(600)  # about 30 s alone; a loaded machine may take a few times that
 def test_the_short_soak_keeps_every_invariant(tmp_path: Path) -> None:
     command = [sys.executable, "bench/soak.py", "--jobs", "300", "--seed", str(SEED)]
     run = subprocess.run(
