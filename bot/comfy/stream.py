@@ -39,6 +39,9 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024
 class Backoff:
     """Delays between reconnect attempts: initial, doubled each failure, capped."""
 
+    # Half a second rides out a dropped socket or a quick ComfyUI restart without a visible stall;
+    # ten seconds at most keeps a server that is down for minutes from being hammered, yet found
+    # again soon after it is back (a model load after restart often takes that long anyway).
     initial: float = 0.5
     maximum: float = 10.0
 

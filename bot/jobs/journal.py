@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # Writes run in batches of at most this many, each batch one transaction.
 _BATCH = 500
+# A lock another process holds (a backup, sqlite3 in a shell) usually goes within milliseconds, so
+# the first retry is quick; two seconds at most keeps a longer hold from turning into a busy loop.
 _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0
 
 
