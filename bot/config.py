@@ -153,6 +153,13 @@ def _log_format(raw: str) -> str:
     return chosen
 
 
+def _fraction(raw: str) -> float:
+    value = _number(raw)
+    if not 0 < value <= 1:
+        raise ValueError(f"must be greater than 0 and at most 1, got {value}")
+    return value
+
+
 def _secret(raw: str) -> Secret:
     return Secret(raw.strip())
 
@@ -201,6 +208,10 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "METRICS_PORT": ("metrics_port", _optional_port, ""),
     "METRICS_HOST": ("metrics_host", _text, "127.0.0.1"),
     "METRICS_TOKEN": ("metrics_token", _secret, ""),
+    "UPSCALE_WORKFLOW": ("upscale_workflow", _text, "upscale"),
+    "VARY_WORKFLOW": ("vary_workflow", _text, "img2img"),
+    "VARY_STRONG": ("vary_strong", _fraction, "0.7"),
+    "VARY_SUBTLE": ("vary_subtle", _fraction, "0.35"),
 }
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -243,6 +254,10 @@ class Settings:
     metrics_port: int | None
     metrics_host: str
     metrics_token: Secret
+    upscale_workflow: str
+    vary_workflow: str
+    vary_strong: float
+    vary_subtle: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.discord import inputs, render
+from bot.discord import inputs, options, render
 from bot.discord.delivery import Delivery, origin
 from bot.discord.errors import describe
 from bot.discord.sinks import NO_MENTIONS, InteractionSink, MessageSink, persist
 from bot.errors import InvalidImage
+from bot.jobs.catalog import ModelCatalog
 from bot.jobs.model import GenerationRequest
+from bot.jobs.preferences import Preferences
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import Workflow
 
@@ -28,20 +30,25 @@ if TYPE_CHECKING:
     from bot.discord.client import ComfyBot
 
 DISCORD_MAX_INT = 2**53 - 1  # the largest integer option Discord accepts
+ASPECT = Literal["1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9"]  # = aspect.ASPECTS
 MENU_NAME = "Use as input"
 
 
 class Generate(commands.Cog):
     """Take generation requests from slash commands, mentions and the message menu."""
 
-    def __init__(self, jobs: JobQueue, settings: Settings, delivery: Delivery) -> None:
+    def __init__(
+        self, jobs: JobQueue, settings: Settings, delivery: Delivery, preferences: Preferences
+    ) -> None:
         self.jobs = jobs
+        self.preferences = preferences
         self.settings = settings
         self.delivery = delivery
+        self.catalog = ModelCatalog(jobs.backends)
         self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.use_as_input)
 
     @app_commands.command(name="generate")
-    @app_commands.describe(**inputs.OPTION_HELP)
+    @app_commands.describe(**inputs.OPTION_HELP, **options.OPTION_HELP)
     async def generate(
         self,
         interaction: discord.Interaction[Any],
@@ -54,17 +61,29 @@ class Generate(commands.Cog):
         steps: app_commands.Range[int, 1, 200] | None = None,
         width: app_commands.Range[int, 64, 4096] | None = None,
         height: app_commands.Range[int, 64, 4096] | None = None,
+        count: app_commands.Range[int, 1, 4] | None = None,
+        aspect: ASPECT | None = None,
+        model: str | None = None,
+        lora: str | None = None,
+        lora_strength: app_commands.Range[float, -5.0, 5.0] | None = None,
     ) -> None:
         """Generate images with ComfyUI."""
         attachments = [a for a in (image, image2) if a is not None]
         inputs.check_interaction(self.settings, interaction)
         inputs.check_attachments(attachments, self.settings.max_input_image_bytes)
-        default = self.settings.default_image_workflow if attachments else None
+        mine = await self.preferences.get(str(interaction.user.id))
+        # A member's default that an admin removed since falls back to the server's.
+        kept = mine.workflow if mine.workflow in self.jobs.workflows else None
+        default = self.settings.default_image_workflow if attachments else kept
         chosen = self._workflow(workflow or default or self.settings.default_workflow)
-        values = {"prompt": prompt, "negative": negative, "seed": seed, "steps": steps}
-        values |= {"width": width, "height": height}
+        values = options.request_values(
+            chosen, prompt, negative=negative, seed=seed, steps=steps, width=width,
+            height=height, count=count, aspect=aspect, model=model, lora=lora,
+            lora_strength=lora_strength,
+        )  # fmt: skip
+        values = options.with_defaults(chosen, values, mine)
         request = inputs.build_request(chosen, interaction.user.id, len(attachments), **values)
-        await self._run(interaction, request, attachments)
+        await self._run(interaction, request, attachments, is_private=mine.is_private)
 
     @generate.autocomplete("workflow")
     async def workflow_autocomplete(
@@ -73,6 +92,27 @@ class Generate(commands.Cog):
         """Offer the library's workflows by name and display name."""
         found = inputs.workflow_choices(self.jobs.workflows, current)
         return [app_commands.Choice(name=label, value=name) for label, name in found]
+
+    @generate.autocomplete("model")
+    async def model_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Offer the servers' checkpoints (or UNETs) that the workflow's sidecar allows."""
+        return await self._files(interaction, "model", current)
+
+    @generate.autocomplete("lora")
+    async def lora_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Offer the servers' LoRAs that the workflow's sidecar allows."""
+        return await self._files(interaction, "lora", current)
+
+    async def _files(
+        self, interaction: discord.Interaction[Any], option: str, current: str
+    ) -> list[app_commands.Choice[str]]:
+        name = getattr(interaction.namespace, "workflow", None) or self.settings.default_workflow
+        names = await options.file_choices(self.jobs.workflows, name, option, current, self.catalog)
+        return [app_commands.Choice(name=n[:100], value=n) for n in names if len(n) <= 100]
 
     async def use_as_input(
         self, interaction: discord.Interaction[Any], message: discord.Message
@@ -87,9 +127,8 @@ class Generate(commands.Cog):
         inputs.check_attachments(attachments, self.settings.max_input_image_bytes)
 
         async def on_prompt(submitted: discord.Interaction[Any], prompt: str) -> None:
-            request = inputs.build_request(
-                chosen, submitted.user.id, len(attachments), prompt=prompt
-            )
+            values = options.request_values(chosen, prompt)
+            request = inputs.build_request(chosen, submitted.user.id, len(attachments), **values)
             await self._run(submitted, request, attachments)
 
         modal = inputs.PromptModal(on_prompt, timeout=inputs.MODAL_TIMEOUT)
@@ -100,11 +139,13 @@ class Generate(commands.Cog):
         interaction: discord.Interaction[Any],
         request: GenerationRequest,
         attachments: list[discord.Attachment],
+        *,
+        is_private: bool = False,
     ) -> None:
-        response = await interaction.response.defer(thinking=True)
+        response = await interaction.response.defer(thinking=True, ephemeral=is_private)
         images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
         message_id = response.message_id if response is not None else None
-        sink = InteractionSink(interaction, message_id=message_id)
+        sink = InteractionSink(interaction, message_id=message_id, is_private=is_private)
         where = origin(sink, request.requester)
         job = self.jobs.submit(replace(request, images=images, origin=where))
         self.delivery.follow(job, sink)
@@ -123,9 +164,8 @@ class Generate(commands.Cog):
             inputs.check_message(self.settings, message)
             chosen = self._workflow(self.settings.default_image_workflow)
             attachments = attachments[: max(chosen.image_inputs, 1)]
-            request = inputs.build_request(
-                chosen, message.author.id, len(attachments), prompt=prompt
-            )
+            values = options.request_values(chosen, prompt)
+            request = inputs.build_request(chosen, message.author.id, len(attachments), **values)
             images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
             job = self.jobs.submit(replace(request, images=images))
         except Exception as exc:  # the one catch point of chat requests
@@ -157,7 +197,7 @@ class Generate(commands.Cog):
 
 async def setup(bot: ComfyBot) -> None:
     """Add the Generate cog and its message menu."""
-    cog = Generate(bot.jobs, bot.settings, bot.delivery)
+    cog = Generate(bot.jobs, bot.settings, bot.delivery, bot.preferences)
     await bot.add_cog(cog)
     bot.tree.add_command(cog.menu)
 

@@ -53,7 +53,7 @@ async def test_commands_are_synced_to_the_dev_guild_only(
 
     assert None not in fake_discord.commands
     synced = {c["name"]: c for c in fake_discord.commands[fake_discord.guild_id]}
-    assert set(synced) == {"generate", "queue", "history", "comfy", "Use as input"}
+    assert set(synced) == {"generate", "queue", "history", "comfy", "settings", "Use as input"}
     options = {o["name"]: o["type"] for o in synced["generate"]["options"]}
     assert options["prompt"] == Option.string.value
     assert options["image"] == Option.attachment.value
@@ -76,6 +76,7 @@ async def test_sync_registers_the_commands_globally(
         "queue",
         "history",
         "comfy",
+        "settings",
         "Use as input",
     }
     assert fake_discord.guild_id not in fake_discord.commands
@@ -90,7 +91,7 @@ async def test_a_broken_extension_is_logged_and_the_others_load(
     monkeypatch.setattr(bot_module, "EXTENSIONS", ("cogs.missing", *EXTENSIONS))
 
     async with run_bot(services.new_bot()) as running:
-        assert set(running.cogs) == {"Generate", "Jobs", "Admin"}
+        assert set(running.cogs) == {"Generate", "Jobs", "Admin", "MemberSettings"}
 
     assert any("could not load cogs.missing" in r.getMessage() for r in caplog.records)
 

@@ -24,6 +24,7 @@ from tests.discord_env import (  # noqa: F401  # fixtures
 )
 from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord_messages import walk
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -48,7 +49,16 @@ async def test_slash_with_image_uploads_it_and_posts_the_result(
     assert data.startswith(PNG_MAGIC)
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "PNG"
-    assert final.json["components"][0]["components"][0]["custom_id"].startswith("comfycord:reroll:")
+    labels = [c.get("label") for c in walk(final.json["components"]) if c.get("type") == 2]
+    assert labels == [
+        "Upscale",
+        "Vary (Subtle)",
+        "Vary (Strong)",
+        "Remix",
+        "\U0001f504",
+        "\u2139\ufe0f",
+    ]
+    assert "comfycord:reroll:" in str(final.json["components"])
     embed = final.json["embeds"][0]
     assert embed["title"] == "a cat"
     assert {f["name"] for f in embed["fields"]} >= {"Workflow", "Time", "Requested by"}

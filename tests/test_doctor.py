@@ -191,3 +191,15 @@ async def test_ui_file_without_a_server_is_named_with_the_reason(
     out = capsys.readouterr().out
     assert "workflow fox: fox.json: this is a UI-format workflow" in out
     assert "needs a reachable ComfyUI server" in out
+
+
+async def test_the_button_workflows_are_checked(
+    comfy_with_models: FakeComfy, library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(
+        comfy_with_models.url, library, VARY_WORKFLOW="txt2img", UPSCALE_WORKFLOW="gone"
+    )
+    assert await check(settings) == 1
+    out = capsys.readouterr().out
+    assert "VARY_WORKFLOW is 'txt2img', but it takes no input image" in out
+    assert "UPSCALE_WORKFLOW is 'gone', but there is no gone.json in" in out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.discord.reply import TOKEN_MARGIN, ReplyLocation, token_lives
@@ -80,3 +82,12 @@ def test_the_link_and_repr():
     assert ReplyLocation(channel_id=5, message_id=9).link == "https://discord.com/channels/@me/5/9"
     assert ReplyLocation(channel_id=5).link is None
     assert "interaction-token-abc" not in repr(INTERACTION)
+
+
+def test_a_private_reply_keeps_being_private_in_the_journal_form():
+    private = replace(INTERACTION, is_private=True)
+    stored = private.to_dict()
+    assert stored["private"] is True
+    assert ReplyLocation.from_dict(stored) == private
+    assert ReplyLocation.from_dict(private.without_token().to_dict()).is_private
+    assert "private" not in INTERACTION.to_dict()

@@ -618,7 +618,7 @@ def test_every_shipped_workflow_loads_and_is_api_format(path: Path) -> None:
 
 def test_shipped_library_is_complete() -> None:
     library = WorkflowLibrary.load(WORKFLOWS)
-    assert library.names() == ["demo", "img2img", "txt2img"]
+    assert library.names() == ["demo", "img2img", "txt2img", "upscale"]
     assert dict(library.errors) == {}
     assert sorted(p.stem for p in WORKFLOWS.glob("*.toml")) == library.names()
 
@@ -626,6 +626,15 @@ def test_shipped_library_is_complete() -> None:
 def test_demo_needs_no_model() -> None:
     assert validate(shipped("demo").graph, object_info()) == []
     assert not any("Loader" in node["class_type"] for node in shipped("demo").graph.values())
+
+
+def test_upscale_is_a_model_free_2x_of_one_image() -> None:
+    upscale = shipped("upscale")
+    assert validate(upscale.graph, object_info()) == []
+    assert upscale.image_inputs == 1
+    classes = sorted(node["class_type"] for node in upscale.graph.values())
+    assert classes == ["ImageScaleBy", "LoadImage", "SaveImage"]
+    assert upscale.graph["2"]["inputs"]["scale_by"] == 2.0
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -10,16 +10,18 @@ from discord.ext import commands
 
 from bot.comfy.backend import ComfyBackend
 from bot.config import Settings
-from bot.discord.buttons import DYNAMIC_ITEMS, job_view
+from bot.discord.buttons import DYNAMIC_ITEMS
 from bot.discord.delivery import Delivered, Delivery
 from bot.discord.errors import ErrorTree
+from bot.discord.iterate import ITERATE_ITEMS, result_controls
 from bot.discord.restore import reattach
+from bot.jobs.preferences import Preferences
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin")
+EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin", "cogs.preferences")
 
 
 def intents() -> discord.Intents:
@@ -52,9 +54,10 @@ class ComfyBot(commands.Bot):
         )
         self.settings = settings
         self.jobs = jobs
+        self.preferences = Preferences(jobs.journal.store if jobs.journal else None)
         self.delivery = Delivery(
             settings,
-            job_view,
+            result_controls,
             journal=jobs.journal,
             is_available=lambda: jobs.has_healthy_backend,
             on_delivered=on_delivered,
@@ -76,7 +79,7 @@ class ComfyBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Register the persistent buttons, load the cogs, take up unfinished jobs, sync."""
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS, *ITERATE_ITEMS)
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)

@@ -19,6 +19,7 @@ import discord
 
 from bot.config import Settings
 from bot.discord import render
+from bot.discord.grid import grid_of, is_grid
 from bot.discord.reply import ReplyLocation
 from bot.discord.sinks import Sink, persist
 from bot.images import ImageFile
@@ -38,6 +39,9 @@ Delivered = Callable[[Job, JobResult], None]
 
 AVAILABILITY_CHECK = 1.0
 """Seconds between checks, while a job waits, of whether any ComfyUI server is available."""
+
+ENDING_GRACE = 5.0
+"""Seconds `close()` waits for ends being shown before it cancels them."""
 
 END_FLUSH_WAIT = 30.0
 """Seconds a job's end waits for a refusing journal disk before it is shown anyway."""
@@ -115,6 +119,7 @@ class Delivery:
         self._is_available = is_available or (lambda: True)
         self._on_delivered = on_delivered
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._ending: set[str] = set()  # jobs whose end is being shown
 
     def __repr__(self) -> str:
         return f"Delivery(following={len(self._tasks)})"
@@ -139,11 +144,19 @@ class Delivery:
     def _task_done(self, job_id: str, task: asyncio.Task[None]) -> None:
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
+            self._ending.discard(job_id)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("delivery of %s failed", job_id, exc_info=exc)
 
     async def close(self) -> None:
-        """Stop following every job (the jobs themselves go on)."""
+        """Stop following every job (the jobs themselves go on).
+
+        A job whose end is being shown gets a moment to finish (and to be marked shown):
+        cut off, the next start would show it again.
+        """
+        ending = [self._tasks[i] for i in self._ending if i in self._tasks]
+        if ending:
+            await asyncio.wait(ending, timeout=ENDING_GRACE)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -158,6 +171,7 @@ class Delivery:
         await where.note()
         await self._show_progress(job, sink, where)
         result = await job.result()
+        self._ending.add(job.id)
         if self._journal is not None:
             # The end on disk before the member sees it: a crash in between must not bring
             # back (and run) a job its reply already showed cancelled.
@@ -223,9 +237,10 @@ class Delivery:
         groups: list[list[ImageFile]] = []
         notes: list[str] = []
         if result.state is JobState.DONE and result.outputs:
-            files, notes = await asyncio.to_thread(
-                render.fit_outputs, result.outputs, sink.filesize_limit
-            )
+            outputs = result.outputs
+            if is_grid(job.request.count, len(outputs)):
+                outputs = await asyncio.to_thread(grid_of, outputs)
+            files, notes = await asyncio.to_thread(render.fit_outputs, outputs, sink.filesize_limit)
             groups = render.batches(files)
         title = _node_title(job, result.failure.node_id if result.failure else None)
         content = render.final_text(job.request, workflow, result, notes, node_title=title)

@@ -45,6 +45,8 @@ class ReplyLocation:
     token: str | None = field(default=None, repr=False)  # the interaction's: never logged
     token_expires: float = 0.0
     filesize_limit: int = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+    # An ephemeral reply: only its webhook reaches it, and no channel message may replace it.
+    is_private: bool = False
 
     @classmethod
     def of_interaction(
@@ -96,6 +98,8 @@ class ReplyLocation:
         if self.token:
             where |= {"via": _INTERACTION, "application_id": self.application_id}
             where |= {"token": self.token, "token_expires": self.token_expires}
+        if self.is_private:
+            where["private"] = True
         return where
 
     @classmethod
@@ -117,6 +121,7 @@ class ReplyLocation:
             token=str(origin["token"]) if is_interaction else None,
             token_expires=float(origin.get("token_expires") or 0.0) if is_interaction else 0.0,
             filesize_limit=int(limit),
+            is_private=origin.get("private") is True,
         )
 
     @property

@@ -85,6 +85,9 @@ class StoredSink:
                     raise
                 log.info("token of reply %s is gone: %s", message_id, exc)
                 self.location = self.location.without_token()
+        if self.location.is_private:
+            log.info("private reply %s can no longer be edited", message_id)
+            return
         if message_id is not None:
             rewind(files)
             try:
@@ -103,12 +106,19 @@ class StoredSink:
         webhook = self._webhook()
         if webhook is not None:
             try:
-                await webhook.send(content, files=list(files), allowed_mentions=NO_MENTIONS)
+                await webhook.send(
+                    content,
+                    files=list(files),
+                    allowed_mentions=NO_MENTIONS,
+                    ephemeral=self.location.is_private,
+                )
                 return
             except discord.HTTPException as exc:
                 if not is_token_gone(exc):
                     raise
                 self.location = self.location.without_token()
+        if self.location.is_private:
+            return
         rewind(files)
         await self._channel().send(content, files=list(files), allowed_mentions=NO_MENTIONS)
 

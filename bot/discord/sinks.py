@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 import discord
@@ -153,11 +154,17 @@ class InteractionSink:
     """An interaction's @original response; a channel message once the token is gone."""
 
     def __init__(
-        self, interaction: discord.Interaction[Any], *, message_id: int | None = None
+        self,
+        interaction: discord.Interaction[Any],
+        *,
+        message_id: int | None = None,
+        is_private: bool = False,
     ) -> None:
         self.interaction = interaction
         self.message_id = message_id  # of @original, once known
         self.fallback: MessageSink | None = None
+        # An ephemeral reply has no channel message to fall back to: that would make it public.
+        self.is_private = is_private
 
     @property
     def filesize_limit(self) -> int:
@@ -190,6 +197,9 @@ class InteractionSink:
         if self.fallback is not None:
             await self.fallback.edit(content=content, embed=embed, files=files, view=view)
             return
+        if self.is_private:
+            log.info("private reply of interaction %s can no longer be edited", self.interaction.id)
+            return
         self.fallback = await MessageSink.post(
             self._channel(), content=content, embed=embed, files=files, view=view
         )
@@ -199,12 +209,17 @@ class InteractionSink:
         if self.fallback is None and self._is_token_usable():
             try:
                 await self.interaction.followup.send(
-                    content, files=list(files), allowed_mentions=NO_MENTIONS
+                    content,
+                    files=list(files),
+                    allowed_mentions=NO_MENTIONS,
+                    ephemeral=self.is_private,
                 )
                 return
             except discord.HTTPException as exc:
                 if not is_token_gone(exc):
                     raise
+        if self.is_private:
+            return
         rewind(files)
         await self._channel().send(content, files=list(files), allowed_mentions=NO_MENTIONS)
 
@@ -212,7 +227,8 @@ class InteractionSink:
         """Return the interaction's reply: its webhook (token and expiry) or the channel message."""
         if self.fallback is not None:
             return self.fallback.where()
-        return ReplyLocation.of_interaction(self.interaction, self.message_id)
+        location = ReplyLocation.of_interaction(self.interaction, self.message_id)
+        return replace(location, is_private=self.is_private)
 
     def _channel(self) -> discord.PartialMessageable:
         interaction = self.interaction

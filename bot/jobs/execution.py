@@ -13,6 +13,7 @@ from bot.images import ImageFile
 from bot.jobs.journal import Journal
 from bot.jobs.model import OUTCOME_STATE, Job, JobResult
 from bot.jobs.progress import JobState
+from bot.workflows.batch import in_copy_order
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,10 @@ async def collect(job: Job, backend: ComfyBackend, outcome: PromptResult) -> Job
     state = OUTCOME_STATE[outcome.outcome]
     if outcome.outcome is not Outcome.SUCCESS:
         return JobResult(job.id, state, failure=outcome.failure, cancelled_by=job.cancelled_by)
-    files = downloadable(outcome.files)
+    files = in_copy_order(downloadable(outcome.files), lambda file: file.filename)
     data = await asyncio.gather(*(download(backend, f) for f in files))
     outputs = tuple(ImageFile(f.filename, d) for f, d in zip(files, data, strict=True))
-    return JobResult(job.id, state, outputs=outputs)
+    return JobResult(job.id, state, outputs=outputs, files=tuple(files))
 
 
 async def download(backend: ComfyBackend, file: OutputFile) -> bytes:

@@ -12,9 +12,9 @@ from typing import Any, Self
 
 from bot.errors import InputsExpired, user_message
 from bot.images import ImageFile
-from bot.jobs.model import REQUEST_VALUES, GenerationRequest, Job, JobResult
+from bot.jobs.model import REQUEST_CHOICES, REQUEST_VALUES, GenerationRequest, Job, JobResult
 from bot.jobs.retention import Retention
-from bot.jobs.store import JobStore, JournalEntry, StoredState, Work
+from bot.jobs.store import JobStore, JournalEntry, RunRecord, StoredState, Work
 from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -173,9 +173,13 @@ class Journal:
         elif result.error is not None:
             error = user_message(result.error)
         outputs = [output.filename for output in result.outputs]
+        files = [
+            {"filename": f.filename, "subfolder": f.subfolder, "type": f.type} for f in result.files
+        ]
+        ran = RunRecord(dict(job.graph), files, result.elapsed or job.snapshot.elapsed)
         self._put(
             self.store.updating(
-                job.id, state=StoredState.of(result.state), outputs=outputs, error=error
+                job.id, state=StoredState.of(result.state), outputs=outputs, error=error, ran=ran
             )
         )
 
@@ -223,7 +227,7 @@ class Journal:
 def request_params(request: GenerationRequest) -> dict[str, Any]:
     """Return the JSON-safe parameters of a request (images are stored apart)."""
     overrides = [[node, name, value] for (node, name), value in request.overrides.items()]
-    return {**request.values(), "overrides": overrides}
+    return {**request.values(), **request.choices(), "overrides": overrides}
 
 
 def request_from(entry: JournalEntry, images: tuple[ImageFile, ...]) -> GenerationRequest:
@@ -236,5 +240,5 @@ def request_from(entry: JournalEntry, images: tuple[ImageFile, ...]) -> Generati
         images=images,
         overrides=overrides,
         origin=dict(entry.origin),
-        **{key: params[key] for key in REQUEST_VALUES if key in params},
+        **{key: params[key] for key in (*REQUEST_VALUES, *REQUEST_CHOICES) if key in params},
     )

@@ -9,16 +9,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bot.comfy.backend import ComfyBackend, Outcome, PromptFailure
-from bot.comfy.events import Event
+from bot.comfy.events import Event, OutputFile
 from bot.comfy.ids import new_prompt_id
 from bot.images import ImageFile
+from bot.jobs import options
 from bot.jobs.progress import JobState, ProgressSnapshot, ProgressTracker
 from bot.jobs.store import StoredState
 from bot.workflows.library import Workflow
 
 MAX_SEED = 2**32 - 1  # random seeds are drawn below this (any seed a user gives may be larger)
-REQUEST_VALUES = ("prompt", "negative", "seed", "steps", "width", "height")
+REQUEST_VALUES = ("prompt", "negative", "seed", "steps", "width", "height", "denoise")
 """The workflow keys a GenerationRequest carries as fields; any other input goes in overrides."""
+REQUEST_CHOICES = ("count", "aspect", "model", "lora", "lora_strength")
+"""The fields that shape the graph rather than fill one input (`bot.jobs.options`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,12 @@ class GenerationRequest:
     steps: int | None = None
     width: int | None = None
     height: int | None = None
+    denoise: float | None = None
+    count: int | None = None  # images in one job: the batch size, else copies of the graph
+    aspect: str | None = None  # one of bot.jobs.aspect.ASPECTS; explicit width/height win
+    model: str | None = None
+    lora: str | None = None
+    lora_strength: float | None = None
     images: tuple[ImageFile, ...] = ()
     overrides: Mapping[tuple[str, str], Any] = field(default_factory=dict)
     # Where the reply goes, as the front door wrote it (JSON-safe); the core only stores it.
@@ -54,6 +63,11 @@ class GenerationRequest:
         fields = {key: getattr(self, key) for key in REQUEST_VALUES}
         return {key: value for key, value in fields.items() if value is not None}
 
+    def choices(self) -> dict[str, Any]:
+        """Return the graph-shaping choices this request makes (count, aspect, model, LoRA)."""
+        fields = {key: getattr(self, key) for key in REQUEST_CHOICES}
+        return {key: value for key, value in fields.items() if value is not None}
+
     def graph_for(
         self, workflow: Workflow, image_names: Sequence[str] | None = None
     ) -> dict[str, Any]:
@@ -64,7 +78,20 @@ class GenerationRequest:
         """
         if image_names is None:
             image_names = [f"pending_{i}.png" for i in range(len(self.images))]
-        return workflow.with_inputs(self.values(), images=image_names, overrides=self.overrides)
+        count = self.count or 1
+        values = options.sized_values(workflow, self.values(), self.aspect)
+        if count > 1 and workflow.has("batch_size"):
+            values["batch_size"] = count
+        graph = workflow.with_inputs(values, images=image_names, overrides=self.overrides)
+        return options.shaped(
+            workflow,
+            graph,
+            count=count,
+            seed=self.seed,
+            model=self.model,
+            lora=self.lora,
+            lora_strength=self.lora_strength,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +101,7 @@ class JobResult:
     job_id: str
     state: JobState
     outputs: tuple[ImageFile, ...] = ()
+    files: tuple[OutputFile, ...] = ()  # where ComfyUI keeps each output, in `outputs` order
     failure: PromptFailure | None = None
     error: Exception | None = None
     cancelled_by: str | None = None
@@ -240,6 +268,11 @@ class Job:
     def is_done(self) -> bool:
         """Tell whether the job has ended."""
         return self._result.done()
+
+    @property
+    def outcome(self) -> JobResult | None:
+        """Return the result of an ended job, None while it runs."""
+        return self._result.result() if self._result.done() else None
 
     @property
     def held_bytes(self) -> int:

@@ -6,7 +6,7 @@ import enum
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -43,6 +43,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN images_dropped INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX jobs_ended ON jobs (state, updated_at);
     CREATE INDEX job_states_job ON job_states (job_id);
+    """,
+    # Iterating on results after a restart: the graph that ran (recipe), where ComfyUI keeps
+    # each output (U<n>, Upscale, Vary), the time taken; and members' /settings.
+    """
+    ALTER TABLE jobs ADD COLUMN graph TEXT;
+    ALTER TABLE jobs ADD COLUMN files TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN elapsed REAL;
+    CREATE TABLE member_settings (user_id TEXT PRIMARY KEY, settings TEXT NOT NULL);
     """,
     # When the front door showed the requester how the job ended (NULL: not yet).
     """
@@ -97,6 +105,9 @@ class JournalEntry:
     outputs: tuple[str, ...]
     error: str | None
     has_dropped_images: bool = False  # its input images were pruned (JOURNAL_IMAGE_RETENTION_HOURS)
+    graph: Mapping[str, Any] | None = field(default=None, repr=False)  # the graph that ran
+    files: tuple[Mapping[str, str], ...] = ()  # {filename, subfolder, type} per output
+    elapsed: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Self:
@@ -114,7 +125,19 @@ class JournalEntry:
             outputs=tuple(json.loads(row["outputs"])),
             error=row["error"],
             has_dropped_images=bool(row["images_dropped"]),
+            graph=json.loads(row["graph"]) if row["graph"] else None,
+            files=tuple(json.loads(row["files"])),
+            elapsed=row["elapsed"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What a finished job ran and made: the graph, its output files, the time it took."""
+
+    graph: Mapping[str, Any]
+    files: Sequence[Mapping[str, str]]
+    elapsed: float
 
 
 def entries(rows: Iterable[sqlite3.Row]) -> list[JournalEntry]:

@@ -15,7 +15,15 @@ from typing import Any, Self, TypeVar
 
 from bot.images import ImageFile
 from bot.jobs.retention import Pruned, Retention, make_private, prune, use_incremental_vacuum
-from bot.jobs.rows import FINAL_STATES, MIGRATIONS, JournalEntry, StoredState, entries, migrate
+from bot.jobs.rows import (
+    FINAL_STATES,
+    MIGRATIONS,
+    JournalEntry,
+    RunRecord,
+    StoredState,
+    entries,
+    migrate,
+)
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], None]
@@ -27,6 +35,7 @@ __all__ = [
     "MIGRATIONS",
     "JobStore",
     "JournalEntry",
+    "RunRecord",
     "StoredState",
     "Work",
     "migrate",
@@ -186,8 +195,10 @@ class JobStore:
         origin: Mapping[str, Any] | None = None,
         outputs: Sequence[str] | None = None,
         error: str | None = None,
+        ran: RunRecord | None = None,
     ) -> Work:
-        """Return the write of a change: state (with the time), backend, reply, outputs, error."""
+        """Return the write of a change: state (with the time), backend, reply, outputs, error,
+        and what a finished job ran and made."""
         now = self._clock()
         changes: dict[str, Any] = {"updated_at": now}
         if state is not None:
@@ -200,6 +211,9 @@ class JobStore:
             changes["outputs"] = json.dumps(list(outputs))
         if error is not None:
             changes["error"] = error
+        if ran is not None:
+            changes |= {"graph": _dump(ran.graph), "files": json.dumps(list(ran.files))}
+            changes["elapsed"] = ran.elapsed
         assignments = ", ".join(f"{column} = ?" for column in changes)
 
         def work(db: sqlite3.Connection) -> None:
@@ -295,6 +309,25 @@ class JobStore:
             return [(str(state), float(at)) for state, at in rows]
 
         return await self._call(work)
+
+    async def member_settings(self, user_id: str) -> dict[str, Any]:
+        """Return the /settings one member saved ({} if none)."""
+
+        def work(db: sqlite3.Connection) -> dict[str, Any]:
+            query = "SELECT settings FROM member_settings WHERE user_id = ?"
+            row = db.execute(query, (user_id,)).fetchone()
+            return dict(json.loads(row[0])) if row is not None else {}
+
+        return await self._call(work)
+
+    async def save_member_settings(self, user_id: str, settings: Mapping[str, Any]) -> None:
+        """Replace the /settings of one member."""
+        row = (user_id, _dump(settings))
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO member_settings VALUES (?, ?)", row)
+
+        await self.write([work])
 
 
 def _dump(value: Mapping[str, Any]) -> str:

@@ -177,14 +177,23 @@ def _workflow_problems(workflow: Workflow, infos: Mapping[str, Mapping[str, Any]
     return found
 
 
+_TAKES_AN_IMAGE = frozenset({"UPSCALE_WORKFLOW", "VARY_WORKFLOW"})
+
+
 def _check_named(settings: Settings, library: WorkflowLibrary, problems: list[str]) -> None:
     named = {
         "DEFAULT_WORKFLOW": settings.default_workflow,
         "DEFAULT_IMAGE_WORKFLOW": settings.default_image_workflow,
         "HTTP_WORKFLOW": settings.http_workflow,
+        "UPSCALE_WORKFLOW": settings.upscale_workflow,
+        "VARY_WORKFLOW": settings.vary_workflow,
     }
     for key, name in named.items():
+        problem = None
         if name and name not in library and name not in library.errors:
             problem = f"{key} is {name!r}, but there is no {name}.json in {settings.workflows_dir}"
+        elif key in _TAKES_AN_IMAGE and name in library and not library.get(name).image_inputs:
+            problem = f"{key} is {name!r}, but it takes no input image (the buttons give it one)"
+        if problem is not None:
             print(f"  !! {problem}")
             problems.append(problem)

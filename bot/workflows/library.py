@@ -12,6 +12,9 @@ optional `NAME.toml`:
     checkpoint = "sd_xl_base_1.0.safetensors"
     [ranges]                              # inclusive bounds for numeric values
     steps = [1, 60]
+    base_resolution = 1024                # native side: aspect ratios keep 1024² pixels
+    [allow]                               # glob patterns of models and LoRAs members may pick
+    lora = ["style/*"]
     [patch]                               # explicit patch points; replace detection per key
     prompt = "title:Positive Prompt.text" # or "6.text"; a list patches several inputs
     image = ["10.image", "11.image"]
@@ -118,6 +121,8 @@ def load_workflow(path: Path, converter: UiConverter | None = None) -> Workflow:
         ranges=MappingProxyType(dict(sidecar.ranges)),
         backends=sidecar.backends,
         source_format=source_format,
+        base_resolution=sidecar.base_resolution,
+        allow=MappingProxyType(dict(sidecar.allow)),
     )
 
 

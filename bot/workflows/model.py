@@ -53,6 +53,8 @@ class Workflow:
     backends: tuple[str, ...] = ()
     source_format: str = "api"
     """"api" for an API-format file, "ui" for a UI-format file converted at load."""
+    base_resolution: int | None = None  # the sidecar's; else guessed from the exported size
+    allow: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def image_inputs(self) -> int:

@@ -28,7 +28,11 @@ LIMITS: Mapping[str, tuple[float, float]] = {
 }
 # Latent sizes are in steps of 8 pixels (the VAE's factor); EmptyLatentImage's own step.
 MULTIPLE_OF: Mapping[str, int] = {"width": 8, "height": 8}
-_TABLES = frozenset({"name", "description", "backends", "defaults", "ranges", "patch"})
+_TABLES = frozenset(
+    {"name", "description", "backends", "defaults", "ranges", "patch", "base_resolution", "allow"}
+)
+ALLOW_KEYS = ("model", "lora")
+"""What `[allow]` restricts: the models and LoRAs members may pick, as glob patterns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class Sidecar:
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     backends: tuple[str, ...] = ()
     patch: Mapping[str, tuple[PatchPoint, ...]] = field(default_factory=dict)
+    base_resolution: int | None = None
+    allow: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def check_value(key: str, value: object, ranges: Mapping[str, tuple[float, float]]) -> Any:
@@ -113,7 +119,24 @@ def load_sidecar(path: Path, graph: Mapping[str, Any]) -> Sidecar:
             key: tuple(parse_point(spec, graph, where) for spec in _string_list(specs, where, key))
             for key, specs in _table(data.get("patch", {}), KEYS, where, "patch").items()
         },
+        base_resolution=_base_resolution(data.get("base_resolution"), where),
+        allow={
+            key: tuple(_string_list(patterns, where, f"allow.{key}"))
+            for key, patterns in _table(data.get("allow", {}), ALLOW_KEYS, where, "allow").items()
+        },
     )
+
+
+def _base_resolution(value: object, where: str) -> int | None:
+    """Check `base_resolution`: the side of the square the model draws natively (1024, 512)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 64 <= value <= 8192:
+        raise SidecarError(
+            f"{where}: base_resolution must be a whole number of pixels between 64 and 8192"
+            f" (1024 for SDXL and Flux, 512 for SD1.5), not {value!r}."
+        )
+    return value
 
 
 def parse_point(spec: str, graph: Mapping[str, Any], where: str) -> PatchPoint:

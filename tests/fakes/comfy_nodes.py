@@ -156,6 +156,13 @@ async def _scale(ctx: NodeContext) -> NodeResult:
     return NodeResult((dataclasses.replace(image, width=width, height=height),))
 
 
+async def _scale_by(ctx: NodeContext) -> NodeResult:
+    image = _image(ctx)
+    scale = float(ctx.inputs.get("scale_by", 1.0))
+    width, height = max(1, int(image.width * scale)), max(1, int(image.height * scale))
+    return NodeResult((dataclasses.replace(image, width=width, height=height),))
+
+
 async def _load_image(ctx: NodeContext) -> NodeResult:
     name = str(ctx.inputs.get("image"))
     data = ctx.read_input(name)
@@ -253,6 +260,7 @@ NODE_BEHAVIOURS: Mapping[str, NodeFn] = MappingProxyType(
         "EmptyLatentImage": _empty_latent,
         "ImageInvert": _invert,
         "ImageScale": _scale,
+        "ImageScaleBy": _scale_by,
         "LoadImage": _load_image,
         "KSampler": _sampler,
         "KSamplerAdvanced": _sampler,

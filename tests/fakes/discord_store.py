@@ -78,6 +78,11 @@ class FakeStore(FakeGuild):
         key = attachment["id"] if isinstance(attachment, Mapping) else attachment
         return self._files[int(key)][0]
 
+    def expire_attachment(self, attachment: Mapping[str, Any] | int | str) -> None:
+        """Make an attachment's URL answer 404, as Discord's CDN does once a link expired."""
+        key = attachment["id"] if isinstance(attachment, Mapping) else attachment
+        self._files.pop(int(key), None)
+
     async def _serve_attachment(self, request: web.Request) -> web.StreamResponse:
         stored = self._files.get(int(request.match_info["id"]))
         if stored is None:
