@@ -7,8 +7,8 @@ tests/bot_launcher.py (discord.py pointed at the fake Discord) it adds:
   (wall time, and the CPU time the loop's thread spent meanwhile: a ping that waits while the
   thread burns CPU is the loop blocked, one that waits without CPU is the machine busy); the
   figures and the stack of the longest busy stall go to SOAK_STATS (JSON) twice a second;
-- the journal's disk refusing writes: after SIGUSR1 every journal call fails with SQLite's
-  "disk I/O error" until SIGUSR2.
+- the journal's disk refusing writes: after SIGUSR1 every journal write fails with SQLite's
+  "disk I/O error" until SIGUSR2 (reads still work).
 """
 
 from __future__ import annotations
@@ -22,20 +22,19 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot import cli  # noqa: E402
-from bot.jobs.store import JobStore  # noqa: E402
+from bot.jobs.store import JobStore, Work  # noqa: E402
 from tests.bot_launcher import _point_at_fake  # noqa: E402
 
-T = TypeVar("T")
 PING_EVERY = 0.02
 WRITE_EVERY = 0.5
 STALL = 0.1
@@ -125,14 +124,14 @@ def refuse_journal_writes_on_signal() -> None:
     refusing = threading.Event()
     signal.signal(signal.SIGUSR1, lambda *_: refusing.set())
     signal.signal(signal.SIGUSR2, lambda *_: refusing.clear())
-    original = JobStore._call
+    original = JobStore.write  # every journal write goes through it; reads still work
 
-    async def call(self: JobStore, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self: JobStore, works: Sequence[Work]) -> None:
         if refusing.is_set():
             raise sqlite3.OperationalError("disk I/O error (soak: the disk refuses writes)")
-        return await original(self, work)
+        await original(self, works)
 
-    JobStore._call = call  # type: ignore[method-assign]  # soak-only fault switch
+    JobStore.write = write  # type: ignore[method-assign]  # soak-only fault switch
 
 
 if __name__ == "__main__":
