@@ -18,9 +18,9 @@ from bot.community.gate import Member
 from bot.config import Settings
 from bot.discord import inputs, options, render
 from bot.discord.community import Community
-from bot.discord.delivery import Delivery
+from bot.discord.delivery import Delivery, origin
 from bot.discord.errors import describe
-from bot.discord.sinks import NO_MENTIONS, InteractionSink, MessageSink
+from bot.discord.sinks import NO_MENTIONS, InteractionSink, MessageSink, persist
 from bot.errors import InvalidImage
 from bot.jobs.catalog import ModelCatalog
 from bot.jobs.model import GenerationRequest
@@ -166,9 +166,10 @@ class Generate(commands.Cog):
         images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
         if images:
             await self.community.check_inputs(member, images, interaction.channel, request.prompt)
-        job = self.jobs.submit(replace(request, images=images), max_jobs=cap)
         message_id = response.message_id if response is not None else None
         sink = InteractionSink(interaction, message_id=message_id, is_private=is_private)
+        where = origin(sink, request.requester)
+        job = self.jobs.submit(replace(request, images=images, origin=where), max_jobs=cap)
         self.delivery.follow(job, sink)
 
     @commands.Cog.listener()
@@ -194,7 +195,10 @@ class Generate(commands.Cog):
             job = self.jobs.submit(replace(request, images=images), max_jobs=cap)
         except Exception as exc:  # the one catch point of chat requests
             text = describe(exc, f"mention by {message.author.id}")
-            await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+            await persist(
+                lambda: message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS),
+                f"telling mention by {message.author.id}",
+            )
             return
         text = render.progress_text(
             job.request,
@@ -202,7 +206,14 @@ class Generate(commands.Cog):
             job.snapshot,
             is_backend_available=self.jobs.has_healthy_backend,
         )
-        reply = await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+        try:
+            reply = await persist(
+                lambda: message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS),
+                f"reply to the mention of {job.id}",
+            )
+        except discord.HTTPException:
+            await self.jobs.cancel(job.id, by=str(message.author.id))  # else it runs for nobody
+            raise
         self.delivery.follow(job, MessageSink(reply))
 
     def _workflow(self, name: str) -> Workflow:

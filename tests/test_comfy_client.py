@@ -7,7 +7,7 @@ import inspect
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -25,6 +25,7 @@ from bot.comfy.errors import (
     ComfyUnavailable,
     NodeError,
     PromptRejected,
+    ProtocolError,
 )
 from bot.comfy.events import OutputFile
 from bot.comfy.ids import is_canonical
@@ -164,6 +165,28 @@ async def test_view_downloads_the_bytes_of_an_output(comfy: ComfyClient, fake_co
     data = await comfy.view(file)
     assert data.startswith(PNG_MAGIC)
     assert data == fake_comfy.outputs[file.filename]
+
+
+@pytest.mark.parametrize("path", ["/prompt", "/upload/image"])
+async def test_an_empty_json_object_for_a_prompt_or_upload_is_a_protocol_error(
+    comfy: ComfyClient, fake_comfy: FakeComfy, path: str
+):
+    # Found by the soak: {} raised KeyError, which no caller expects, and the job hung.
+    fake_comfy.answer_strangely("json", paths=[path])
+    call = comfy.submit(slow_prompt(2)) if path == "/prompt" else comfy.upload_image(b"x", "a.png")
+    with pytest.raises(ProtocolError, match=f"the answer of (POST )?{path} has no"):
+        await call
+
+
+@pytest.mark.parametrize("kind", ["html", "json"])
+async def test_view_answered_by_a_page_instead_of_the_file_is_a_protocol_error(
+    comfy: ComfyClient, fake_comfy: FakeComfy, kind: Literal["html", "json"]
+):
+    # Found by the soak: a proxy's 502 page was posted to Discord as the result image.
+    fake_comfy.outputs["made.png"] = PNG_MAGIC + b"rest"
+    fake_comfy.answer_strangely(kind, paths=["/view"])
+    with pytest.raises(ProtocolError, match=r"/view answered .* instead of made\.png"):
+        await comfy.view(OutputFile("made.png", "", "output"))
 
 
 async def test_view_of_a_missing_file_is_an_http_error(comfy: ComfyClient):

@@ -122,6 +122,45 @@ async def test_someone_else_cannot_cancel_but_a_moderator_can(
     assert f"Cancelled by <@{moderator}>" in final.json["content"]
 
 
+async def test_a_refusal_reaches_the_clicker_through_a_429_storm(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    # Found by the soak: the private "only the person who asked" gave up after five 429s.
+    owner, stranger = fake_discord.add_user("cora"), fake_discord.add_user("mal")
+    fake_comfy.hold()
+    ix, cancel = await _start(fake_discord, owner)
+    fake_discord.inject_429("POST", "/webhooks/*", retry_after=0.01, count=6)
+
+    refused = await fake_discord.click(ix.original_message_id or 0, cancel, user_id=stranger)
+    answer = await fake_discord.wait_for(
+        lambda c: webhook_of(refused)(c) and c.method == "POST" and c.status == 200, timeout=10
+    )
+
+    assert answer.json["flags"] == 64
+    assert "Only the person who asked" in answer.json["content"]
+    assert fake_discord.rate_limited == 6
+    fake_comfy.release()
+
+
+async def test_a_cancel_meeting_a_strange_comfyui_answer_says_so(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    # Found by the soak: a /queue answered by a proxy's page gave the owner a generic apology.
+    owner = fake_discord.add_user("olga")
+    fake_comfy.hold()
+    ix, cancel = await _start(fake_discord, owner)
+    await fake_comfy.wait_for_prompt(_job_id(cancel), "running")
+    fake_comfy.answer_strangely("html", paths=["/queue"])
+
+    click = await fake_discord.click(ix.original_message_id or 0, cancel, user_id=owner)
+    answer = await fake_discord.wait_for(lambda c: webhook_of(click)(c) and c.method == "POST")
+
+    assert answer.json["flags"] == 64
+    assert "ComfyUI gave an answer ComfyCord does not understand" in answer.json["content"]
+    fake_comfy.answer_normally()
+    fake_comfy.release()
+
+
 async def test_cancel_works_after_a_bot_restart(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services
 ) -> None:

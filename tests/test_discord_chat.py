@@ -6,9 +6,11 @@ import asyncio
 from typing import Any
 
 import discord
+import pytest
 
 from bot.discord import inputs
 from bot.discord.client import ComfyBot
+from bot.jobs.progress import JobState
 from tests.discord_env import (  # noqa: F401  # fixtures
     EPHEMERAL,
     Response,
@@ -57,6 +59,48 @@ async def test_a_mention_with_an_image_runs_the_image_workflow(
     assert job.request.prompt == "make it pop"
     assert job.workflow.name == "demo"
     assert job.request.requester == str(user)
+
+
+async def test_a_mention_reply_outlasts_a_429_storm_and_the_job_is_followed(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    # Found by the soak: the reply gave up after discord.py's five tries; the job ran unseen.
+    user = fake_discord.add_user("ann")
+    attachment = fake_discord.add_attachment(png(), "photo.png")
+    fake_discord.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=6)
+
+    await fake_discord.post_message(
+        "again", user_id=user, attachments=[attachment], mentions_bot=True
+    )
+
+    reply = await fake_discord.wait_for(
+        lambda c: c.method == "POST" and c.path.endswith("/messages") and c.status == 200
+    )
+    reply_id = int(reply.response["id"])
+    final = await fake_discord.wait_for(
+        lambda c: c.path.endswith(f"/messages/{reply_id}") and bool(c.files), timeout=10
+    )
+    assert final.files[0][1].startswith(PNG_MAGIC)
+    assert fake_discord.rate_limited == 6
+
+
+async def test_a_mention_whose_reply_discord_refuses_does_not_run(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    user = fake_discord.add_user("abe")
+    attachment = fake_discord.add_attachment(png(), "photo.png")
+    fake_discord.inject_error("POST", "/channels/*/messages", 403, 50013)
+
+    await fake_discord.post_message(
+        "nope", user_id=user, attachments=[attachment], mentions_bot=True
+    )
+
+    await fake_discord.wait_for(lambda c: c.method == "POST" and c.status == 403)
+    job = next(iter(services.jobs.jobs.values()))
+    async with asyncio.timeout(5):
+        final = await job.result()
+    assert final.state is JobState.CANCELLED
+    await fake_comfy.wait_idle()  # if it had reached ComfyUI, it is gone from there too
 
 
 async def test_a_mention_without_an_image_is_ignored(
@@ -116,6 +160,28 @@ async def test_use_as_input_on_a_message_without_images_is_refused(
     assert answer["type"] == Response.channel_message.value
     assert answer["data"]["flags"] == EPHEMERAL
     assert "no image" in answer["data"]["content"]
+
+
+@pytest.mark.parametrize("env", [{"MAX_INPUT_IMAGE_BYTES": "10"}])
+async def test_a_refused_mention_is_told_through_a_429_storm(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    # Found by the soak: the refusal's reply gave up after discord.py's five tries.
+    user = fake_discord.add_user("ada")
+    attachment = fake_discord.add_attachment(png(), "photo.png")
+    fake_discord.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=6)
+
+    await fake_discord.post_message(
+        "big", user_id=user, attachments=[attachment], mentions_bot=True
+    )
+
+    reply = await fake_discord.wait_for(
+        lambda c: c.method == "POST" and c.path.endswith("/messages") and c.status == 200,
+        timeout=10,
+    )
+    assert "MiB" in reply.json["content"]
+    assert fake_discord.rate_limited == 6
+    assert ("POST", "/prompt") not in fake_comfy.requests
 
 
 async def test_a_form_closed_without_submitting_is_forgotten_after_its_timeout(

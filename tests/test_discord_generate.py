@@ -103,6 +103,41 @@ async def test_a_429_on_an_edit_is_retried_and_the_result_arrives(
     assert final.files[0][1].startswith(PNG_MAGIC)
 
 
+@pytest.mark.parametrize("env", [{"PROGRESS_INTERVAL": "30"}])  # the result is the next edit
+async def test_a_429_storm_longer_than_discord_py_retries_still_delivers_the_result(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
+) -> None:
+    # Found by the soak: discord.py gives up after five 429s in a row and the result was dropped.
+    user = fake_discord.add_user("carla")
+    fake_comfy.hold()
+    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "slow"}, user_id=user)
+    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=0.01, count=8)
+    fake_comfy.release()
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    assert fake_discord.rate_limited == 8
+    assert final.files[0][1].startswith(PNG_MAGIC)
+    assert "✅ Done" in final.json["content"]
+
+
+@pytest.mark.parametrize("env", [{"PROGRESS_INTERVAL": "30"}])  # the result is the next edit
+async def test_a_result_discord_refuses_still_ends_the_message_with_its_buttons(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
+) -> None:
+    # Found by the soak: the fallback edit dropped the buttons, and a lost job lost its Retry.
+    user = fake_discord.add_user("cleo")
+    fake_comfy.hold()
+    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "slow"}, user_id=user)
+    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    fake_discord.inject_error("PATCH", "/webhooks/*/messages/@original", 413, 40005)
+    fake_comfy.release()
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    assert "could not be posted (413)" in final.json["content"]
+    assert "comfycord:reroll:" in str(final.json["components"])
+
+
 async def test_an_expired_token_continues_in_a_channel_message(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
 ) -> None:

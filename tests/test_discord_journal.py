@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -121,6 +123,14 @@ async def test_a_lost_job_offers_retry_for_its_requester_and_runs_again(
     assert journaled.jobs.get(new_id).seed == job.seed  # a retry is the same request
 
 
+async def _until_delivered(services: Services) -> None:
+    """Wait until the journal has recorded that every ended job's reply shows its end."""
+    assert services.jobs.journal is not None
+    async with asyncio.timeout(5):
+        while await services.jobs.journal.undelivered():
+            await asyncio.sleep(0.02)  # the mark follows Discord's answer to the final edit
+
+
 async def test_reroll_after_a_restart_rebuilds_the_request_from_the_journal(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
 ) -> None:
@@ -130,6 +140,7 @@ async def test_reroll_after_a_restart_rebuilds_the_request_from_the_journal(
         ix, old_id = await _generate(fake_discord, user, "again", seed=7)
         await fake_discord.wait_for(final_edit(ix), timeout=10)
         reroll = await wait_button(fake_discord, ix.original_message_id or 0, "comfycord:reroll:")
+        await _until_delivered(services)
 
     # A new process: a new queue that never saw the job.
     async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
@@ -144,7 +155,7 @@ async def test_reroll_after_a_restart_rebuilds_the_request_from_the_journal(
     assert new.request.prompt == "again"
     assert new.request.workflow == "slow"
     assert new.request.requester == str(other)
-    assert new.request.origin == {}
+    assert new.request.origin["token"] == click.token  # its own reply, not the old job's
 
 
 async def test_a_job_running_when_the_discord_client_restarts_finishes_in_its_reply(
@@ -308,3 +319,66 @@ async def test_a_sharded_bot_starts_and_serves_generate(
     assert shard_count == 1
     assert any(c.path == "/gateway/bot" for c in fake_discord.calls)
     assert fake_discord.gateway.identifies[-1]["shard"] == [0, 1]
+
+
+async def _refuse_writes(services: Services, *, is_refusing: bool) -> None:
+    """Make the journal's SQLite connection refuse writes, as a file system remounted read-only."""
+    assert services.jobs.journal is not None
+    query = f"PRAGMA query_only = {'ON' if is_refusing else 'OFF'}"
+    await services.jobs.journal.store._call(lambda db: db.execute(query))
+
+
+@pytest.mark.parametrize("env", [{"MAX_IN_FLIGHT_PER_BACKEND": "1"}])
+async def test_a_reply_shows_a_job_cancelled_only_once_the_journal_has_it(
+    fake_discord: FakeDiscord,
+    fake_comfy: FakeComfy,
+    tmp_path: Path,
+    env: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Found by the soak: "cancelled" was shown, the bot was killed before the journal wrote it,
+    # and the restarted bot ran the job and posted its image under the cancelled one.
+    settings = make_settings(fake_comfy.url, library_dir(tmp_path), **env)
+    owner = fake_discord.add_user("gail")
+    journal_at_cancel: list[str] = []
+
+    def note_journal(call: RecordedCall) -> None:
+        if "🚫" in str((call.json or {}).get("content")) and call.status == 200:
+            with contextlib.closing(sqlite3.connect(settings.database_path)) as db:
+                query = "SELECT state FROM jobs WHERE params LIKE '%\"waits\"%'"
+                journal_at_cancel.extend(r[0] for r in db.execute(query))
+
+    fake_discord.observe(note_journal)
+    fake_comfy.hold()
+    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+        await _generate(fake_discord, owner, "runs")
+        ix, job_id = await _generate(fake_discord, owner, "waits")
+        await _refuse_writes(services, is_refusing=True)
+        message_id = ix.original_message_id or 0
+        click = await fake_discord.click(message_id, f"comfycord:cancel:{job_id}", user_id=owner)
+        await click.wait_response()
+        async with asyncio.timeout(5):
+            while "journal busy" not in caplog.text:
+                await asyncio.sleep(0.05)  # until the writer has met the refusing disk
+        await _refuse_writes(services, is_refusing=False)
+        await fake_discord.wait_for(final_edit(ix), timeout=10)
+        fake_comfy.release()
+
+    assert journal_at_cancel == ["cancelled"]
+
+
+async def test_a_job_is_journalled_with_its_reply_from_its_first_record(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, journaled: Services
+) -> None:
+    # Found by the soak: a bot killed between accepting a job and its first edit restored the
+    # job without its reply; it ran for nobody and the member saw "thinking…" forever.
+    user = fake_discord.add_user("hal")
+    fake_comfy.hold()
+    async with run_bot(journaled.new_bot()):
+        ix, job_id = await _generate(fake_discord, user, "found again")
+        job = journaled.jobs.get(job_id)
+        fake_comfy.release()
+
+    assert job.request.origin["message_id"] == ix.original_message_id  # what `accepted` wrote
+    assert job.request.origin["token"] == ix.token
+    assert job.request.origin["requester_id"] == str(user)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -136,3 +137,42 @@ async def test_a_killed_bot_posts_what_finished_meanwhile_and_resumes_what_still
     for ix in (done_ix, running_ix):
         assert ix.token not in text
     assert env["DISCORD_TOKEN"] not in text
+
+
+async def wait_journal(db: Path, job_id: str, condition: str, timeout: float = 10) -> None:
+    """Wait until the bot process's journal row of the job meets `condition` (read every 50 ms)."""
+    query = f"SELECT 1 FROM jobs WHERE id = ? AND {condition}"
+    async with asyncio.timeout(timeout):
+        while True:
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                if conn.execute(query, (job_id,)).fetchone() is not None:
+                    return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_bot_killed_after_a_job_ended_but_before_its_reply_said_so_posts_it_after_restart(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    # Found by the soak: the journal said "done", so the restarted bot never posted the result.
+    env, log = bot_env(fake_discord, fake_comfy, tmp_path), tmp_path / "bot.log"
+    alice = fake_discord.add_user("alice")
+    fake_comfy.hold()
+    async with bot_process(fake_discord, env, log) as first:
+        ix, job_id = await generate(fake_discord, alice, "ends while Discord makes us wait")
+        await fake_comfy.wait_for_prompt(job_id, "running")
+        # Discord holds every further edit of the reply for a minute; the job ends meanwhile.
+        fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=60)
+        fake_comfy.release()
+        await wait_journal(tmp_path / "journal.db", job_id, "state = 'done'")
+        first.kill()
+        await first.wait()
+    since = len(fake_discord.calls)
+
+    async with bot_process(fake_discord, env, log):
+        delivered = await fake_discord.wait_for(
+            edit_of(ix, is_final=True), timeout=START_TIMEOUT, since=since
+        )
+        await wait_journal(tmp_path / "journal.db", job_id, "delivered_at IS NOT NULL")
+
+    assert "✅ Done" in delivered.json["content"]
+    assert delivered.path.endswith(f"/messages/{ix.original_message_id}")

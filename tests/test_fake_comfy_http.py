@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -298,3 +298,37 @@ async def test_slow_delays_http_answers(fake_comfy: FakeComfy, http: aiohttp.Cli
     async with http.get(f"{fake_comfy.url}/system_stats") as response:
         assert response.status == 200
     assert fake_comfy.requests.count(("GET", "/system_stats")) == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "content_type"), [("html", "text/html"), ("json", "application/json")]
+)
+async def test_strange_answers_without_doing_the_request(
+    fake_comfy: FakeComfy,
+    http: aiohttp.ClientSession,
+    kind: Literal["html", "json"],
+    content_type: str,
+):
+    fake_comfy.answer_strangely(kind)
+    async with http.post(f"{fake_comfy.url}/prompt", json={"prompt": {}}) as response:
+        assert response.status == 200
+        assert response.content_type == content_type
+        body = await response.text()
+    assert "prompt_id" not in body
+    assert fake_comfy.pending == []
+    assert fake_comfy.history == {}
+    fake_comfy.answer_normally()
+    async with http.get(f"{fake_comfy.url}/queue") as response:
+        assert await response.json() == {"queue_running": [], "queue_pending": []}
+
+
+async def test_strange_answers_for_some_paths_a_number_of_times(
+    fake_comfy: FakeComfy, http: aiohttp.ClientSession
+):
+    fake_comfy.answer_strangely("html", paths=["/queue"], count=1)
+    async with http.get(f"{fake_comfy.url}/system_stats") as response:
+        assert response.content_type == "application/json"
+    async with http.get(f"{fake_comfy.url}/queue") as response:
+        assert response.content_type == "text/html"
+    async with http.get(f"{fake_comfy.url}/queue") as response:
+        assert response.content_type == "application/json"

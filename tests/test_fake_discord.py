@@ -483,3 +483,60 @@ async def test_reply_with_file_to_a_mention(fake_discord: FakeDiscord) -> None:
     assert reply["message_reference"]["message_id"] == posted["id"]
     assert fake_discord.attachment_bytes(reply["attachments"][0]) == data
     assert fake_discord.rate_limited == 1
+
+
+async def test_a_second_channel_carries_commands_mentions_and_replies(
+    fake_discord: FakeDiscord,
+) -> None:
+    bot = Bot(message_content=True)
+    add_generate(bot)
+
+    @bot.listen()
+    async def on_message(message: discord.Message) -> None:
+        if bot.user is not None and bot.user.mentioned_in(message):
+            await message.reply(f"in {message.channel.id}")
+
+    user = fake_discord.add_user("jo")
+    art = fake_discord.add_channel(name="art")
+    seen: list[RecordedCall] = []
+    fake_discord.observe(seen.append)
+    async with run_bot(bot):
+        assert bot.get_channel(art) is not None
+        ix = await fake_discord.slash(
+            "generate",
+            {"prompt": "x", "image": fake_discord.add_attachment(png(), "in.png")},
+            user_id=user,
+            channel_id=art,
+        )
+        await ix.wait_response()
+        await fake_discord.wait_for(lambda c: is_patch_original(c) and bool(c.files))
+        posted = await fake_discord.post_message(
+            "hi", user_id=user, mentions_bot=True, channel_id=art
+        )
+        sent = await fake_discord.wait_for(
+            lambda c: c.method == "POST" and c.path.startswith("/channels/")
+        )
+    assert ix.payload["channel_id"] == str(art)
+    assert fake_discord.messages[ix.original_message_id or 0]["channel_id"] == str(art)
+    assert sent.path == f"/channels/{art}/messages"
+    assert sent.response["message_reference"]["message_id"] == posted["id"]
+    assert sent.response["content"] == f"in {art}"
+    assert seen == fake_discord.calls
+
+
+async def test_observing_without_keeping_calls(fake_discord: FakeDiscord) -> None:
+    seen: list[RecordedCall] = []
+    fake_discord.observe(seen.append, keep_calls=False)
+    async with run_bot(Bot()):
+        pass
+    assert any(call.path == "/users/@me" for call in seen)
+    assert fake_discord.calls == []
+
+
+async def test_dropped_gateway_socket_is_resumed(fake_discord: FakeDiscord) -> None:
+    bot = Bot()
+    async with run_bot(bot):
+        resumed = bot.wait_for("resumed", timeout=5)
+        await fake_discord.drop_gateway()
+        await resumed
+    assert len(fake_discord.gateway.identifies) == 1

@@ -218,6 +218,37 @@ async def test_outputs_are_downloaded(
     assert ("GET", "/view") in fake_comfy.requests
 
 
+async def test_a_prompt_answered_with_nonsense_fails_with_a_message_and_never_hangs(
+    backend: ComfyBackend, library: WorkflowLibrary, fake_comfy: FakeComfy
+):
+    # Found by the soak: the KeyError of {} killed the job's task; the job never ended.
+    fake_comfy.answer_strangely("json", paths=["/prompt"], count=1)
+    async with JobQueue([backend], library) as queue:
+        job = queue.submit(slow("alice", 5))
+        async with asyncio.timeout(5):
+            result = await job.result()
+        assert queue.active_count("alice") == 0
+
+    assert result.state is JobState.FAILED
+    assert "the answer of POST /prompt has no 'prompt_id'" in str(result.error)
+
+
+async def test_outputs_are_downloaded_after_a_few_strange_answers(
+    backend: ComfyBackend, library: WorkflowLibrary, fake_comfy: FakeComfy
+):
+    # Found by the soak: a made image was lost to one bad answer of /view.
+    fake_comfy.answer_strangely("html", paths=["/view"], count=2)
+    async with JobQueue([backend], library) as queue:
+        job = queue.submit(slow("alice", 5))
+        async with asyncio.timeout(10):
+            result = await job.result()
+
+    assert result.state is JobState.DONE
+    [output] = result.outputs
+    assert output.data.startswith(PNG_MAGIC)
+    assert fake_comfy.requests.count(("GET", "/view")) == 3
+
+
 async def test_bad_request_is_refused_before_anything_is_sent(
     backend: ComfyBackend, library: WorkflowLibrary, fake_comfy: FakeComfy
 ):

@@ -7,6 +7,7 @@ import logging
 import shutil
 import sqlite3
 import stat
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -78,6 +79,32 @@ async def test_an_existing_readable_journal_is_made_private(tmp_path: Path) -> N
     db.chmod(0o644)
     async with JobStore(db):
         assert mode(db) == 0o600
+
+
+async def test_another_process_reading_the_journal_sees_every_write_and_loses_none(
+    tmp_path: Path,
+) -> None:
+    # Found by the soak's kill test: the second make_private() opened and closed the database,
+    # which dropped the store's POSIX locks; the next reader then deleted the live WAL.
+    db = tmp_path / "journal.db"
+    query = "SELECT state FROM jobs"
+    read = f"import sqlite3; print(sqlite3.connect({str(db)!r}).execute({query!r}).fetchone()[0])"
+
+    async def state_seen_by_another_process() -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", read, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await process.communicate()
+        return out.decode().strip()
+
+    async with JobStore(db) as store:
+        await store.add("j", requester="42", workflow="demo", params={}, origin={})
+        assert await state_seen_by_another_process() == "waiting"
+        await store.update("j", state="queued")
+        assert await state_seen_by_another_process() == "queued"
+        await store.update("j", state="running")
+    async with JobStore(db) as store:
+        assert (await store.get("j")).state == "running"  # type: ignore[union-attr]
 
 
 async def test_writes_wait_out_a_lock_and_none_is_dropped(tmp_path: Path) -> None:

@@ -101,3 +101,31 @@ def test_the_server_migration_gives_earlier_discord_jobs_their_server(tmp_path):
     migrate(db)
     found = dict(db.execute("SELECT id, guild_id FROM jobs ORDER BY id"))
     assert found == {"a": 123456789012345678, "b": None, "c": None}
+
+
+async def test_an_ended_job_is_undelivered_until_its_end_was_shown(tmp_path):
+    now = [1000.0]
+    async with JobStore(tmp_path / "d.db", clock=lambda: now[0]) as store:
+        for job_id in ("old", "ends", "runs"):
+            await store.add(job_id, requester="42", workflow="demo", params={}, origin={})
+        await store.update("old", state="done")
+        now[0] += 86400 + 1  # a day later: too old to post any more
+        await store.update("ends", state="failed", error="node 2: out of memory")
+        await store.update("runs", state="running")
+        assert [e.id for e in await store.undelivered()] == ["ends"]
+        await store.write([store.delivering("ends")])
+        assert await store.undelivered() == []
+
+
+def test_jobs_that_ended_before_the_delivered_column_count_as_delivered(tmp_path):
+    db = sqlite3.connect(tmp_path / "v1.db")
+    db.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+    for job_id, state in (("ended", "done"), ("open", "running")):
+        db.execute(
+            "INSERT INTO jobs (id, requester, workflow, params, origin, state, created_at,"
+            " updated_at) VALUES (?, '1', 'demo', '{}', '{}', ?, 5.0, 6.0)",
+            (job_id, state),
+        )
+    migrate(db)
+    rows = dict(db.execute("SELECT id, delivered_at FROM jobs"))
+    assert rows == {"ended": 6.0, "open": None}

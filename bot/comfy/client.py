@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import uuid
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -165,9 +166,16 @@ class ComfyClient:
         return UploadedImage.from_data(await self._json("POST", "/upload/image", data=form))
 
     async def view(self, file: OutputFile) -> bytes:
-        """Download an output (or input or temp) file's bytes."""
+        """Download an output (or input or temp) file's bytes.
+
+        Raises:
+            ProtocolError: the answer is a page or JSON, not the file (a proxy in the way).
+        """
         params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
         _, body = await self._request("GET", "/view", params=params)
+        expected = mimetypes.guess_type(file.filename)[0] or ""
+        if expected.startswith(_MEDIA) and body.lstrip()[:1] in _PAGE_STARTS:
+            raise ProtocolError(f"/view answered a page or JSON instead of {file.filename}")
         return body
 
     async def history(self, prompt_id: str) -> HistoryEntry | None:
@@ -243,5 +251,9 @@ class ComfyClient:
         body = {"unload_models": unload_models, "free_memory": free_memory}
         await self._request("POST", "/free", json=body)
 
+
+# An image, video or sound never starts like an HTML page or a JSON answer (a proxy's error).
+_MEDIA = ("image/", "video/", "audio/")
+_PAGE_STARTS = (b"<", b"{", b"[")
 
 __all__ = ["ComfyClient", "new_prompt_id", "unique_upload_name"]

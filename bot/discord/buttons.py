@@ -15,7 +15,7 @@ import discord
 
 from bot.config import Settings
 from bot.discord.community import Community
-from bot.discord.delivery import Delivery
+from bot.discord.delivery import Delivery, origin
 from bot.discord.errors import reply_error
 from bot.discord.sinks import InteractionSink
 from bot.errors import BotError, NotAllowed, UnknownJob
@@ -111,7 +111,9 @@ class RerollButton(_JobButton, template=re.compile(f"comfycord:reroll:{_JOB_ID}"
         try:
             request = await _request(bot, self.job_id, "rerolled")
             check_server(request, interaction)
-            again = replace(request, seed=None, requester=str(interaction.user.id))
+            clicker = str(interaction.user.id)
+            where = origin(InteractionSink(interaction), clicker)  # its message comes with defer
+            again = replace(request, seed=None, requester=clicker, origin=where)
             new_job = await _admit_and_submit(bot, interaction, again)
             response = await interaction.response.defer(thinking=True)
         except Exception as exc:  # the one catch point of this button
@@ -137,14 +139,14 @@ class RetryButton(_JobButton, template=re.compile(f"comfycord:retry:{_JOB_ID}"))
                     "Only the person who asked for this job, or a moderator, can retry it."
                 )
             check_server(request, interaction)
-            new_job = await _admit_and_submit(bot, interaction, replace(request, requester=clicker))
+            sink = InteractionSink(interaction, message_id=_message_id(interaction))
+            again = replace(request, requester=clicker, origin=origin(sink, clicker))
+            new_job = await _admit_and_submit(bot, interaction, again)
             await interaction.response.defer()
         except Exception as exc:  # the one catch point of this button
             await reply_error(interaction, exc)
             return
-        bot.delivery.follow(
-            new_job, InteractionSink(interaction, message_id=_message_id(interaction))
-        )
+        bot.delivery.follow(new_job, sink)
 
 
 async def _request(bot: ButtonServices, job_id: str, verb: str) -> GenerationRequest:

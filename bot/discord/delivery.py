@@ -13,6 +13,7 @@ import logging
 import mimetypes
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import discord
 
@@ -20,7 +21,7 @@ from bot.config import Settings
 from bot.discord import render
 from bot.discord.grid import grid_of, is_grid
 from bot.discord.reply import ReplyLocation
-from bot.discord.sinks import Sink
+from bot.discord.sinks import Sink, persist
 from bot.images import ImageFile
 from bot.jobs import logcontext
 from bot.jobs.journal import Journal
@@ -51,6 +52,12 @@ Delivered = Callable[[Job, JobResult], None]
 AVAILABILITY_CHECK = 1.0
 """Seconds between checks, while a job waits, of whether any ComfyUI server is available."""
 
+ENDING_GRACE = 5.0
+"""Seconds `close()` waits for ends being shown before it cancels them."""
+
+END_FLUSH_WAIT = 30.0
+"""Seconds a job's end waits for a refusing journal disk before it is shown anyway."""
+
 
 def to_file(image: ImageFile, *, spoiler: bool = False) -> discord.File:
     """Wrap an image as a Discord upload (hidden behind a spoiler if asked)."""
@@ -75,6 +82,15 @@ def _preview_file(snapshot: ProgressSnapshot) -> discord.File | None:
     return discord.File(io.BytesIO(preview.data), filename=f"preview{extension}")
 
 
+def origin(sink: Sink, requester: str) -> dict[str, Any]:
+    """Return the journal origin of a reply: where it lives, and who asked.
+
+    Given to `submit` with the request, so that the job's first record already names its
+    reply: a crash before the first edit still finds the reply after the restart.
+    """
+    return sink.where().to_dict() | {"requester_id": requester}
+
+
 class _Where:
     """Keep the journal told where one job's reply lives, whenever that changes."""
 
@@ -92,8 +108,7 @@ class _Where:
         if where == self._recorded:
             return
         self._recorded = where
-        origin = where.to_dict() | {"requester_id": self._job.request.requester}
-        self._journal.origin(self._job, origin)
+        self._journal.origin(self._job, origin(self._sink, self._job.request.requester))
         await self._journal.flush()
 
 
@@ -118,6 +133,7 @@ class Delivery:
         self._is_available = is_available or (lambda: True)
         self._on_delivered = on_delivered
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._ending: set[str] = set()  # jobs whose end is being shown
 
     def __repr__(self) -> str:
         return f"Delivery(following={len(self._tasks)})"
@@ -142,11 +158,19 @@ class Delivery:
     def _task_done(self, job_id: str, task: asyncio.Task[None]) -> None:
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
+            self._ending.discard(job_id)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("delivery of %s failed", job_id, exc_info=exc)
 
     async def close(self) -> None:
-        """Stop following every job (the jobs themselves go on)."""
+        """Stop following every job (the jobs themselves go on).
+
+        A job whose end is being shown gets a moment to finish (and to be marked shown):
+        cut off, the next start would show it again.
+        """
+        ending = [self._tasks[i] for i in self._ending if i in self._tasks]
+        if ending:
+            await asyncio.wait(ending, timeout=ENDING_GRACE)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -161,7 +185,14 @@ class Delivery:
         await where.note()
         await self._show_progress(job, sink, where)
         result = await job.result()
+        self._ending.add(job.id)
+        if self._journal is not None:
+            # The end on disk before the member sees it: a crash in between must not bring
+            # back (and run) a job its reply already showed cancelled.
+            await self._journal.flush(max_wait=END_FLUSH_WAIT)
         await self._show_result(job, sink, result)
+        if self._journal is not None:
+            self._journal.delivered(job)  # at once: no await between the edit and this record
         if self._on_delivered is not None:
             self._on_delivered(job, result)
         await where.note()
@@ -236,20 +267,50 @@ class Delivery:
         if result.state is JobState.DONE:
             embed = to_embed(render.result_embed(job.request, workflow, result, job.seed))
         spoiler = screening.spoiler
-        first = [to_file(image, spoiler=spoiler) for image in groups[0]] if groups else []
+        first = groups[0] if groups else []
         # A screened result keeps no buttons: U<n> and the like would post its image unscreened.
         view = self._controls(job, True) if screening == Screening() else None
-        try:
-            await sink.edit(content=content, embed=embed, files=first, view=view)
-        except discord.HTTPException as exc:
-            log.warning("result edit of %s failed: %s", job.id, exc)
-            failed = f"{content}\n-# The images could not be posted ({exc.status})."
-            await sink.edit(content=render.truncate(failed, render.CONTENT_LIMIT), files=[])
+        error = await _edit_final(
+            job, sink, content=content, embed=embed, images=first, view=view, spoiler=spoiler
+        )
+        if error is not None:
+            log.warning("result edit of %s failed: %s", job.id, error)
+            failed = f"{content}\n-# The images could not be posted ({error.status})."
+            text = render.truncate(failed, render.CONTENT_LIMIT)
+            # The buttons stay: Reroll, and Retry for a lost job, still work without images.
+            if error := await _edit_final(job, sink, content=text, images=[], view=view):
+                raise error
             return
         for number, group in enumerate(groups[1:], start=2):
             uploads = [to_file(image, spoiler=spoiler) for image in group]
             await sink.send(content=f"-# {number}/{len(groups)}", files=uploads)
         log.info("delivered %s (%s, %d files)", job.id, result.state, len(result.outputs))
+
+
+async def _edit_final(
+    job: Job,
+    sink: Sink,
+    *,
+    content: str,
+    images: list[ImageFile],
+    embed: discord.Embed | None = None,
+    view: discord.ui.View | None = None,
+    spoiler: bool = False,
+) -> discord.HTTPException | None:
+    """Edit in a job's end, trying again while Discord is overloaded; return a lasting error.
+
+    A result dropped to a 429 storm would leave the member looking at progress forever.
+    """
+
+    async def edit() -> None:
+        files = [to_file(image, spoiler=spoiler) for image in images]  # fresh each try
+        await sink.edit(content=content, embed=embed, files=files, view=view)
+
+    try:
+        await persist(edit, f"final edit of {job.id}")
+    except discord.HTTPException as exc:
+        return exc
+    return None
 
 
 async def _updates(job: Job, period: float) -> AsyncGenerator[ProgressSnapshot, None]:

@@ -10,6 +10,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.discord.sinks import persist
 from bot.errors import UNEXPECTED, user_message
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ async def reply_error(interaction: discord.Interaction[Any], exc: BaseException)
             # refusal is private.
             with contextlib.suppress(discord.HTTPException):
                 await interaction.delete_original_response()
-        await interaction.followup.send(text, ephemeral=True)
+        await persist(lambda: interaction.followup.send(text, ephemeral=True), f"telling {where}")
     except discord.HTTPException as reply_failure:
         log.warning("could not tell %s about an error: %s", where, reply_failure)
 

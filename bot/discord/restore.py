@@ -24,7 +24,7 @@ from bot.discord.sinks import (
 )
 from bot.jobs.journal import request_from
 from bot.jobs.queue import JobQueue
-from bot.jobs.recovery import recover
+from bot.jobs.recovery import recover, redeliver
 from bot.jobs.store import JournalEntry
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,8 @@ class StoredSink:
 async def reattach(client: discord.Client, jobs: JobQueue, delivery: Delivery) -> int:
     """Restore the journal's unfinished jobs and keep their replies current; return how many.
 
+    Jobs that ended while their reply still showed them running are shown ended.
+
     Also reattaches jobs still in memory whose delivery stopped (the Discord client restarted
     in the same process), and tells the requester about jobs that cannot be resumed.
     """
@@ -140,10 +142,14 @@ async def reattach(client: discord.Client, jobs: JobQueue, delivery: Delivery) -
     if journal is None:
         return 0
     await journal.flush()
+    # Ended, but killed before the reply said so: show the end now (before `recover`
+    # reconciles, which settles the done ones from ComfyUI's history).
+    ended = [e for e in await journal.undelivered() if ReplyLocation.from_dict(e.origin)]
+    restored = {job.id: job for job in await redeliver(jobs, journal, ended)}
     entries = await journal.unfinished()
-    restored = {job.id: job for job in await recover(jobs, journal)}
+    restored |= {job.id: job for job in await recover(jobs, journal)}
     count = 0
-    for entry in entries:
+    for entry in [*ended, *entries]:
         location = ReplyLocation.from_dict(entry.origin)
         if location is None:
             continue

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 from bot.comfy.backend import ComfyBackend, Outcome, PromptResult, PromptRun
+from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, ProtocolError
 from bot.comfy.events import OutputFile
 from bot.images import ImageFile
 from bot.jobs.journal import Journal
 from bot.jobs.model import OUTCOME_STATE, Job, JobResult
 from bot.jobs.progress import JobState
 from bot.workflows.batch import in_copy_order
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_ATTEMPTS = 6
+DOWNLOAD_BACKOFF = 0.5  # seconds before the second attempt, doubled each time (15.5 s in all)
 
 
 async def send(job: Job, backend: ComfyBackend, journal: Journal | None) -> PromptRun | None:
@@ -52,9 +59,31 @@ async def collect(job: Job, backend: ComfyBackend, outcome: PromptResult) -> Job
     if outcome.outcome is not Outcome.SUCCESS:
         return JobResult(job.id, state, failure=outcome.failure, cancelled_by=job.cancelled_by)
     files = in_copy_order(downloadable(outcome.files), lambda file: file.filename)
-    data = await asyncio.gather(*(backend.client.view(f) for f in files))
+    data = await asyncio.gather(*(download(backend, f) for f in files))
     outputs = tuple(ImageFile(f.filename, d) for f, d in zip(files, data, strict=True))
     return JobResult(job.id, state, outputs=outputs, files=tuple(files))
+
+
+async def download(backend: ComfyBackend, file: OutputFile) -> bytes:
+    """Download one output, trying again for a while when ComfyUI cannot answer properly.
+
+    The file is on ComfyUI's disk once the prompt succeeded: a server restarting or a proxy
+    answering nonsense for a few seconds must not turn a made image into a failed job.
+
+    Raises:
+        ComfyError: ComfyUI still could not hand the file over after the last attempt.
+    """
+    for attempt in range(DOWNLOAD_ATTEMPTS - 1):
+        try:
+            return await backend.client.view(file)
+        except ComfyHTTPError as exc:
+            if exc.status < 500:  # 404: the file is gone; asking again will not bring it back
+                raise
+            log.warning("download of %s from %s failed: %s", file.filename, backend.url, exc)
+        except (ComfyUnavailable, ProtocolError) as exc:
+            log.warning("download of %s from %s failed: %s", file.filename, backend.url, exc)
+        await asyncio.sleep(DOWNLOAD_BACKOFF * 2**attempt)
+    return await backend.client.view(file)
 
 
 def failed(job: Job, exc: Exception) -> JobResult:

@@ -212,6 +212,14 @@ class Journal:
         """Return the newest jobs, of one requester or of everyone."""
         return await self.store.recent(requester, limit=limit)
 
+    def delivered(self, job: Job) -> None:
+        """Record that the requester was shown how the job ended (see `undelivered`)."""
+        self._put(self.store.delivering(job.id))
+
+    async def undelivered(self) -> list[JournalEntry]:
+        """Return jobs that ended but whose end the requester was never shown (a crash between)."""
+        return await self.store.undelivered()
+
     async def unfinished(self) -> list[JournalEntry]:
         """Return every job that had not ended when the process stopped."""
         return await self.store.unfinished()

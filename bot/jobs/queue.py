@@ -366,6 +366,12 @@ class JobQueue:
         self._observe(job)
         self._finish(job, JobResult(job.id, JobState.LOST))
 
+    def adopt_ended(self, job: Job, state: JobState, error: str | None) -> None:
+        """Take over a restored job that had ended (failed, cancelled, lost) as it ended."""
+        self.jobs[job.id] = job
+        self._observe(job)
+        self._finish(job, JobResult(job.id, state, error=BotError(error) if error else None))
+
     def rebuild(self, request: GenerationRequest, job_id: str) -> Job:
         """Return a job for a request the journal recorded, under its old id (not queued yet).
 

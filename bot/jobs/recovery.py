@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from bot.errors import BotError
 from bot.jobs.journal import Journal, request_from
 from bot.jobs.model import Job
+from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
-from bot.jobs.store import StoredState
+from bot.jobs.store import JournalEntry, StoredState
 
 log = logging.getLogger(__name__)
 
@@ -53,3 +55,35 @@ async def recover(queue: JobQueue, journal: Journal) -> list[Job]:
         await queue.refresh_positions(backend)
     await journal.flush()
     return restored
+
+
+async def redeliver(
+    queue: JobQueue, journal: Journal, entries: Sequence[JournalEntry]
+) -> list[Job]:
+    """Bring back jobs that ended but were never shown ended, so their end can be shown.
+
+    A job that was done is followed again on its server, whose /history still holds its
+    outputs (lost if the server forgot it); one that failed, was cancelled or lost ends again
+    as the journal says, without ComfyUI. Returns the jobs, ended or about to end.
+    """
+    jobs: list[Job] = []
+    for entry in entries:
+        if queue.find(entry.id) is not None:
+            continue
+        try:
+            job = queue.rebuild(request_from(entry, await journal.images(entry.id)), entry.id)
+        except BotError as exc:
+            log.warning("cannot show the end of %s: %s", entry.id, exc.user_message)
+            continue
+        backend = queue.backend_at(entry.backend)
+        if entry.state is StoredState.DONE and backend is not None:
+            run = backend.track(job.id)
+            run.is_acknowledged = run.is_started = True
+            queue.adopt(job, backend, run)
+        elif entry.state is StoredState.DONE:
+            queue.adopt_lost(job)  # done, but its server is gone from the settings
+        else:
+            queue.adopt_ended(job, JobState(entry.state.value), entry.error)
+        jobs.append(job)
+        log.info("showing the end of %s (%s) again", job.id, entry.state)
+    return jobs

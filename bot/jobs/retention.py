@@ -41,11 +41,15 @@ class Pruned:
 def make_private(path: Path) -> None:
     """Create the database file readable by its owner only, and tighten what already exists.
 
-    SQLite creates the -wal and -shm files with the mode of the database file.
+    SQLite creates the -wal and -shm files with the mode of the database file. An existing
+    file is only chmod-ed, never opened: closing any descriptor of the database drops this
+    process's POSIX locks on it, and the next process to open it then deletes the live WAL
+    (every later write of ours lost).
     """
     if str(path) == ":memory:":
         return
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
     for suffix in _SUFFIXES:
         companion = Path(f"{path}{suffix}")
         if companion.exists():

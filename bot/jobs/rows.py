@@ -52,6 +52,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN elapsed REAL;
     CREATE TABLE member_settings (user_id TEXT PRIMARY KEY, settings TEXT NOT NULL);
     """,
+    # When the front door showed the requester how the job ended (NULL: not yet).
+    """
+    ALTER TABLE jobs ADD COLUMN delivered_at REAL;
+    UPDATE jobs SET delivered_at = updated_at
+        WHERE state IN ('done', 'failed', 'cancelled', 'lost');
+    """,
     # Jobs belong to a server (NULL: a direct message or another front door); servers keep
     # their own settings. Earlier Discord jobs get their server from where their reply is.
     """

@@ -28,6 +28,7 @@ from bot.jobs.rows import (
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], None]
 """One write of the journal, run on the worker thread inside a transaction."""
+UNDELIVERED_WINDOW = 86400.0  # seconds: ended jobs older than this are not posted any more
 
 __all__ = [
     "FINAL_STATES",
@@ -268,6 +269,29 @@ class JobStore:
 
         def work(db: sqlite3.Connection) -> list[JournalEntry]:
             return entries(db.execute(query, FINAL_STATES))
+
+        return await self.call(work)
+
+    def delivering(self, job_id: str) -> Work:
+        """Return the write recording that the requester was shown how the job ended."""
+        now = self._clock()
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE jobs SET delivered_at = ? WHERE id = ?", (now, job_id))
+
+        return work
+
+    async def undelivered(self) -> list[JournalEntry]:
+        """Return jobs of the last day that ended but were never shown ended, oldest first."""
+        marks = ", ".join("?" for _ in FINAL_STATES)
+        query = (
+            f"SELECT * FROM jobs WHERE state IN ({marks}) AND delivered_at IS NULL"  # noqa: S608
+            " AND updated_at >= ? ORDER BY created_at"
+        )
+        since = self._clock() - UNDELIVERED_WINDOW
+
+        def work(db: sqlite3.Connection) -> list[JournalEntry]:
+            return entries(db.execute(query, (*FINAL_STATES, since)))
 
         return await self.call(work)
 

@@ -19,6 +19,7 @@ from typing import Any, Literal, Self
 from aiohttp import web
 
 from tests.fakes.comfy_catalog import Catalog
+from tests.fakes.comfy_faults import Strange, StrangeAnswers
 from tests.fakes.comfy_files import FileStore
 from tests.fakes.comfy_http import Api
 from tests.fakes.comfy_nodes import DEFAULT_STEP_RULES, StepRule
@@ -31,6 +32,7 @@ from tests.fakes.comfy_ws import Hub
 log = logging.getLogger(__name__)
 MAX_UPLOAD_SIZE = 104857600
 PromptState = Literal["pending", "running", "done"]
+_WS_PATHS = ("/ws", "/api/ws")
 
 
 class FakeComfy:
@@ -54,6 +56,7 @@ class FakeComfy:
         self.files = FileStore()
         self.fail_nodes: set[str] = set(fail_nodes)
         self.slow = 0.0
+        self._strange: StrangeAnswers | None = None
         self.requests: list[tuple[str, str]] = []
         # Every interrupt: a POST /interrupt body, or {"prompt_id": id} when a jobs-API cancel
         # interrupted the running prompt; `cancels` lists the ids jobs-API cancels named.
@@ -159,6 +162,21 @@ class FakeComfy:
         await self.close()
 
     # -- fault switches ----------------------------------------------------------------------
+    # `slow` (seconds added to each HTTP answer) is a plain attribute.
+
+    def answer_strangely(
+        self, kind: Strange, *, paths: Sequence[str] = (), count: int | None = None
+    ) -> None:
+        """Answer HTTP as a broken proxy might, without doing the request, until told otherwise.
+
+        "html" is a 200 HTML page, "json" an empty JSON object; only `paths` (all when empty),
+        only the next `count` answers (all when None).
+        """
+        self._strange = StrangeAnswers(kind, tuple(paths), count)
+
+    def answer_normally(self) -> None:
+        """Stop answering strangely."""
+        self._strange = None
 
     async def drop_sockets(self, *, graceful: bool = False) -> None:
         """Cut every WebSocket (no close frame unless `graceful`); the running job goes on."""
@@ -266,8 +284,11 @@ class FakeComfy:
     ) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
         self._arrived.set()
-        if self.slow > 0 and request.path not in ("/ws", "/api/ws"):
+        if self.slow > 0 and request.path not in _WS_PATHS:
             await asyncio.sleep(self.slow)
+        strange = self._strange
+        if strange is not None and request.path not in _WS_PATHS and strange.applies(request.path):
+            return strange.answer()
         scripted = self.script.take(request.method, request.path)
         if scripted is not None:
             return scripted

@@ -280,6 +280,11 @@ class FakeDiscord(FakeStore):
         """Every HTTP call answered, in order."""
         return self._recorder.calls
 
+    def observe(self, observer: Callable[[RecordedCall], None], *, keep_calls: bool = True) -> None:
+        """Call ``observer`` with every answered call; ``keep_calls=False`` stops keeping them."""
+        self._recorder.observers.append(observer)
+        self._recorder.is_keeping = keep_calls
+
     async def wait_for(
         self, predicate: Callable[[RecordedCall], bool], timeout: float = 5, *, since: int = 0
     ) -> RecordedCall:
@@ -306,6 +311,10 @@ class FakeDiscord(FakeStore):
     async def request_reconnect(self) -> None:
         """Send op 7 RECONNECT; discord.py reconnects and RESUMEs."""
         await self.gateway.send_op(7)
+
+    async def drop_gateway(self) -> None:
+        """Close the bot's gateway sockets with a resumable code (4000); discord.py RESUMEs."""
+        await self.gateway.drop()
 
 
 @contextlib.asynccontextmanager

@@ -178,6 +178,12 @@ class Gateway:
             if session.ws is not None:
                 await session.ws.send_str(_frame(op, data))
 
+    async def drop(self, code: int = 4000) -> None:
+        """Close every live session's socket with ``code`` (4000 Unknown error: resumable)."""
+        for session in self.live:
+            if session.ws is not None:
+                await session.ws.close(code=code, message=b"fake Discord dropped the socket")
+
     async def close(self) -> None:
         """Close every socket (code 1001, going away)."""
         for ws in list(self._sockets):

@@ -87,17 +87,26 @@ def rate_limit_response(retry_after: float, bucket: str, *, scope: str = "user")
 
 
 class Recorder:
-    """Keep every call and wake waiters on each one, without polling."""
+    """Keep every call and wake waiters on each one, without polling.
+
+    ``observers`` are called with each call as it is recorded; with ``is_keeping`` False the
+    calls are only observed, not kept (a long soak would otherwise hold every upload).
+    """
 
     def __init__(self) -> None:
         self.calls: list[RecordedCall] = []
+        self.observers: list[Callable[[RecordedCall], None]] = []
+        self.is_keeping = True
         self._waiters: list[
             tuple[Callable[[RecordedCall], bool], asyncio.Future[RecordedCall]]
         ] = []
 
     def record(self, call: RecordedCall) -> None:
-        """Append ``call`` and resolve the waiters whose predicate it satisfies."""
-        self.calls.append(call)
+        """Append ``call``, tell the observers, resolve the waiters whose predicate it satisfies."""
+        if self.is_keeping:
+            self.calls.append(call)
+        for observer in self.observers:
+            observer(call)
         pending = []
         for predicate, future in self._waiters:
             if future.done():
