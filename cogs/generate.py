@@ -25,6 +25,7 @@ from bot.errors import InvalidImage
 from bot.jobs.catalog import ModelCatalog
 from bot.jobs.model import GenerationRequest
 from bot.jobs.preferences import Preferences
+from bot.jobs.progress import ProgressSnapshot
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import Workflow
 
@@ -192,29 +193,35 @@ class Generate(commands.Cog):
             request, cap = await self.community.admit(member, request, self.jobs)
             images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
             await self.community.check_inputs(member, images, message.channel, request.prompt)
-            job = self.jobs.submit(replace(request, images=images), max_jobs=cap)
         except Exception as exc:  # the one catch point of chat requests
-            text = describe(exc, f"mention by {message.author.id}")
-            await persist(
-                lambda: message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS),
-                f"telling mention by {message.author.id}",
-            )
+            await self._tell(message, describe(exc, f"mention by {message.author.id}"))
             return
-        text = render.progress_text(
-            job.request,
-            job.workflow.display_name,
-            job.snapshot,
+        # The reply first, then the job with its location: a kill in between cannot leave a
+        # job that runs where no member sees it.
+        waiting = render.progress_text(
+            request,
+            chosen.display_name,
+            ProgressSnapshot(),
             is_backend_available=self.jobs.has_healthy_backend,
         )
+        reply = await self._tell(message, waiting)
+        sink = MessageSink(reply)
         try:
-            reply = await persist(
-                lambda: message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS),
-                f"reply to the mention of {job.id}",
+            where = origin(sink, request.requester)
+            job = self.jobs.submit(replace(request, images=images, origin=where), max_jobs=cap)
+        except Exception as exc:  # the one catch point of chat requests, after the reply
+            text = describe(exc, f"mention by {message.author.id}")
+            await persist(
+                lambda: sink.edit(content=text), f"telling mention by {message.author.id}"
             )
-        except discord.HTTPException:
-            await self.jobs.cancel(job.id, by=str(message.author.id))  # else it runs for nobody
-            raise
-        self.delivery.follow(job, MessageSink(reply))
+            return
+        self.delivery.follow(job, sink)
+
+    async def _tell(self, message: discord.Message, text: str) -> discord.Message:
+        return await persist(
+            lambda: message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS),
+            f"reply to the mention by {message.author.id}",
+        )
 
     def _workflow(self, name: str) -> Workflow:
         return inputs.find_workflow(self.jobs.workflows, name)

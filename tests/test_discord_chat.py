@@ -10,7 +10,6 @@ import pytest
 
 from bot.discord import inputs
 from bot.discord.client import ComfyBot
-from bot.jobs.progress import JobState
 from tests.discord_env import (  # noqa: F401  # fixtures
     EPHEMERAL,
     Response,
@@ -84,6 +83,31 @@ async def test_a_mention_reply_outlasts_a_429_storm_and_the_job_is_followed(
     assert fake_discord.rate_limited == 6
 
 
+async def test_a_mention_job_is_accepted_only_once_its_reply_exists_and_names_it(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
+) -> None:
+    # Found by the soak: the job was accepted (and could reach ComfyUI) before its reply was
+    # posted, so a bot killed in between left a prompt that ran where no member saw it.
+    user = fake_discord.add_user("ada")
+    attachment = fake_discord.add_attachment(png(), "photo.png")
+    fake_discord.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=2)
+
+    await fake_discord.post_message(
+        "first the reply", user_id=user, attachments=[attachment], mentions_bot=True
+    )
+
+    await fake_discord.wait_for(lambda c: c.method == "POST" and c.status == 429)
+    assert services.jobs.jobs == {}  # the reply is not there yet: nor is the job
+    reply = await fake_discord.wait_for(
+        lambda c: c.method == "POST" and c.path.endswith("/messages") and c.status == 200
+    )
+    await fake_discord.wait_for(lambda c: c.method == "PATCH" and "/messages/" in c.path)
+    job = next(iter(services.jobs.jobs.values()))
+    assert job.request.origin is not None  # what the journal's first record keeps
+    assert job.request.origin["message_id"] == int(reply.response["id"])
+    assert job.request.origin["channel_id"] == fake_discord.channel_id
+
+
 async def test_a_mention_whose_reply_discord_refuses_does_not_run(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
 ) -> None:
@@ -96,11 +120,9 @@ async def test_a_mention_whose_reply_discord_refuses_does_not_run(
     )
 
     await fake_discord.wait_for(lambda c: c.method == "POST" and c.status == 403)
-    job = next(iter(services.jobs.jobs.values()))
-    async with asyncio.timeout(5):
-        final = await job.result()
-    assert final.state is JobState.CANCELLED
-    await fake_comfy.wait_idle()  # if it had reached ComfyUI, it is gone from there too
+    # The reply comes before the job: without a reply there is no job and no prompt.
+    assert services.jobs.jobs == {}
+    assert not [path for method, path in fake_comfy.requests if path.endswith("/prompt")]
 
 
 async def test_a_mention_without_an_image_is_ignored(
@@ -115,7 +137,8 @@ async def test_a_mention_without_an_image_is_ignored(
         "with image", user_id=user, attachments=[attachment], mentions_bot=True
     )
 
-    await fake_discord.wait_for(lambda c: c.method == "POST" and c.path.endswith("/messages"))
+    # The reply is posted, then the job is accepted and shown in it (its first edit).
+    await fake_discord.wait_for(lambda c: c.method == "PATCH" and "/messages/" in c.path)
     assert len(services.jobs.jobs) == 1
 
 
