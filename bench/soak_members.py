@@ -213,9 +213,14 @@ class Members:
                 )
                 await self.observer.told_to(click.token, ANSWER_TIMEOUT)
                 self.tally.outcomes["non-owner retry refused"] += 1
-            click = await fake.click(
-                intent.message_id, f"comfycord:retry:{intent.job_id}", user_id=intent.owner
-            )
+            try:
+                click = await fake.click(
+                    intent.message_id, f"comfycord:retry:{intent.job_id}", user_id=intent.owner
+                )
+            except LookupError as exc:  # say what the message shows instead, and how it got so
+                shown = fake.messages.get(intent.message_id) or {}
+                trail = self.observer.jobs[intent.job_id].trail[-3:]
+                raise LookupError(f"{exc}; it shows {shown.get('content')!r}; {trail}") from None
             await click.wait_response(ANSWER_TIMEOUT)
             self.tally.outcomes["retried"] += 1
             await self._follow(

@@ -14,6 +14,7 @@ from PIL import Image
 
 from tests.discord_env import EPHEMERAL, Option, Response
 from tests.fakes.discord import FakeDiscord, RecordedCall, run_bot
+from tests.fakes.discord_payloads import FLAG_LOADING
 
 ORIGINAL = "/webhooks/*/messages/@original"
 
@@ -408,6 +409,52 @@ async def test_followup_after_defer_fills_the_loading_message(fake_discord: Fake
     assert (original["content"], original["flags"]) == ("first", EPHEMERAL)
     second = fake_discord.messages[ix.message_ids[-1]]
     assert second["content"] == f"second after {original['id']}"
+
+
+class RefusingView(discord.ui.View):
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Cancel", custom_id="job:refuse")
+    async def refuse(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Any]
+    ) -> None:
+        await interaction.response.defer()  # a deferred update: type 6
+        await interaction.followup.send("Only the owner can do that.", ephemeral=True)
+
+
+async def test_a_refusal_after_a_deferred_update_leaves_the_clicked_message_alone(
+    fake_discord: FakeDiscord,
+) -> None:
+    # Found by the soak: a job message the bot had edited through the channel (its token
+    # gone) stayed "thinking" in the fake, and a stranger's refused click (defer, then a
+    # followup) replaced it, Retry button and all. Discord fills only the interaction's own
+    # deferred message; a deferred update's followup is a new message.
+    bot = Bot()
+    bot.add_view(RefusingView())
+
+    @bot.tree.command()
+    async def job(interaction: discord.Interaction) -> None:
+        """Defer, then show the job through the channel, as after the token expired."""
+        await interaction.response.defer(thinking=True)
+        original = await interaction.original_response()
+        assert isinstance(interaction.channel, discord.TextChannel)
+        message = interaction.channel.get_partial_message(original.id)
+        await message.edit(content="lost: press Retry", view=RefusingView())
+
+    owner, stranger = fake_discord.add_user("olga"), fake_discord.add_user("sam")
+    async with run_bot(bot):
+        ix = await fake_discord.slash("job", {}, user_id=owner)
+        await fake_discord.wait_for(lambda c: c.method == "PATCH" and c.path.startswith("/ch"))
+        message_id = ix.original_message_id or 0
+        assert fake_discord.messages[message_id]["flags"] & FLAG_LOADING == 0
+        click = await fake_discord.click(message_id, "job:refuse", user_id=stranger)
+        await fake_discord.wait_for(lambda c: c.method == "POST" and click.token in c.path)
+    shown = fake_discord.messages[message_id]
+    assert shown["content"] == "lost: press Retry"
+    assert shown["components"][0]["components"][0]["custom_id"] == "job:refuse"
+    refusal = fake_discord.messages[click.message_ids[-1]]
+    assert (refusal["content"], refusal["flags"]) == ("Only the owner can do that.", EPHEMERAL)
 
 
 async def test_reconnect_resumes_the_session(fake_discord: FakeDiscord) -> None:

@@ -13,6 +13,7 @@ from tests.fakes.discord_http import CALL
 from tests.fakes.discord_messages import Problem
 from tests.fakes.discord_payloads import (
     FLAG_EPHEMERAL,
+    FLAG_LOADING,
     error,
     form_errors,
     json_response,
@@ -252,6 +253,7 @@ class RestRoutes:
         if rejected:
             return rejected
         messages.apply(self._fake, message, body, call)
+        message["flags"] &= ~FLAG_LOADING  # an edit ends the "thinking" state, by any route
         messages.mark_edited(message)
         await self._fake.echo("MESSAGE_UPDATE", message)
         return json_response(message)

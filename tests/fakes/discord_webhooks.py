@@ -39,6 +39,9 @@ _ALLOWED = {
 }
 
 
+DEFERRED_MESSAGE = 5
+
+
 def _bad_type() -> web.Response:
     problem = ("type", "INTERACTION_RESPONSE_TYPE_INVALID", "Invalid interaction response type")
     return error(400, 50035, "Invalid Form Body", form_errors([problem]))
@@ -214,7 +217,10 @@ class WebhookRoutes:
         body = call.json or {}
         if rejected := self._fake.reject_upload(call) or messages.check(body, call, creating=True):
             return rejected
-        original = self._fake.messages.get(ix.original_message_id or 0)
+        # Only this interaction's own "thinking" message is filled: after a deferred update
+        # (type 6) the clicked message is another interaction's, and a followup is a new message.
+        is_thinking = ix.response_type == DEFERRED_MESSAGE
+        original = self._fake.messages.get(ix.original_message_id or 0) if is_thinking else None
         if original is not None and original["flags"] & FLAG_LOADING:
             messages.apply(self._fake, original, body, call)
             original["flags"] &= ~FLAG_LOADING
