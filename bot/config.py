@@ -237,6 +237,7 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "MAX_INPUT_IMAGE_BYTES": ("max_input_image_bytes", _positive_int, "20971520"),
     "ALLOWED_CHANNEL_IDS": ("allowed_channel_ids", _ids, ""),
     "ALLOWED_ROLE_IDS": ("allowed_role_ids", _ids, ""),
+    "ADMIN_USER_IDS": ("admin_user_ids", _ids, ""),
     "DEV_GUILD_ID": ("dev_guild_id", _optional_id, ""),
     "REQUEST_TIMEOUT": ("request_timeout", _positive_float, "30"),
     "LOG_LEVEL": ("log_level", _log_level, "INFO"),
@@ -292,6 +293,7 @@ class Settings:
     max_input_image_bytes: int
     allowed_channel_ids: frozenset[int]
     allowed_role_ids: frozenset[int]
+    admin_user_ids: frozenset[int]
     dev_guild_id: int | None
     request_timeout: float
     log_level: str

@@ -1,11 +1,16 @@
-"""/comfy status and /comfy reload, for members with Manage Server."""
+"""/comfy status and /comfy reload: status for members with Manage Server, reload for bot admins.
+
+A server's managers see their own server's prompts; what spans every server (other servers'
+prompts, reloading the workflows they all use) is for the bot's admins: the application's owner
+or team, or ADMIN_USER_IDS.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +20,7 @@ from discord.ext import commands
 
 from bot.comfy.backend import ComfyBackend
 from bot.discord import listings, render
+from bot.errors import NotAllowed
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import WorkflowLibrary
 from bot.workflows.server import converter_if_needed
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_TIMEOUT = 5.0
+IsBotAdmin = Callable[[discord.abc.User], Awaitable[bool]]
 
 
 class Admin(commands.Cog):
@@ -38,11 +45,17 @@ class Admin(commands.Cog):
     )
 
     def __init__(
-        self, jobs: JobQueue, backends: Sequence[ComfyBackend], workflows_dir: Path
+        self,
+        jobs: JobQueue,
+        backends: Sequence[ComfyBackend],
+        workflows_dir: Path,
+        *,
+        is_bot_admin: IsBotAdmin,
     ) -> None:
         self.jobs = jobs
         self.backends = tuple(backends)
         self.workflows_dir = workflows_dir
+        self.is_bot_admin = is_bot_admin
 
     @comfy.command(name="status")
     @app_commands.checks.has_permissions(manage_guild=True)
@@ -50,7 +63,8 @@ class Admin(commands.Cog):
         """Show each ComfyUI server (up or down, queue, version, GPU) and our own queue."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         await asyncio.gather(*(_check(backend) for backend in self.backends))
-        lines = [self._describe(backend, interaction.guild_id) for backend in self.backends]
+        guild_id = None if await self.is_bot_admin(interaction.user) else interaction.guild_id
+        lines = [self._describe(backend, guild_id) for backend in self.backends]
         in_comfy = self.jobs.dispatched_count()
         waiting, workflows = self.jobs.waiting_count(), len(self.jobs.workflows)
         lines.append(listings.queue_counts(waiting, in_comfy, workflows))
@@ -58,8 +72,9 @@ class Admin(commands.Cog):
         await interaction.followup.send(text, ephemeral=True)
 
     def _describe(self, backend: ComfyBackend, guild_id: int | None) -> str:
+        """Describe a server; its prompts of `guild_id` only, or all of them for None."""
         jobs = self.jobs.running_on(backend)
-        here = [(job.id, job.request) for job in jobs if job.request.guild_id == guild_id]
+        here = [(job.id, job.request) for job in jobs if guild_id in (None, job.request.guild_id)]
         return listings.backend_status(
             backend.url,
             backend.health,
@@ -72,7 +87,12 @@ class Admin(commands.Cog):
     @comfy.command(name="reload")
     @app_commands.checks.has_permissions(manage_guild=True)
     async def reload(self, interaction: discord.Interaction[Any]) -> None:
-        """Re-read the workflow files."""
+        """Re-read the workflow files (bot admins only: every server uses them)."""
+        if not await self.is_bot_admin(interaction.user):
+            raise NotAllowed(
+                "Only the bot's owner or an admin in ADMIN_USER_IDS can reload the workflows:"
+                " the reload acts for every server the bot is in."
+            )
         await interaction.response.defer(ephemeral=True, thinking=True)
         # Fresh node definitions when a server answers (custom nodes may have been added).
         converter = await converter_if_needed(
@@ -97,4 +117,9 @@ async def _check(backend: ComfyBackend) -> None:
 
 async def setup(bot: ComfyBot) -> None:
     """Add the Admin cog."""
-    await bot.add_cog(Admin(bot.jobs, bot.backends, bot.settings.workflows_dir))
+
+    async def is_bot_admin(user: discord.abc.User) -> bool:
+        return user.id in bot.settings.admin_user_ids or await bot.is_owner(user)
+
+    cog = Admin(bot.jobs, bot.backends, bot.settings.workflows_dir, is_bot_admin=is_bot_admin)
+    await bot.add_cog(cog)

@@ -62,12 +62,12 @@ class Recorder:
         self.sent.append(Sent(content, ephemeral, view))
 
 
-def interaction(user_id: int, *, manage_guild: bool = False) -> Any:
+def interaction(user_id: int, *, manage_guild: bool = False, guild_id: int | None = None) -> Any:
     """Return the parts of an interaction the cogs use; response and follow-up record."""
     recorder = Recorder()
     return SimpleNamespace(
         user=SimpleNamespace(id=user_id),
-        guild_id=None,
+        guild_id=guild_id,
         channel=None,
         channel_id=1,
         permissions=discord.Permissions(manage_guild=manage_guild),
@@ -106,8 +106,17 @@ def library() -> WorkflowLibrary:
     return WorkflowLibrary.load(REPO / "workflows")
 
 
-def slow(requester: str) -> GenerationRequest:
-    return GenerationRequest(requester=requester, workflow=SLOW, seed=1)
+def slow(requester: str, guild_id: int | None = None) -> GenerationRequest:
+    return GenerationRequest(requester=requester, workflow=SLOW, seed=1, guild_id=guild_id)
+
+
+def admins(*user_ids: int) -> Any:
+    """Return the cog's bot-admin check for these users (the owner and ADMIN_USER_IDS)."""
+
+    async def is_bot_admin(user: Any) -> bool:
+        return user.id in user_ids
+
+    return is_bot_admin
 
 
 async def test_queue_lists_only_the_members_unfinished_jobs(
@@ -177,7 +186,7 @@ async def test_status_counts_our_jobs_and_names_the_running_one(backend, library
             async for snapshot in running.updates():
                 if snapshot.state is JobState.RUNNING:
                     break
-        cog = Admin(queue, queue.backends, REPO / "workflows")
+        cog = Admin(queue, queue.backends, REPO / "workflows", is_bot_admin=admins())
         asked = interaction(1, manage_guild=True)
         await cog.status.callback(cog, asked)
         fake_comfy.release()
@@ -196,8 +205,50 @@ async def test_status_counts_our_jobs_and_names_the_running_one(backend, library
 async def test_reload_gives_the_queue_the_new_library(backend, library, tmp_path):
     shutil.copy(REPO / "workflows" / "demo.json", tmp_path / "demo.json")
     async with JobQueue([backend], library) as queue:
-        cog = Admin(queue, queue.backends, tmp_path)
+        cog = Admin(queue, queue.backends, tmp_path, is_bot_admin=admins(1))
         asked = interaction(1, manage_guild=True)
         await cog.reload.callback(cog, asked)
         assert queue.workflows.names() == ["demo"]
     assert asked.recorder.sent == [Sent("Loaded 1 workflows: demo.", ephemeral=True)]
+
+
+async def test_reload_is_refused_to_a_server_manager_who_is_no_bot_admin(
+    backend, library, tmp_path
+):
+    shutil.copy(REPO / "workflows" / "demo.json", tmp_path / "demo.json")
+    async with JobQueue([backend], library) as queue:
+        before = queue.workflows.names()
+        cog = Admin(queue, queue.backends, tmp_path, is_bot_admin=admins(99))
+        asked = interaction(1, manage_guild=True, guild_id=5)
+        with pytest.raises(NotAllowed, match="ADMIN_USER_IDS"):
+            await cog.reload.callback(cog, asked)
+        assert queue.workflows.names() == before
+    assert asked.recorder.deferred is None
+    assert asked.recorder.sent == []
+
+
+async def test_status_shows_a_manager_only_their_servers_prompts_and_an_admin_all(
+    backend, library, fake_comfy
+):
+    fake_comfy.hold()
+    async with JobQueue([backend], library, max_in_flight=1) as queue:
+        theirs = queue.submit(slow("7", guild_id=6))  # another server's job runs
+        await fake_comfy.wait_for_prompt(theirs.id, "running")
+        async with asyncio.timeout(5):
+            async for snapshot in theirs.updates():
+                if snapshot.state is JobState.RUNNING:
+                    break
+        cog = Admin(queue, queue.backends, REPO / "workflows", is_bot_admin=admins(1))
+        manager, admin = interaction(2, manage_guild=True, guild_id=5), interaction(1, guild_id=5)
+        await cog.status.callback(cog, manager)
+        await cog.status.callback(cog, admin)
+        fake_comfy.release()
+        async with asyncio.timeout(10):
+            await theirs.result()
+    (seen_by_manager,) = manager.recorder.sent
+    (seen_by_admin,) = admin.recorder.sent
+    assert theirs.id not in seen_by_manager.content
+    assert "<@7>" not in seen_by_manager.content
+    assert "running 1 job of other servers" in seen_by_manager.content
+    assert f"running `{theirs.id}`" in seen_by_admin.content
+    assert "of other servers" not in seen_by_admin.content

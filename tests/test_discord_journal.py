@@ -325,7 +325,7 @@ async def _refuse_writes(services: Services, *, is_refusing: bool) -> None:
     """Make the journal's SQLite connection refuse writes, as a file system remounted read-only."""
     assert services.jobs.journal is not None
     query = f"PRAGMA query_only = {'ON' if is_refusing else 'OFF'}"
-    await services.jobs.journal.store._call(lambda db: db.execute(query))
+    await services.jobs.journal.store.call(lambda db: db.execute(query))
 
 
 @pytest.mark.parametrize("env", [{"MAX_IN_FLIGHT_PER_BACKEND": "1"}])
