@@ -8,12 +8,15 @@ tests/bot_launcher.py (discord.py pointed at the fake Discord) it adds:
   thread burns CPU is the loop blocked, one that waits without CPU is the machine busy); the
   figures and the stack of the longest busy stall go to SOAK_STATS (JSON) twice a second;
 - the journal's disk refusing writes: after SIGUSR1 every journal write fails with SQLite's
-  "disk I/O error" until SIGUSR2 (reads still work).
+  "disk I/O error" until SIGUSR2 (reads still work);
+- SIGQUIT prints every thread's stack and every asyncio task's to stderr (bot.log), so that a
+  bot that does not stop can say what it waits for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import os
 import signal
@@ -134,8 +137,25 @@ def refuse_journal_writes_on_signal() -> None:
     JobStore.write = write  # type: ignore[method-assign]  # soak-only fault switch
 
 
+def dump_tasks_on_signal(watchdog: Watchdog) -> None:
+    """SIGQUIT: print the stacks of every thread and of every task of the watched loop."""
+
+    def dump(*_: object) -> None:
+        faulthandler.dump_traceback(all_threads=True)
+        loop = watchdog.loop
+        tasks = asyncio.all_tasks(loop) if loop is not None and not loop.is_closed() else set()
+        print(f"--- {len(tasks)} asyncio tasks ---", file=sys.stderr)
+        for task in tasks:
+            task.print_stack(limit=12, file=sys.stderr)
+        sys.stderr.flush()
+
+    signal.signal(signal.SIGQUIT, dump)
+
+
 if __name__ == "__main__":
     _point_at_fake()
     refuse_journal_writes_on_signal()
-    asyncio.set_event_loop_policy(WatchedPolicy(Watchdog(Path(os.environ["SOAK_STATS"]))))
+    watchdog = Watchdog(Path(os.environ["SOAK_STATS"]))
+    dump_tasks_on_signal(watchdog)
+    asyncio.set_event_loop_policy(WatchedPolicy(watchdog))
     sys.exit(cli.main(["--env-file", os.devnull, "bot"]))

@@ -84,6 +84,8 @@ class BotProcess:
                 async with asyncio.timeout(STOP_TIMEOUT):
                     await self.process.wait()
             except TimeoutError:
+                self.process.send_signal(signal.SIGQUIT)  # soak_bot.py: print what it waits for
+                await asyncio.sleep(2.0)
                 self.process.kill()
                 await self.process.wait()
         return self.process.returncode or 0

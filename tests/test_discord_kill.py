@@ -176,3 +176,47 @@ async def test_a_bot_killed_after_a_job_ended_but_before_its_reply_said_so_posts
 
     assert "✅ Done" in delivered.json["content"]
     assert delivered.path.endswith(f"/messages/{ix.original_message_id}")
+
+
+def final_states(db: Path, job_id: str) -> list[str]:
+    """Return the final states the bot process's journal recorded for a job, in order."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT state FROM job_states WHERE job_id = ? ORDER BY rowid", (job_id,)
+        )
+        return [state for (state,) in rows if state in ("done", "failed", "cancelled", "lost")]
+
+
+async def test_a_result_made_before_a_kill_is_posted_after_restart_though_comfyui_forgot_it(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    # Found by the soak: the restarted bot fetched the outputs again from a ComfyUI restarted
+    # meanwhile, found the prompt unknown and recorded "lost" after "done" (two final states).
+    env, log = bot_env(fake_discord, fake_comfy, tmp_path), tmp_path / "bot.log"
+    db = tmp_path / "journal.db"
+    alice = fake_discord.add_user("alice")
+    fake_comfy.hold()
+    async with bot_process(fake_discord, env, log) as first:
+        ix, job_id = await generate(fake_discord, alice, "made, then its server restarts")
+        await fake_comfy.wait_for_prompt(job_id, "running")
+        fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=60)
+        fake_comfy.release()
+        await wait_journal(db, job_id, "state = 'done'")
+        first.kill()
+        await first.wait()
+    await fake_comfy.kill()  # queue and history forgotten
+    await fake_comfy.start()
+    assert job_id not in fake_comfy.history
+    since = len(fake_discord.calls)
+
+    async with bot_process(fake_discord, env, log):
+        delivered = await fake_discord.wait_for(
+            edit_of(ix, is_final=True), timeout=START_TIMEOUT, since=since
+        )
+        await wait_journal(db, job_id, "delivered_at IS NOT NULL")
+
+    assert "✅ Done" in delivered.json["content"]
+    assert final_states(db, job_id) == ["done"]
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        kept = conn.execute("SELECT count(*) FROM job_outputs WHERE job_id = ?", (job_id,))
+        assert kept.fetchone() == (0,)  # shown: the journal no longer keeps the bytes

@@ -19,8 +19,10 @@ from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
 from bot.errors import InputsExpired
 from bot.images import ImageFile
+from bot.jobs import outbox
 from bot.jobs.journal import Journal
-from bot.jobs.model import GenerationRequest, Job
+from bot.jobs.model import GenerationRequest, Job, JobResult
+from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
 from bot.jobs.recovery import recover
 from bot.jobs.retention import Retention
@@ -41,10 +43,12 @@ def library(tmp_path: Path) -> WorkflowLibrary:
     return WorkflowLibrary.load(directory)
 
 
-def job(workflows: WorkflowLibrary, job_id: str | None = None) -> Job:
+def job(
+    workflows: WorkflowLibrary, job_id: str | None = None, journal: Journal | None = None
+) -> Job:
     workflow = workflows.get("slow")
     request = GenerationRequest("42", "slow", steps=1)
-    return Job(request, workflow, request.graph_for(workflow), job_id=job_id)
+    return Job(request, workflow, request.graph_for(workflow), job_id=job_id, journal=journal)
 
 
 @contextmanager
@@ -264,3 +268,33 @@ async def test_a_journal_of_the_first_schema_is_migrated_and_made_incremental(
     with sqlite3.connect(db) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert raw.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+
+
+async def test_a_done_jobs_outputs_are_kept_until_its_end_is_shown(tmp_path: Path) -> None:
+    made = (ImageFile("out_00001_.png", b"\x89PNG made"), ImageFile("out_00002_.png", b"\x89PNG 2"))
+    workflows = library(tmp_path)
+    async with JobStore(tmp_path / "journal.db") as store, Journal(store) as journal:
+        shown, unshown, failed = (
+            job(workflows, n, journal) for n in ("shown", "unshown", "failed")
+        )
+        for each in (shown, unshown, failed):
+            journal.accepted(each)
+        shown.finish(JobResult(shown.id, JobState.DONE, outputs=made))
+        unshown.finish(JobResult(unshown.id, JobState.DONE, outputs=made))
+        failed.finish(JobResult(failed.id, JobState.FAILED, error=RuntimeError("boom")))
+        journal.delivered(shown)
+        await journal.flush()
+        assert await journal.outputs("unshown") == made
+        assert await journal.outputs("shown") == ()  # shown: the bytes went
+        assert await journal.outputs("failed") == ()
+
+
+async def test_outputs_never_shown_are_pruned_with_the_input_images(tmp_path: Path) -> None:
+    db = tmp_path / "journal.db"
+    async with clocked_store(db) as (store, now):
+        for name, ago in (("old", 2 * DAY), ("new", 3600.0)):
+            await _ended(store, now, name, ago)
+            await store.write([outbox.keeping(name, [IMAGE])])
+        await store.prune(Retention(jobs=30 * DAY, images=DAY))
+        assert await outbox.kept(store, "old") == ()
+        assert await outbox.kept(store, "new") == (IMAGE,)

@@ -12,6 +12,7 @@ from typing import Any, Self
 
 from bot.errors import InputsExpired, user_message
 from bot.images import ImageFile
+from bot.jobs import outbox
 from bot.jobs.model import REQUEST_CHOICES, REQUEST_VALUES, GenerationRequest, Job, JobResult
 from bot.jobs.retention import Retention
 from bot.jobs.store import JobStore, JournalEntry, RunRecord, StoredState, Work
@@ -178,11 +179,12 @@ class Journal:
             {"filename": f.filename, "subfolder": f.subfolder, "type": f.type} for f in result.files
         ]
         ran = RunRecord(dict(job.graph), files, result.elapsed or job.snapshot.elapsed)
-        self._put(
-            self.store.updating(
-                job.id, state=StoredState.of(result.state), outputs=outputs, error=error, ran=ran
-            )
-        )
+        state = StoredState.of(result.state)
+        update = self.store.updating(job.id, state=state, outputs=outputs, error=error, ran=ran)
+        if state is StoredState.DONE and result.outputs:
+            # With its outputs, in one write: shown again after a kill whatever ComfyUI forgot.
+            update = outbox.together([update, outbox.keeping(job.id, result.outputs)])
+        self._put(update)
 
     def lost(self, job_id: str, reason: str) -> None:
         """Record that a job cannot be taken up again, and why."""
@@ -214,7 +216,11 @@ class Journal:
 
     def delivered(self, job: Job) -> None:
         """Record that the requester was shown how the job ended (see `undelivered`)."""
-        self._put(self.store.delivering(job.id))
+        self._put(outbox.together([self.store.delivering(job.id), outbox.releasing(job.id)]))
+
+    async def outputs(self, job_id: str) -> tuple[ImageFile, ...]:
+        """Return the outputs of a done job whose end was not shown yet (see bot/jobs/outbox.py)."""
+        return await outbox.kept(self.store, job_id)
 
     async def undelivered(self) -> list[JournalEntry]:
         """Return jobs that ended but whose end the requester was never shown (a crash between)."""

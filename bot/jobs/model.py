@@ -301,14 +301,18 @@ class Job:
         self._result = self._result.get_loop().create_future()
         self._result.set_result(replace(result, outputs=(), is_released=True))
 
-    def finish(self, result: JobResult) -> None:
-        """End the job once, and journal how."""
+    def finish(self, result: JobResult, *, is_recorded: bool = False) -> None:
+        """End the job once, and journal how (unless the journal holds this end already: a
+        restored job whose end is shown again).
+        """
         if self._result.done():
             return
         self._tracker.update(state=result.state, position=None, eta=None)
-        self._result.set_result(replace(result, elapsed=self.snapshot.elapsed))
+        if not is_recorded:
+            result = replace(result, elapsed=self.snapshot.elapsed)
+        self._result.set_result(result)
         self.publish()
-        if self._journal is not None:
+        if self._journal is not None and not is_recorded:
             self._journal.finished(self, result)
 
 

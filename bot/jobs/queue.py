@@ -366,11 +366,11 @@ class JobQueue:
         self._observe(job)
         self._finish(job, JobResult(job.id, JobState.LOST))
 
-    def adopt_ended(self, job: Job, state: JobState, error: str | None) -> None:
-        """Take over a restored job that had ended (failed, cancelled, lost) as it ended."""
+    def adopt_ended(self, job: Job, result: JobResult) -> None:
+        """Take over a restored job that had ended, as the journal recorded its end."""
         self.jobs[job.id] = job
         self._observe(job)
-        self._finish(job, JobResult(job.id, state, error=BotError(error) if error else None))
+        self._finish(job, result, is_recorded=True)
 
     def rebuild(self, request: GenerationRequest, job_id: str) -> Job:
         """Return a job for a request the journal recorded, under its old id (not queued yet).
@@ -387,10 +387,10 @@ class JobQueue:
         for observer in self.observers:
             observer(job)
 
-    def _finish(self, job: Job, result: JobResult) -> None:
+    def _finish(self, job: Job, result: JobResult, *, is_recorded: bool = False) -> None:
         if job.is_done:
             return
-        job.finish(result)
+        job.finish(result, is_recorded=is_recorded)
         for job_id in self.ended.add(job):
             self.jobs.pop(job_id, None)
         if not self.active(job.request.requester):

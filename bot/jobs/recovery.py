@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from bot.comfy.events import OutputFile
 from bot.errors import BotError
+from bot.images import ImageFile
 from bot.jobs.journal import Journal, request_from
-from bot.jobs.model import Job
+from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
 from bot.jobs.store import JournalEntry, StoredState
@@ -62,9 +64,10 @@ async def redeliver(
 ) -> list[Job]:
     """Bring back jobs that ended but were never shown ended, so their end can be shown.
 
-    A job that was done is followed again on its server, whose /history still holds its
-    outputs (lost if the server forgot it); one that failed, was cancelled or lost ends again
-    as the journal says, without ComfyUI. Returns the jobs, ended or about to end.
+    Each ends again as the journal says, without ComfyUI: a done one with the outputs the
+    journal kept for it. A done one without them (a journal from before the outbox) is
+    followed again on its server, whose /history may still hold its outputs (lost if the
+    server forgot it). Returns the jobs, ended or about to end.
     """
     jobs: list[Job] = []
     for entry in entries:
@@ -76,14 +79,28 @@ async def redeliver(
             log.warning("cannot show the end of %s: %s", entry.id, exc.user_message)
             continue
         backend = queue.backend_at(entry.backend)
-        if entry.state is StoredState.DONE and backend is not None:
+        outputs = await journal.outputs(entry.id) if entry.state is StoredState.DONE else ()
+        if entry.state is StoredState.DONE and not outputs and backend is not None:
             run = backend.track(job.id)
             run.is_acknowledged = run.is_started = True
             queue.adopt(job, backend, run)
-        elif entry.state is StoredState.DONE:
+        elif entry.state is StoredState.DONE and not outputs:
             queue.adopt_lost(job)  # done, but its server is gone from the settings
         else:
-            queue.adopt_ended(job, JobState(entry.state.value), entry.error)
+            queue.adopt_ended(job, ended_result(entry, outputs))
         jobs.append(job)
         log.info("showing the end of %s (%s) again", job.id, entry.state)
     return jobs
+
+
+def ended_result(entry: JournalEntry, outputs: tuple[ImageFile, ...]) -> JobResult:
+    """Return the result a journal entry recorded for an ended job, with its kept outputs."""
+    files = tuple(OutputFile.from_data(file) for file in entry.files) if outputs else ()
+    return JobResult(
+        entry.id,
+        JobState(entry.state.value),
+        outputs=outputs,
+        files=files if len(files) == len(outputs) else (),
+        error=BotError(entry.error) if entry.error else None,
+        elapsed=entry.elapsed or 0.0,
+    )

@@ -67,8 +67,9 @@ def use_incremental_vacuum(db: sqlite3.Connection) -> None:
 
 
 def prune(db: sqlite3.Connection, *, ended_before: float, images_before: float) -> Pruned:
-    """Delete jobs that ended before `ended_before`, and the input images of those before
-    `images_before` (marking the job so a later Reroll can say why); unfinished jobs stay.
+    """Delete jobs that ended before `ended_before`, and the input images (and outputs kept
+    unshown) of those before `images_before`, marking the job so a later Reroll can say why;
+    unfinished jobs stay.
     """
     marks = ", ".join("?" for _ in FINAL_STATES)
     ended = f"SELECT id FROM jobs WHERE state IN ({marks}) AND updated_at < ?"  # noqa: S608
@@ -76,6 +77,7 @@ def prune(db: sqlite3.Connection, *, ended_before: float, images_before: float) 
         old = (*FINAL_STATES, ended_before)
         db.execute(f"DELETE FROM job_states WHERE job_id IN ({ended})", old)  # noqa: S608
         db.execute(f"DELETE FROM job_images WHERE job_id IN ({ended})", old)  # noqa: S608
+        db.execute(f"DELETE FROM job_outputs WHERE job_id IN ({ended})", old)  # noqa: S608
         jobs = db.execute(f"DELETE FROM jobs WHERE id IN ({ended})", old).rowcount  # noqa: S608
         stale = (*FINAL_STATES, images_before)
         db.execute(
@@ -87,5 +89,6 @@ def prune(db: sqlite3.Connection, *, ended_before: float, images_before: float) 
             f"DELETE FROM job_images WHERE job_id IN ({ended})",  # noqa: S608
             stale,
         ).rowcount
+        db.execute(f"DELETE FROM job_outputs WHERE job_id IN ({ended})", stale)  # noqa: S608
     db.execute("PRAGMA incremental_vacuum").fetchall()
     return Pruned(jobs=jobs, images=images)

@@ -69,6 +69,13 @@ MIGRATIONS: tuple[str, ...] = (
         guild_id INTEGER PRIMARY KEY, data TEXT NOT NULL, updated_at REAL NOT NULL
     );
     """,
+    # A done job's outputs until its end was shown (bot/jobs/outbox.py).
+    """
+    CREATE TABLE job_outputs (
+        job_id TEXT NOT NULL, position INTEGER NOT NULL, filename TEXT NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (job_id, position)
+    );
+    """,
 )
 
 
