@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ class BotProcess:
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
         self.stall_figures: dict[str, Any] = {}
+        self.stop_seconds = 0.0  # from the closing SIGINT to the exit
 
     @property
     def pid(self) -> int:
@@ -79,6 +81,7 @@ class BotProcess:
         assert self.process is not None
         self.read_stalls()
         if self.process.returncode is None:
+            since = time.monotonic()
             self.process.send_signal(signal.SIGINT)
             try:
                 async with asyncio.timeout(STOP_TIMEOUT):
@@ -88,6 +91,7 @@ class BotProcess:
                 await asyncio.sleep(2.0)
                 self.process.kill()
                 await self.process.wait()
+            self.stop_seconds = time.monotonic() - since
         return self.process.returncode or 0
 
     def refuse_journal_writes(self, *, is_refusing: bool) -> None:

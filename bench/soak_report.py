@@ -47,7 +47,10 @@ def report(
     print(f"final states seen by members: {_counts(verdict.finals)}")
     print(f"final states in the journal: {_counts(journal)}")
     calls, limited = observer.calls, world.discord.rate_limited
-    print(f"bot starts {bot.starts}, Discord calls {calls}, 429s {limited}")
+    print(
+        f"bot starts {bot.starts}, stopped in {bot.stop_seconds:.1f} s,"
+        f" Discord calls {calls}, 429s {limited}"
+    )
     _row("lost results", verdict.lost_results, "= 0", verdict.lost_results == 0)
     _row("made, then lost with its killed server", verdict.forgotten)
     _row("duplicate posts", verdict.duplicate_posts, "= 0", verdict.duplicate_posts == 0)

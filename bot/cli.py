@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from dotenv import load_dotenv
 
@@ -63,13 +66,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings)
     module = importlib.import_module(COMMANDS[command][0])
     try:
-        code: int = asyncio.run(module.main(args, settings))
+        with _stopping_on_sigterm():
+            code: int = asyncio.run(module.main(args, settings))
     except ConfigError as exc:
         _report_config(exc)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     return code
+
+
+@contextlib.contextmanager
+def _stopping_on_sigterm() -> Iterator[None]:
+    """Make SIGTERM (docker stop, Kubernetes, systemd by default) stop as Ctrl+C does: cleanly.
+
+    asyncio.run turns SIGINT into a cancellation of the command, whose closing then runs;
+    Python's default for SIGTERM would end the process on the spot. (`serve` installs its
+    own handler for both.) The previous handler is back afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _report_config(exc: ConfigError) -> None:

@@ -220,3 +220,31 @@ async def test_a_result_made_before_a_kill_is_posted_after_restart_though_comfyu
     with contextlib.closing(sqlite3.connect(db)) as conn:
         kept = conn.execute("SELECT count(*) FROM job_outputs WHERE job_id = ?", (job_id,))
         assert kept.fetchone() == (0,)  # shown: the journal no longer keeps the bytes
+
+
+async def test_sigterm_stops_the_bot_as_ctrl_c_does_and_a_running_job_resumes_after(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    # docker stop and Kubernetes send SIGTERM; Python's default would end the bot on the spot.
+    env, log = bot_env(fake_discord, fake_comfy, tmp_path), tmp_path / "bot.log"
+    alice = fake_discord.add_user("alice")
+    fake_comfy.hold()
+    async with bot_process(fake_discord, env, log) as first:
+        ix, job_id = await generate(fake_discord, alice, "runs through a docker stop")
+        await fake_comfy.wait_for_prompt(job_id, "running")
+        first.terminate()
+        async with asyncio.timeout(15):
+            code = await first.wait()
+    assert code == 130  # as after Ctrl+C
+    text = log.read_text(errors="replace")
+    assert "stopping: unfinished jobs are taken up again" in text
+    assert "stopped in" in text
+    since = len(fake_discord.calls)
+
+    async with bot_process(fake_discord, env, log):
+        await fake_discord.wait_for(edit_of(ix, is_final=False), timeout=START_TIMEOUT, since=since)
+        fake_comfy.release()
+        finished = await fake_discord.wait_for(
+            edit_of(ix, is_final=True), timeout=START_TIMEOUT, since=since
+        )
+    assert "✅ Done" in finished.json["content"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import Any
@@ -56,7 +57,9 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     # Metrics only with METRICS_PORT: nothing is counted that nobody can read.
     port = settings.metrics_port
     metrics = Metrics("discord") if port is not None else None
+    stopping = _Stopping()
     async with AsyncExitStack() as stack:
+        stack.callback(stopping.stopped)
         moderator = await stack.enter_async_context(ImageModerator(load_detector()))
         session = None
         if metrics is not None:
@@ -87,7 +90,25 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
             )
             await stack.enter_async_context(ops)
         async with bot:
-            return await _run(bot, settings.discord_token.value)
+            try:
+                return await _run(bot, settings.discord_token.value)
+            finally:
+                stopping.start()
+
+
+class _Stopping:
+    """Log the start and the end of stopping (Ctrl+C, SIGTERM, SIGINT), and how long it took."""
+
+    def __init__(self) -> None:
+        self._since: float | None = None
+
+    def start(self) -> None:
+        self._since = time.monotonic()
+        log.info("stopping: unfinished jobs are taken up again at the next start")
+
+    def stopped(self) -> None:
+        if self._since is not None:
+            log.info("stopped in %.1fs", time.monotonic() - self._since)
 
 
 async def _load_workflows(settings: Settings) -> WorkflowLibrary:
