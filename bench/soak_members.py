@@ -194,6 +194,23 @@ class Members:
             trail = self.observer.jobs[intent.job_id].trail[-3:]
             raise LookupError(f"{exc}; it shows {shown.get('content')!r}; {trail}") from None
 
+    def _is_at_cap(self, member: int, answer: dict[str, object]) -> bool:
+        """Tell whether a refusal says the member has their jobs at once, as the harness sees.
+
+        A member rerolling someone else's job may have their own jobs running meanwhile (their
+        own action, rerolls of other jobs): the bot's refusal is right when any is unfinished.
+        """
+        data = answer.get("data")
+        text = str(data.get("content", "")) if isinstance(data, dict) else ""
+        if "jobs queued or running" not in text:
+            return False
+        unfinished = [
+            job_id
+            for job_id, intent in self.tally.intents.items()
+            if intent.owner == member and self.observer.jobs[job_id].final is None
+        ]
+        return bool(unfinished)
+
     def _other(self, member: int) -> int:
         return self.ids[(self.ids.index(member) + 1) % len(self.ids)]
 
@@ -231,6 +248,9 @@ class Members:
             clicker = intent.owner if rng.random() < 0.7 else self._other(intent.owner)
             click = await fake.click(shown_in, f"comfycord:reroll:{intent.job_id}", user_id=clicker)
             answer = await click.wait_response(ANSWER_TIMEOUT)
+            if self._is_at_cap(clicker, answer):
+                self.tally.outcomes["reroll refused: clicker at the jobs-at-once cap"] += 1
+                return
             if answer["type"] != DEFERRED or click.original_message_id is None:
                 self.tally.problems.append(f"reroll of {intent.job_id} refused: {answer}")
                 return
