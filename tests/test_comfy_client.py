@@ -18,6 +18,7 @@ import bot.comfy.errors
 import bot.comfy.events
 import bot.comfy.models
 import bot.comfy.stream
+import bot.comfy.transport
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import (
     ComfyError,
@@ -316,7 +317,7 @@ async def test_injected_session_stays_open(fake_comfy: FakeComfy):
 async def test_own_session_is_closed(fake_comfy: FakeComfy):
     client = ComfyClient(fake_comfy.url)
     await client.system_stats()
-    owned = client._session
+    owned = client._transport._session
     assert owned is not None
     await client.close()
     assert owned.closed
@@ -330,6 +331,7 @@ def test_every_comfy_exception_derives_from_comfy_error():
         bot.comfy.events,
         bot.comfy.models,
         bot.comfy.stream,
+        bot.comfy.transport,
     )
     exceptions = {
         cls
