@@ -13,8 +13,8 @@ _FILE_KEYS: Final = ("filename", "subfolder", "type")
 
 
 @dataclass(frozen=True, slots=True)
-class ExecutionStart:
-    """The worker took the prompt."""
+class _Stamped:
+    """A message that names a prompt and when it was sent; nothing more."""
 
     prompt_id: str
     timestamp: int | None
@@ -22,6 +22,11 @@ class ExecutionStart:
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
         return cls(string(data["prompt_id"]), optional_whole(data.get("timestamp")))
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionStart(_Stamped):
+    """The worker took the prompt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +88,8 @@ class Executed:
 
 
 @dataclass(frozen=True, slots=True)
-class ExecutionSuccess:
+class ExecutionSuccess(_Stamped):
     """The prompt ran to the end."""
-
-    prompt_id: str
-    timestamp: int | None
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Self:
-        return cls(string(data["prompt_id"]), optional_whole(data.get("timestamp")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,13 +201,8 @@ class Settings:
         Raises:
             ConfigError: when HTTP_HOST is not a loopback address and HTTP_API_TOKEN is empty.
         """
-        if self.http_host not in LOOPBACK and not self.http_api_token:
-            raise ConfigError(
-                [
-                    f"HTTP_API_TOKEN: required when HTTP_HOST is {self.http_host!r} (not loopback);"
-                    " set a long random token, clients send it as 'Authorization: Bearer <token>'."
-                ]
-            )
+        how = "set a long random token, clients send it as 'Authorization: Bearer <token>'."
+        _require_token("HTTP_API_TOKEN", "HTTP_HOST", self.http_host, self.http_api_token, how)
 
     def require_metrics_token(self) -> None:
         """Check that the bot's metrics port is protected when it listens beyond loopback.
@@ -215,13 +210,13 @@ class Settings:
         Raises:
             ConfigError: when METRICS_HOST is not a loopback address and METRICS_TOKEN is empty.
         """
-        if self.metrics_host not in LOOPBACK and not self.metrics_token:
-            raise ConfigError(
-                [
-                    f"METRICS_TOKEN: required when METRICS_HOST is {self.metrics_host!r} (not"
-                    " loopback); Prometheus sends it as 'authorization: credentials: <token>'."
-                ]
-            )
+        how = "Prometheus sends it as 'authorization: credentials: <token>'."
+        _require_token("METRICS_TOKEN", "METRICS_HOST", self.metrics_host, self.metrics_token, how)
+
+
+def _require_token(key: str, host_key: str, host: str, token: Secret, how: str) -> None:
+    if host not in LOOPBACK and not token:
+        raise ConfigError([f"{key}: required when {host_key} is {host!r} (not loopback); {how}"])
 
 
 def env_keys() -> dict[str, str]:
