@@ -16,6 +16,7 @@ from dotenv import load_dotenv
 
 from bot import __version__
 from bot.config import ConfigError, Settings
+from bot.errors import EXIT_USAGE
 from bot.ops.logs import setup_logging
 
 # Command name -> (module, one-line help). Each module has `add_arguments(parser)` and
@@ -31,8 +32,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "health": ("bot.ops.probe", "ask a running bot's /health (exit 0 when ok), for containers"),
 }
-
-EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:

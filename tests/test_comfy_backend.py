@@ -431,7 +431,7 @@ def test_a_listener_may_ask_for_some_event_classes_only():
 
 def count_rounds(backend: ComfyBackend, monkeypatch: pytest.MonkeyPatch, rounds: int):
     """Return an event set once the health loop has done `rounds` more rounds."""
-    original, done, seen = backend._round, asyncio.Event(), [0]
+    original, done, seen = backend.monitor._round, asyncio.Event(), [0]
 
     async def counted() -> None:
         await original()
@@ -439,7 +439,7 @@ def count_rounds(backend: ComfyBackend, monkeypatch: pytest.MonkeyPatch, rounds:
         if seen[0] >= rounds:
             done.set()
 
-    monkeypatch.setattr(backend, "_round", counted)
+    monkeypatch.setattr(backend.monitor, "_round", counted)
     return done
 
 

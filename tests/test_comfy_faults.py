@@ -212,7 +212,7 @@ async def test_the_health_loop_survives_an_unexpected_exception(
                 raise KeyError("a bug of ours")
             again.set()
 
-        monkeypatch.setattr(backend, "_round", broken_round)
+        monkeypatch.setattr(backend.monitor, "_round", broken_round)
         async with backend:
             async with asyncio.timeout(5):
                 await again.wait()

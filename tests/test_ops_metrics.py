@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -15,6 +17,7 @@ from bot.jobs.logcontext import server_name
 from bot.jobs.model import Job
 from bot.jobs.progress import JobState
 from bot.ops import probe
+from bot.ops.families import METRICS
 from bot.ops.health import OpsServer, bot_health
 from bot.ops.metrics import Metrics, route_of
 from tests.discord_env import (  # noqa: F401  # fixtures
@@ -28,6 +31,7 @@ from tests.fakes.discord import FakeDiscord, run_bot
 from tests.http_harness import serve_middleware
 from tests.ops_scrape import parse, reads, settled, value
 
+ROOT = Path(__file__).resolve().parents[1]
 PHASES = "comfycord_job_phase_seconds_count"
 BUCKETS = "comfycord_job_phase_seconds_bucket"
 
@@ -55,6 +59,21 @@ async def until_state(job: Job, state: JobState) -> None:
             if snapshot.state is state:
                 return
     raise AssertionError(f"{job} never was {state}")
+
+
+def test_the_operators_guide_lists_every_metric_with_its_type_and_labels() -> None:
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    rows = re.findall(r"^\| `(comfycord_\w+)` \| (\w+) \|([^|]*)\|", guide, re.M)
+    documented = {name: (kind, re.findall(r"`(\w+)`", labels)) for name, kind, labels in rows}
+    kinds = {"Counter": "counter", "Gauge": "gauge", "Histogram": "histogram"}
+    declared = {
+        spec.name + ("_total" if spec.kind.__name__ == "Counter" else ""): (
+            kinds.get(spec.kind.__name__, "gauge"),
+            list(spec.labels),
+        )
+        for spec in METRICS.values()
+    }
+    assert documented == declared
 
 
 async def test_serve_metrics_follow_jobs_servers_and_requests(fake_comfy: FakeComfy) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -15,6 +12,7 @@ from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable, PromptRejected
 from bot.comfy.ids import canonical_form, is_canonical, new_prompt_id
 from bot.comfy.info import BackendHealth, ServerInfo
+from bot.comfy.monitor import HealthMonitor
 from bot.comfy.runbook import RunBook
 from bot.comfy.runs import (
     CancelResult,
@@ -23,9 +21,8 @@ from bot.comfy.runs import (
     PromptResult,
     PromptRun,
 )
-from bot.comfy.settle import reconcile
+from bot.comfy.settle import Reconciler
 from bot.comfy.stream import Backoff, EventStream
-from bot.comfy.urls import redact
 
 __all__ = [
     "BackendHealth",
@@ -60,22 +57,32 @@ class ComfyBackend:
     ) -> None:
         self.client = client
         self.stream = EventStream(client.ws_url, backoff=backoff, on_connect=self._on_connect)
-        self.health = BackendHealth()
-        self.info: ServerInfo | None = None
-        self.check_interval = check_interval
-        self.dead_after = dead_after
-        self.silence_limit = silence_limit
-        self.reconcile_interval = reconcile_interval
+        self.monitor = HealthMonitor(
+            client,
+            self.stream,
+            on_round=self._reconcile_if_due,
+            on_dead=self._abandon_all,
+            check_interval=check_interval,
+            dead_after=dead_after,
+        )
+        self._reconciler = Reconciler(
+            client, self.stream, silence_limit=silence_limit, reconcile_interval=reconcile_interval
+        )
         self._runs = RunBook(self.stream)
         self._abandoned: set[str] = set()
-        self._down_since: float | None = None
-        self._reconciled_at = time.monotonic()
-        self._watcher: asyncio.Task[None] | None = None
-        self._check_lock = asyncio.Lock()
-        self._checks = 0
 
     def __repr__(self) -> str:
         return f"ComfyBackend({self.url!r}, in_flight={len(self._runs)})"
+
+    @property
+    def health(self) -> BackendHealth:
+        """Return the server's health as the last check found it."""
+        return self.monitor.health
+
+    @property
+    def info(self) -> ServerInfo | None:
+        """Return what the last successful check learned of the server."""
+        return self.monitor.info
 
     @property
     def url(self) -> str:
@@ -109,7 +116,7 @@ class ComfyBackend:
 
     async def __aenter__(self) -> Self:
         self.stream.start()
-        self._watcher = asyncio.create_task(self._watch(), name=f"comfy-health {self.url}")
+        self.monitor.start()
         return self
 
     async def __aexit__(
@@ -118,11 +125,7 @@ class ComfyBackend:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await self.monitor.close()
         await self.stream.close()
         # Whoever still waits learns the backend is gone; the prompts themselves are not
         # touched, so a restarted process can pick them up again from the journal.
@@ -185,7 +188,7 @@ class ComfyBackend:
             run.finish(PromptResult(prompt_id, Outcome.CANCELLED))
 
     async def _on_connect(self, is_reconnect: bool) -> None:
-        self._down_since = None
+        self.monitor.connected()
         if is_reconnect or not self.health.is_up:
             # The server may have been restarted, or replaced by another version.
             await self.check()
@@ -195,75 +198,19 @@ class ComfyBackend:
             await self.reconcile()
 
     async def check(self) -> BackendHealth:
-        """Learn the server's version, features and API path now, and remember the answer.
+        """Learn the server's version, features and API path now, and remember the answer."""
+        return await self.monitor.check()
 
-        Callers arriving while a check runs get that check's answer: one set of requests.
-        """
-        generation = self._checks
-        async with self._check_lock:
-            if self._checks == generation:
-                await self._check_now()
-                self._checks += 1
-        return self.health
-
-    async def _check_now(self) -> None:
-        try:
-            self.info = await self.client.server_info()
-        except ComfyError as exc:
-            self.health = BackendHealth(is_up=False, error=redact(str(exc)), checked_at=time.time())
-        else:
-            self.health = BackendHealth.of(self.info, checked_at=time.time())
-
-    async def _watch(self) -> None:
-        """Run the health rounds forever; no failure of one round ends the loop."""
-        failures = 0
-        while True:
-            try:
-                await self._round()
-                failures = 0
-            except ComfyError as exc:
-                failures += 1
-                log.warning("health round on %s failed: %s", self.url, exc)
-            except Exception:
-                failures += 1
-                log.exception("health round on %s failed", self.url)
-            await asyncio.sleep(min(self.check_interval * 2**failures, 60.0))
-
-    async def _round(self) -> None:
-        """Check a server that is down or unknown, abandon runs of one that stays down."""
-        if not self.stream.is_connected:
-            await self.check()
-        if self.stream.is_connected:  # (again: it may have opened during the check)
-            self._down_since = None
-            if not self.health.is_up:
-                await self.check()
-            if self._is_reconcile_due():
-                await self.reconcile()
-            return
-        now = time.monotonic()
-        self._down_since = self._down_since or now
-        if now - self._down_since >= self.dead_after:
-            self._abandon_all()
-
-    def _is_reconcile_due(self) -> bool:
-        """Tell whether /queue should be asked: silent while ours runs, or an interval passed.
-
-        Silence while our prompts only wait is normal (another client's run talks to its own
-        socket only); the interval still catches a prompt that started unheard.
-        """
-        outstanding = self._runs.outstanding()
-        if not outstanding:
-            return False
-        since = time.monotonic() - self._reconciled_at
-        is_silent = self.stream.silence > self.silence_limit and since > self.silence_limit
-        return (is_silent and any(run.is_started for run in outstanding)) or (
-            since >= self.reconcile_interval
-        )
+    async def _reconcile_if_due(self) -> None:
+        if self._reconciler.is_due(self._runs.outstanding()):
+            await self.reconcile()
 
     def _abandon_all(self) -> None:
         """Give up on every prompt of a server that has been down too long."""
         for run in self._runs.outstanding():
-            log.warning("%s down for %.0fs: giving up on %s", self.url, self.dead_after, run)
+            log.warning(
+                "%s down for %.0fs: giving up on %s", self.url, self.monitor.dead_after, run
+            )
             self._abandoned.add(run.prompt_id)
             run.lose()
 
@@ -277,17 +224,4 @@ class ComfyBackend:
 
     async def reconcile(self) -> None:
         """Settle every acknowledged prompt that ended, or vanished, while we were away."""
-        runs = self._runs.outstanding()
-        self._reconciled_at = time.monotonic()
-        if not runs:
-            return
-        try:
-            await reconcile(
-                self.client,
-                self.stream,
-                runs,
-                has_jobs_api=self.has_jobs_api,
-                silence_limit=self.silence_limit,
-            )
-        except ComfyError as exc:
-            log.warning("reconcile with %s failed: %s", self.url, exc)
+        await self._reconciler.reconcile(self._runs.outstanding(), has_jobs_api=self.has_jobs_api)

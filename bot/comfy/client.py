@@ -13,14 +13,15 @@ from typing import Any, Self
 import aiohttp
 from yarl import URL
 
-from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, ProtocolError
+from bot.comfy.errors import ProtocolError
 from bot.comfy.events import OutputFile
 from bot.comfy.ids import new_prompt_id, unique_upload_name
 from bot.comfy.info import ServerFeatures, ServerInfo, SystemStats
 from bot.comfy.models import HistoryEntry, JobRecord, QueueSnapshot, Submitted, UploadedImage
 from bot.comfy.rejections import rejection
 from bot.comfy.shapes import decode, expect_object
-from bot.comfy.urls import redact, shown_url
+from bot.comfy.transport import Transport
+from bot.comfy.urls import shown_url
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,9 @@ class ComfyClient:
         self.base_url = URL(base_url.rstrip("/"))
         self.client_id = client_id or uuid.uuid4().hex
         self.preview_method = preview_method
-        self._session = session
-        self._owns_session = session is None
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._transport = Transport(
+            self.base_url, shown_url=self.shown_url, session=session, timeout=timeout
+        )
 
     def __repr__(self) -> str:
         return f"ComfyClient({self.shown_url!r}, client_id={self.client_id!r})"
@@ -77,38 +78,7 @@ class ComfyClient:
 
     async def close(self) -> None:
         """Close the HTTP session if this client created it."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    async def _request(
-        self, method: str, path: str, *, ok: Iterable[int] = (200,), **kwargs: Any
-    ) -> tuple[int, bytes]:
-        url = self.base_url.with_path(self.base_url.path.rstrip("/") + path)
-        try:
-            async with self._http().request(method, url, timeout=self._timeout, **kwargs) as resp:
-                body = await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            reason = (
-                "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-            )
-            raise ComfyUnavailable(
-                f"ComfyUI at {self.shown_url} is unreachable: {redact(reason)}",
-                reason=redact(reason),
-            ) from exc
-        if status not in ok:
-            raise ComfyHTTPError(method, path, status, body.decode("utf-8", "replace"))
-        return status, body
-
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        _, body = await self._request(method, path, **kwargs)
-        return decode(body, path)
+        await self._transport.close()
 
     async def submit(
         self,
@@ -137,7 +107,7 @@ class ComfyClient:
             extra.setdefault("preview_method", self.preview_method)
         if extra:
             payload["extra_data"] = extra
-        status, body = await self._request("POST", "/prompt", ok=(200, 400), json=payload)
+        status, body = await self._transport.request("POST", "/prompt", ok=(200, 400), json=payload)
         data = decode(body, "/prompt")
         if status == 400:
             raise rejection(data)
@@ -163,7 +133,9 @@ class ComfyClient:
         form.add_field("type", "input")
         if subfolder:
             form.add_field("subfolder", subfolder)
-        return UploadedImage.from_data(await self._json("POST", "/upload/image", data=form))
+        return UploadedImage.from_data(
+            await self._transport.json("POST", "/upload/image", data=form)
+        )
 
     async def view(self, file: OutputFile) -> bytes:
         """Download an output (or input or temp) file's bytes.
@@ -172,7 +144,7 @@ class ComfyClient:
             ProtocolError: the answer is a page or JSON, not the file (a proxy in the way).
         """
         params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
-        _, body = await self._request("GET", "/view", params=params)
+        _, body = await self._transport.request("GET", "/view", params=params)
         expected = mimetypes.guess_type(file.filename)[0] or ""
         if expected.startswith(_MEDIA) and body.lstrip()[:1] in _PAGE_STARTS:
             raise ProtocolError(f"/view answered a page or JSON instead of {file.filename}")
@@ -180,25 +152,27 @@ class ComfyClient:
 
     async def history(self, prompt_id: str) -> HistoryEntry | None:
         """Return the history entry of a prompt, or None when ComfyUI does not know it."""
-        data = expect_object(await self._json("GET", f"/history/{prompt_id}"), "/history")
+        data = expect_object(await self._transport.json("GET", f"/history/{prompt_id}"), "/history")
         entry = data.get(prompt_id)
         return HistoryEntry.from_data(prompt_id, entry) if entry else None
 
     async def queue(self) -> QueueSnapshot:
         """Return the running and pending prompts of every client."""
-        return QueueSnapshot.from_data(expect_object(await self._json("GET", "/queue"), "/queue"))
+        return QueueSnapshot.from_data(
+            expect_object(await self._transport.json("GET", "/queue"), "/queue")
+        )
 
     async def delete_pending(self, prompt_ids: Iterable[str]) -> None:
         """Remove pending prompts from the queue (a running prompt is not affected)."""
-        await self._request("POST", "/queue", json={"delete": list(prompt_ids)})
+        await self._transport.request("POST", "/queue", json={"delete": list(prompt_ids)})
 
     async def interrupt(self, prompt_id: str) -> None:
         """Interrupt the prompt if, and only if, it is the one running now."""
-        await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+        await self._transport.request("POST", "/interrupt", json={"prompt_id": prompt_id})
 
     async def job(self, prompt_id: str) -> JobRecord | None:
         """Return a prompt's record from the jobs API (0.38 on), or None when it is unknown."""
-        status, body = await self._request("GET", f"/api/jobs/{prompt_id}", ok=(200, 404))
+        status, body = await self._transport.request("GET", f"/api/jobs/{prompt_id}", ok=(200, 404))
         if status == 404:
             return None
         return JobRecord.from_data(prompt_id, decode(body, "/api/jobs/{id}"))
@@ -209,13 +183,16 @@ class ComfyClient:
         ComfyUI interrupts it only while it is the one running, and dequeues it while pending.
         """
         answer = expect_object(
-            await self._json("POST", f"/api/jobs/{prompt_id}/cancel"), "/api/jobs/{id}/cancel"
+            await self._transport.json("POST", f"/api/jobs/{prompt_id}/cancel"),
+            "/api/jobs/{id}/cancel",
         )
         return answer.get("cancelled") is True
 
     async def has_jobs_api(self) -> bool:
         """Tell whether the server answers the jobs API (0.38 does; 0.3.64 answers 404)."""
-        status, body = await self._request("GET", "/api/jobs", ok=(200, 404), params={"limit": 1})
+        status, body = await self._transport.request(
+            "GET", "/api/jobs", ok=(200, 404), params={"limit": 1}
+        )
         if status == 404:
             return False
         try:
@@ -226,7 +203,7 @@ class ComfyClient:
 
     async def features(self) -> ServerFeatures:
         """Return the server's /features (none for a server without the route)."""
-        status, body = await self._request("GET", "/features", ok=(200, 404))
+        status, body = await self._transport.request("GET", "/features", ok=(200, 404))
         if status == 404:
             return ServerFeatures()
         return ServerFeatures.from_data(decode(body, "/features"))
@@ -240,16 +217,16 @@ class ComfyClient:
 
     async def object_info(self) -> dict[str, Any]:
         """Return the node classes the server knows, with their input specs."""
-        return expect_object(await self._json("GET", "/object_info"), "/object_info")
+        return expect_object(await self._transport.json("GET", "/object_info"), "/object_info")
 
     async def system_stats(self) -> SystemStats:
         """Return the server's version, devices and memory."""
-        return SystemStats.from_data(await self._json("GET", "/system_stats"))
+        return SystemStats.from_data(await self._transport.json("GET", "/system_stats"))
 
     async def free(self, *, unload_models: bool = False, free_memory: bool = False) -> None:
         """Ask ComfyUI to unload models and/or free memory."""
         body = {"unload_models": unload_models, "free_memory": free_memory}
-        await self._request("POST", "/free", json=body)
+        await self._transport.request("POST", "/free", json=body)
 
 
 # An image, video or sound never starts like an HTML page or a JSON answer (a proxy's error).

@@ -1,13 +1,15 @@
-"""Reconcile: how prompts ended while we were not listening, from /history or the jobs API."""
+"""Reconcile: when to ask, and how prompts ended while we were not listening (history, jobs API)."""
 
 from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.comfy.client import ComfyClient
+from bot.comfy.errors import ComfyError
 from bot.comfy.models import HistoryEntry, JobRecord
 from bot.comfy.runs import Outcome, PromptFailure, PromptResult, PromptRun
 from bot.comfy.stream import EventStream
@@ -66,6 +68,57 @@ async def reconcile(
             run.lose()
         elif found is not Ended.GOING:  # (going: it entered the queue after the snapshot)
             run.finish(found)
+
+
+class Reconciler:
+    """When one backend asks /queue about its runs, and the asking (a failure is only logged)."""
+
+    def __init__(
+        self,
+        client: ComfyClient,
+        stream: EventStream,
+        *,
+        silence_limit: float,
+        reconcile_interval: float,
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.silence_limit = silence_limit
+        self.reconcile_interval = reconcile_interval
+        self._reconciled_at = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"Reconciler({self.client.shown_url!r})"
+
+    def is_due(self, outstanding: Sequence[PromptRun]) -> bool:
+        """Tell whether /queue should be asked: silent while ours runs, or an interval passed.
+
+        Silence while our prompts only wait is normal (another client's run talks to its own
+        socket only); the interval still catches a prompt that started unheard.
+        """
+        if not outstanding:
+            return False
+        since = time.monotonic() - self._reconciled_at
+        is_silent = self.stream.silence > self.silence_limit and since > self.silence_limit
+        return (is_silent and any(run.is_started for run in outstanding)) or (
+            since >= self.reconcile_interval
+        )
+
+    async def reconcile(self, runs: Sequence[PromptRun], *, has_jobs_api: bool) -> None:
+        """Settle every run that ended, or vanished, while we were away."""
+        self._reconciled_at = time.monotonic()
+        if not runs:
+            return
+        try:
+            await reconcile(
+                self.client,
+                self.stream,
+                runs,
+                has_jobs_api=has_jobs_api,
+                silence_limit=self.silence_limit,
+            )
+        except ComfyError as exc:
+            log.warning("reconcile with %s failed: %s", self.client.shown_url, exc)
 
 
 def from_history(prompt_id: str, entry: HistoryEntry) -> PromptResult:

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of the HTTP middleware, written by hand beside its routes.
 
-Long for a module because it is data: one literal per path and schema, no logic to split.
+One literal per path here; the shapes they take and answer are in `bot.http.schemas`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,7 @@ import copy
 from typing import Any
 
 from bot import __version__
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+from bot.http.schemas import SCHEMAS, ref
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -34,7 +31,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     }
     # Every route can refuse a cross-site request (403) or one aiohttp cannot parse (400).
     every = sorted({400, 403, *statuses})
-    return {str(s): _json(_ref("Error"), texts[s]) for s in every}
+    return {str(s): _json(ref("Error"), texts[s]) for s in every}
 
 
 _JOB_ID = {
@@ -54,7 +51,7 @@ _INPUT = {
 _QUEUE = {
     "summary": "Queue the workflow as it is set now",
     "responses": {
-        "202": _json(_ref("Job"), "The job was accepted (see Location)"),
+        "202": _json(ref("Job"), "The job was accepted (see Location)"),
         **_errors(401, 422, 429, 503),
     },
 }
@@ -66,11 +63,11 @@ _PATHS: dict[str, Any] = {
             "parameters": [_INPUT],
             "requestBody": {
                 "required": True,
-                "content": {"multipart/form-data": {"schema": _ref("ImageUpload")}},
+                "content": {"multipart/form-data": {"schema": ref("ImageUpload")}},
             },
             "responses": {
-                "200": _json(_ref("Upload"), "The image is set"),
-                "202": _json(_ref("Upload"), "The image is set and a run queued (auto-execute)"),
+                "200": _json(ref("Upload"), "The image is set"),
+                "202": _json(ref("Upload"), "The image is set and a run queued (auto-execute)"),
                 **_errors(400, 401, 413, 422, 429, 503),
             },
         }
@@ -80,10 +77,10 @@ _PATHS: dict[str, Any] = {
             "summary": "Set prompt text, other workflow values or a node's input",
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("PromptUpdate")}},
+                "content": {"application/json": {"schema": ref("PromptUpdate")}},
             },
             "responses": {
-                "200": _json(_ref("Values"), "The values now set"),
+                "200": _json(ref("Values"), "The values now set"),
                 **_errors(400, 401, 404, 413, 415, 422),
             },
         }
@@ -96,7 +93,7 @@ _PATHS: dict[str, Any] = {
         "post": {
             "summary": "Cancel every pending or running job of this server (nobody else's)",
             "responses": {
-                "200": _json(_ref("Interrupted"), "What happened to each job"),
+                "200": _json(ref("Interrupted"), "What happened to each job"),
                 **_errors(401, 503),
             },
         }
@@ -106,7 +103,7 @@ _PATHS: dict[str, Any] = {
             "summary": "Cancel one job of this server",
             "parameters": [_JOB_ID],
             "responses": {
-                "200": _json(_ref("Interrupted"), "What happened to the job"),
+                "200": _json(ref("Interrupted"), "What happened to the job"),
                 **_errors(401, 404, 503),
             },
         }
@@ -115,7 +112,7 @@ _PATHS: dict[str, Any] = {
         "get": {
             "summary": "A job's state, queue position, progress, error and outputs",
             "parameters": [_JOB_ID],
-            "responses": {"200": _json(_ref("Job"), "The job"), **_errors(401, 404)},
+            "responses": {"200": _json(ref("Job"), "The job"), **_errors(401, 404)},
         }
     },
     "/jobs/{job_id}/outputs/{n}": {
@@ -154,7 +151,7 @@ _PATHS: dict[str, Any] = {
     "/workflow": {
         "get": {
             "summary": "The workflow as it would be queued now, with the values set",
-            "responses": {"200": _json(_ref("WorkflowState"), "The current state"), **_errors(401)},
+            "responses": {"200": _json(ref("WorkflowState"), "The current state"), **_errors(401)},
         }
     },
     "/health": {
@@ -162,8 +159,8 @@ _PATHS: dict[str, Any] = {
             "summary": "Is ComfyUI connected; how many jobs (open even with a token)",
             "security": [],
             "responses": {
-                "200": _json(_ref("Health"), "ComfyUI is connected"),
-                "503": _json(_ref("Health"), "ComfyUI is not connected"),
+                "200": _json(ref("Health"), "ComfyUI is connected"),
+                "503": _json(ref("Health"), "ComfyUI is not connected"),
                 **_errors(),
             },
         }
@@ -188,155 +185,6 @@ _PATHS: dict[str, Any] = {
     },
 }
 
-_NULLABLE_STR = {"type": ["string", "null"]}
-_NULLABLE_INT = {"type": ["integer", "null"]}
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }
-        },
-    },
-    "ImageUpload": {
-        "type": "object",
-        "required": ["image"],
-        "properties": {
-            "image": {"type": "string", "format": "binary"},
-            "input": {"type": "integer", "minimum": 0},
-        },
-    },
-    "Upload": {
-        "type": "object",
-        "properties": {
-            "input": {"type": "integer"},
-            "node_id": {"type": "string"},
-            "filename": {"type": "string"},
-            "size": {"type": "integer"},
-            "content_type": {"type": "string"},
-            "job": _ref("Job"),
-        },
-    },
-    "PromptUpdate": {
-        "type": "object",
-        "description": (
-            "Either {text, node_id?} (without node_id: the workflow's positive prompt), "
-            "{node_id, input, value} for any node input, and/or workflow values by name. "
-            "null resets a value to the workflow's own."
-        ),
-        "properties": {
-            "text": _NULLABLE_STR,
-            "node_id": {"type": ["string", "integer"]},
-            "input": {"type": "string"},
-            "value": {},
-            "prompt": _NULLABLE_STR,
-            "negative": _NULLABLE_STR,
-            "checkpoint": _NULLABLE_STR,
-            **{k: _NULLABLE_INT for k in ("seed", "steps", "width", "height", "batch_size")},
-            **{k: {"type": ["number", "null"]} for k in ("cfg", "denoise")},
-        },
-    },
-    "Values": {
-        "type": "object",
-        "properties": {"values": {"type": "object"}, "overrides": {"type": "array"}},
-    },
-    "Job": {
-        "type": "object",
-        "required": ["job_id", "prompt_id", "state", "position"],
-        "properties": {
-            "job_id": {"type": "string"},
-            "prompt_id": {"type": "string"},
-            "state": {
-                "enum": ["waiting", "queued", "running", "done", "failed", "cancelled", "lost"]
-            },
-            "position": _NULLABLE_INT,
-            "workflow": {"type": "string"},
-            "seed": _NULLABLE_INT,
-            "progress": _ref("Progress"),
-            "error": {
-                "type": ["object", "null"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "node_id": _NULLABLE_STR,
-                    "node_type": _NULLABLE_STR,
-                },
-            },
-            "cancelled_by": _NULLABLE_STR,
-            "outputs_released": {
-                "type": "boolean",
-                "description": "The outputs are no longer kept (only the newest jobs keep theirs).",
-            },
-            "outputs": {"type": "array", "items": _ref("Output")},
-        },
-    },
-    "Progress": {
-        "type": "object",
-        "properties": {
-            "node_id": _NULLABLE_STR,
-            "node": _NULLABLE_STR,
-            "node_class": _NULLABLE_STR,
-            "step": {"type": "integer"},
-            "steps": {"type": "integer"},
-            "percent": {"type": "number"},
-            "nodes_done": {"type": "integer"},
-            "nodes_total": {"type": "integer"},
-            "cached": {"type": "integer"},
-            "elapsed": {"type": "number"},
-            "eta": {"type": ["number", "null"]},
-        },
-    },
-    "Output": {
-        "type": "object",
-        "properties": {
-            "index": {"type": "integer"},
-            "filename": {"type": "string"},
-            "content_type": {"type": "string"},
-            "size": {"type": "integer"},
-            "url": {"type": "string"},
-        },
-    },
-    "Interrupted": {
-        "type": "object",
-        "properties": {
-            "jobs": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "job_id": {"type": "string"},
-                        "result": {"enum": ["removed", "interrupted", "not_found"]},
-                    },
-                },
-            }
-        },
-    },
-    "WorkflowState": {
-        "type": "object",
-        "properties": {
-            "workflow": {"type": "object"},
-            "values": {"type": "object"},
-            "images": {"type": "array"},
-            "overrides": {"type": "array"},
-            "points": {"type": "object"},
-            "graph": {"type": "object", "description": "API-format graph queued now"},
-        },
-    },
-    "Health": {
-        "type": "object",
-        "properties": {
-            "status": {"enum": ["ok", "unavailable"]},
-            "comfyui": {"type": "object"},
-            "jobs": {"type": "object"},
-            "workflow": {"type": "string"},
-        },
-    },
-}
-
 
 def spec(*, has_token: bool) -> dict[str, Any]:
     """Return the OpenAPI document; with a token, every path but /health needs it."""
@@ -349,7 +197,7 @@ def spec(*, has_token: bool) -> dict[str, Any]:
         },
         "paths": copy.deepcopy(_PATHS),
         "components": {
-            "schemas": copy.deepcopy(_SCHEMAS),
+            "schemas": copy.deepcopy(SCHEMAS),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

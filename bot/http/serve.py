@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,36 +19,25 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from bot.comfy.client import ComfyClient
-from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.config import Settings
-from bot.errors import EXIT_UNREACHABLE, user_message
+from bot.errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, user_message
 from bot.http.errors import auth_middleware, error_middleware
 from bot.http.guard import browser_guard
 from bot.http.routes import METRICS, OPEN_PATHS, ROUTES, STATE
 from bot.http.runner import JsonErrorRunner
 from bot.http.service import HttpOptions, ServerState
+from bot.http.startup import check_servers, load_served
 from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
 from bot.ops.metrics import Metrics
-from bot.workflows.library import (
-    UiConverter,
-    Workflow,
-    WorkflowError,
-    WorkflowLibrary,
-    WorkflowNotFound,
-    load_workflow,
-    names_a_file,
-    validate,
-)
+from bot.workflows.library import Workflow, WorkflowError
 from bot.workflows.server import converter_if_needed
 
 __all__ = ["EXIT_UNREACHABLE", "HttpOptions", "add_arguments", "create_app", "main"]
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
 EXIT_LISTEN = 1
-EXIT_USAGE = 2
 
 
 def create_app(
@@ -137,7 +125,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         request_timeout=settings.request_timeout,
     )
     try:
-        library, workflow = await asyncio.to_thread(_load, settings, converter)
+        library, workflow = await asyncio.to_thread(load_served, settings, converter)
     except WorkflowError as exc:
         log.error("Cannot serve workflow %r: %s", settings.http_workflow, user_message(exc))
         return EXIT_USAGE
@@ -163,53 +151,6 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
             options = HttpOptions.from_settings(settings)
             app = create_app(engine.jobs, workflow, options, metrics=metrics)
             return await serve(app, settings.http_host, settings.http_port)
-
-
-def _load(
-    settings: Settings, converter: UiConverter | None = None
-) -> tuple[WorkflowLibrary, Workflow]:
-    """Return the library with the served workflow in it (a file outside it is added)."""
-    name = settings.http_workflow
-    is_path = names_a_file(name)
-    try:
-        library = WorkflowLibrary.load(settings.workflows_dir, converter)
-    except WorkflowNotFound:
-        if not is_path:
-            raise
-        library = WorkflowLibrary({}, converter=converter)
-    if name in library:
-        return library, library.get(name)
-    if not is_path:
-        library.get(name)  # raises UnknownWorkflow (or the file's own error), listing names
-    workflow = load_workflow(Path(name), converter)
-    workflows = {w.name: w for w in library if w.name != workflow.name}
-    return WorkflowLibrary({**workflows, workflow.name: workflow}, library.errors), workflow
-
-
-async def check_servers(clients: Sequence[ComfyClient], workflow: Workflow) -> int:
-    """Check every server answers and can run the workflow; log what is wrong; exit code."""
-    for client in clients:
-        try:
-            await client.system_stats()
-            problems = validate(workflow.with_inputs(), await client.object_info())
-        except ComfyUnavailable as exc:
-            log.error(
-                "%s Start ComfyUI, or point COMFYUI_URL (COMFYUI_URLS) at it.",
-                str(exc) or f"ComfyUI at {client.shown_url} is not reachable.",
-            )
-            return EXIT_UNREACHABLE
-        except ComfyError as exc:
-            log.error("ComfyUI at %s answered unexpectedly: %s", client.shown_url, exc)
-            return EXIT_UNREACHABLE
-        if problems:
-            log.error(
-                "ComfyUI at %s cannot run %s:\n%s",
-                client.shown_url,
-                workflow.path.name,
-                "\n".join(f"  - {problem}" for problem in problems),
-            )
-            return EXIT_USAGE
-    return EXIT_OK
 
 
 async def serve(app: web.Application, host: str, port: int) -> int:

@@ -17,12 +17,11 @@ from bot.jobs.logcontext import server_name
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
+from bot.ops.families import SCRAPED, WRAPPED, make
 from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-# Seconds: from a quick model-free job to a long video workflow, or a long line.
-PHASE_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
 _ID_SEGMENT = re.compile(r"^(?=.*\d)[\w-]{16,}$")  # prompt ids, UUIDs: never a label value
 
 
@@ -42,44 +41,10 @@ class Metrics:
         self.door = door
         self.registry = CollectorRegistry()
         self._tasks = TaskSet(log)
-        self._jobs = Gauge(
-            "comfycord_jobs",
-            "Jobs not yet ended, by state (waiting, queued, running) and front door.",
-            ["door", "state"],
-            registry=self.registry,
-        )
-        self._accepted = Counter(
-            "comfycord_jobs_accepted",
-            "Jobs the queue took (submitted, or adopted after a restart), by front door.",
-            ["door"],
-            registry=self.registry,
-        )
-        self._ended = Counter(
-            "comfycord_jobs_ended",
-            "Jobs that ended, by final state and front door.",
-            ["door", "state"],
-            registry=self.registry,
-        )
-        self._phases = Histogram(
-            "comfycord_job_phase_seconds",
-            "Time jobs spent waiting (accepted to running), running (to the result, outputs"
-            " downloaded) and delivering (result to posted on Discord), by front door.",
-            ["door", "phase"],
-            buckets=PHASE_BUCKETS,
-            registry=self.registry,
-        )
-        self._rate_limits = Counter(
-            "comfycord_discord_rate_limits",
-            "429 answers from Discord, by method and X-RateLimit-Scope.",
-            ["method", "scope"],
-            registry=self.registry,
-        )
-        self._comfy_requests = Counter(
-            "comfycord_comfyui_requests",
-            "HTTP requests to ComfyUI, by server, method, route and status ('error': no answer).",
-            ["server", "method", "route", "status"],
-            registry=self.registry,
-        )
+        made = [(key, make(spec, self.registry)) for key, spec in WRAPPED.items()]
+        self._counters = {key: made for key, made in made if isinstance(made, Counter)}
+        self._gauges = {key: made for key, made in made if isinstance(made, Gauge)}
+        self._histograms = {key: made for key, made in made if isinstance(made, Histogram)}
 
     def __repr__(self) -> str:
         return f"Metrics(door={self.door!r}, following={len(self._tasks)})"
@@ -106,14 +71,14 @@ class Metrics:
 
     def track(self, job: Job) -> None:
         """Count and time one job until it ends."""
-        self._accepted.labels(self.door).inc()
+        self._counters["accepted"].labels(self.door).inc()
         self._tasks.spawn(self._follow(job), f"metrics {job.id}")
 
     def delivered(self, job: Job, result: JobResult) -> None:
         """Record that a front door has handed the job's result to its requester."""
         # Both elapsed times are counted from the job's creation: their difference is the
         # time since the core ended the job.
-        self._phases.labels(self.door, "delivering").observe(
+        self._histograms["phases"].labels(self.door, "delivering").observe(
             max(job.snapshot.elapsed - result.elapsed, 0.0)
         )
 
@@ -134,22 +99,22 @@ class Metrics:
                 if shown is JobState.RUNNING and started is None:
                     started = snapshot.elapsed
                     if was_waiting:
-                        self._phases.labels(self.door, "waiting").observe(started)
+                        self._histograms["phases"].labels(self.door, "waiting").observe(started)
         finally:
             if shown is not None and not shown.is_final:
-                self._jobs.labels(self.door, str(shown)).dec()
+                self._gauges["jobs"].labels(self.door, str(shown)).dec()
         result = await job.result()
         if started is not None:
             running = max(result.elapsed - started, 0.0)
-            self._phases.labels(self.door, "running").observe(running)
+            self._histograms["phases"].labels(self.door, "running").observe(running)
 
     def _move(self, before: JobState | None, after: JobState) -> None:
         if before is not None and not before.is_final:
-            self._jobs.labels(self.door, str(before)).dec()
+            self._gauges["jobs"].labels(self.door, str(before)).dec()
         if after.is_final:
-            self._ended.labels(self.door, str(after)).inc()
+            self._counters["ended"].labels(self.door, str(after)).inc()
         else:
-            self._jobs.labels(self.door, str(after)).inc()
+            self._gauges["jobs"].labels(self.door, str(after)).inc()
 
     def comfy_trace(self) -> aiohttp.TraceConfig:
         """Return a trace for the ComfyUI session: each request counted by route and status."""
@@ -177,7 +142,7 @@ class Metrics:
         """Count one HTTP request to ComfyUI (the trace calls this for each)."""
         server = server_name(str(url))
         path = getattr(url, "path", "/")
-        self._comfy_requests.labels(server, method, route_of(path), status).inc()
+        self._counters["comfy_requests"].labels(server, method, route_of(path), status).inc()
 
     def discord_trace(self) -> aiohttp.TraceConfig:
         """Return a trace for discord.py's session (`http_trace=`): each 429 counted by scope."""
@@ -190,7 +155,7 @@ class Metrics:
         ) -> None:
             if params.response.status == 429:
                 scope = params.response.headers.get("X-RateLimit-Scope", "unknown")
-                self._rate_limits.labels(params.method, scope).inc()
+                self._counters["rate_limits"].labels(params.method, scope).inc()
 
         trace.on_request_end.append(ended)
         return trace
@@ -206,29 +171,14 @@ class _QueueCollector(Collector):
         return ()
 
     def collect(self) -> Iterable[Metric]:
-        waiting = GaugeMetricFamily(
-            "comfycord_waiting_jobs",
-            "Jobs in our own queue, not yet sent to any ComfyUI server.",
-            value=self._queue.waiting_count(),
-        )
-        in_flight = GaugeMetricFamily(
-            "comfycord_prompts_in_flight",
-            "Our prompts in a server's ComfyUI queue or running there.",
-            labels=["server"],
-        )
-        up = GaugeMetricFamily(
-            "comfycord_server_up",
-            "1 when a server takes work (WebSocket open and /system_stats answered), else 0.",
-            labels=["server"],
-        )
-        info = GaugeMetricFamily(
-            "comfycord_server_info",
-            "ComfyUI version of each server as its last health check found it (value 1).",
-            labels=["server", "version"],
-        )
+        families = {
+            key: GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
+            for key, spec in SCRAPED.items()
+        }
+        families["waiting"].add_metric([], self._queue.waiting_count())
         for backend in self._queue.backends:
             server = server_name(backend.url)
-            in_flight.add_metric([server], backend.in_flight)
-            up.add_metric([server], 1.0 if backend.is_healthy else 0.0)
-            info.add_metric([server, backend.health.version or "unknown"], 1.0)
-        return (waiting, in_flight, up, info)
+            families["in_flight"].add_metric([server], backend.in_flight)
+            families["up"].add_metric([server], 1.0 if backend.is_healthy else 0.0)
+            families["info"].add_metric([server, backend.health.version or "unknown"], 1.0)
+        return tuple(families.values())

@@ -9,10 +9,9 @@ import sys
 import aiohttp
 
 from bot.config import Settings
+from bot.errors import EXIT_OK, EXIT_USAGE
 
-EXIT_OK = 0
 EXIT_UNHEALTHY = 1
-EXIT_USAGE = 2
 _ANY_ADDRESS = {"", "0.0.0.0", "::"}  # noqa: S104  # listening everywhere: ask over loopback
 
 

@@ -15,6 +15,7 @@ from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.comfy.urls import shown_url
 from bot.config import Settings
+from bot.errors import EXIT_OK
 from bot.workflows.hints import tracing_warnings
 from bot.workflows.library import (
     UiConverter,
@@ -25,7 +26,6 @@ from bot.workflows.library import (
     validate,
 )
 
-EXIT_OK = 0
 EXIT_PROBLEMS = 1
 OLDEST_SUPPORTED = (0, 3, 64)
 

@@ -17,6 +17,7 @@ from typing import Any
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError
 from bot.config import Settings
+from bot.errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from bot.workflows.errors import UnknownWorkflow, WorkflowError
 from bot.workflows.graph import KEYS, class_of, node_id_key, read_json, title_of
 from bot.workflows.hints import custom_nodes, models, output_nodes, tracing_warnings
@@ -24,7 +25,6 @@ from bot.workflows.library import Workflow, load_workflow, names_a_file
 from bot.workflows.ui import UiConverter, is_ui_format
 from bot.workflows.validate import validate
 
-EXIT_OK, EXIT_USAGE, EXIT_UNREACHABLE = 0, 2, 3
 _LACKS = ("unknown_class", "model_missing")
 
 

@@ -17,34 +17,23 @@ from collections.abc import Iterator
 
 import aiohttp
 
-from bot.comfy.backend import CancelResult
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError, ComfyUnavailable, ProtocolError
 from bot.comfy.urls import shown_url
 from bot.config import Settings
-from bot.errors import EXIT_UNREACHABLE, BotError, user_message
+from bot.errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, BotError, user_message
 from bot.jobs.engine import Engine
-from bot.jobs.model import Job, JobResult
+from bot.jobs.model import JobResult
 from bot.jobs.progress import JobState, duration
-from bot.jobs.queue import JobQueue
-from bot.terminal.plan import REQUESTER, Plan, converter_for, prepare, summary_lines
+from bot.terminal.follow import follow
+from bot.terminal.plan import Plan, converter_for, prepare, summary_lines
 from bot.terminal.save import OutputsNotSaved, save_outputs
-from bot.terminal.view import CtrlC, ProgressView, ask
+from bot.terminal.view import CtrlC, ask
 from bot.workflows.library import WorkflowLibrary, validate
 
-EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 EXIT_NOT_SAVED = 4
 EXIT_INTERRUPTED = 130
-
-_CANCEL_NOTES = {
-    CancelResult.REMOVED: "Interrupted: your prompt was removed from the queue before it started.",
-    CancelResult.INTERRUPTED: (
-        "Interrupted: ComfyUI was asked to stop your running prompt (other prompts go on)."
-    ),
-    CancelResult.NOT_FOUND: "Interrupted, but your prompt was no longer in ComfyUI's queue.",
-}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +112,7 @@ async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int
                 )
             ctrl.is_sent = True
             job = engine.jobs.submit(plan.request)
-            result = await _follow(job, engine.jobs, ctrl)
+            result = await follow(job, engine.jobs, ctrl)
     return await _finish(result, plan, ctrl)
 
 
@@ -159,48 +148,6 @@ async def _get_ready(plan: Plan, client: ComfyClient, *, assume_yes: bool) -> in
         print("Not run; nothing was sent to ComfyUI.")
         return EXIT_OK
     return None
-
-
-async def _follow(job: Job, queue: JobQueue, ctrl: CtrlC) -> JobResult:
-    """Show the job's progress until it ends; a first Ctrl+C cancels it (and only it)."""
-    view = ProgressView(sys.stdout, is_tty=sys.stdout.isatty())
-    cancelling: list[asyncio.Task[None]] = []
-
-    def cancel() -> None:
-        view.note("Ctrl+C: cancelling your prompt (press Ctrl+C again to quit at once)...")
-        cancelling.append(asyncio.create_task(_cancel(job, queue, view)))
-
-    ctrl.on_first = cancel
-    ticker = asyncio.create_task(_tick(job, view)) if view.is_tty else None
-    try:
-        async for snapshot in job.updates():
-            view.show(snapshot)
-    finally:
-        ctrl.on_first = ctrl.default
-        if ticker is not None:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-        for task in cancelling:  # let the note of what the cancel did come out
-            await task
-        view.close()
-    return await job.result()
-
-
-async def _cancel(job: Job, queue: JobQueue, view: ProgressView) -> None:
-    try:
-        outcome = await queue.cancel(job.id, by=REQUESTER)
-    except ComfyError as exc:
-        view.note(f"Could not cancel: {user_message(exc)} Press Ctrl+C again to quit.")
-        return
-    view.note(_CANCEL_NOTES[outcome])
-
-
-async def _tick(job: Job, view: ProgressView) -> None:
-    """Redraw the bar every half second so the elapsed time moves between events."""
-    while True:
-        await asyncio.sleep(0.5)
-        view.show(job.snapshot)
 
 
 async def _finish(result: JobResult, plan: Plan, ctrl: CtrlC) -> int:
