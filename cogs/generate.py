@@ -213,6 +213,7 @@ class Generate(commands.Cog):
         request, where = admitted.request, f"mention by {message.author.id}"
         try:
             images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
+            self.jobs.check_images(chosen, images)
             await self.community.check_inputs(member, images, message.channel, request.prompt)
         except Exception as exc:  # the one catch point of chat requests
             await self._tell(message, describe(exc, where))
