@@ -69,3 +69,26 @@ def test_tickets_of_members_who_never_come_back_are_swept(monkeypatch) -> None:
         job.end(images=1, seconds=1.0)
     book.take((1001, 99), NOON + DAY + 1)
     assert repr(book) == "Ledger(1 tickets)"
+
+
+def test_an_exempt_members_tickets_count_only_what_is_not_queued() -> None:
+    book = Ledger()
+    book.take(KEY, NOON)
+    job = Ran("ended")
+    book.take(KEY, NOON).bind(job)
+    job.end(images=3, seconds=5.0)
+    assert book.unqueued(KEY) == 1
+    assert repr(book) == "Ledger(1 tickets)"  # what ended is not kept for an exempt member
+
+
+def test_a_sweep_runs_again_only_once_twice_as_many_are_kept(monkeypatch) -> None:
+    monkeypatch.setattr(ledger, "TICKETS_KEPT", 2)
+    book = Ledger()
+    for user in range(3):  # still waiting: a sweep keeps them all
+        book.take((1001, user), NOON)
+    assert book._kept_after_sweep == 3
+    for user in range(3, 6):
+        book.take((1001, user), NOON)
+    assert book._kept_after_sweep == 3  # no sweep until more than 6
+    book.take((1001, 6), NOON)
+    assert book._kept_after_sweep == 7

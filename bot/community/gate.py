@@ -124,13 +124,17 @@ class Gate:
         # Nothing awaits from here to the ticket: requests of one member that race each other
         # are checked one after the other, each counting the tickets taken before it.
         active = jobs.active_count(member.requester, guild_id=member.guild_id)
-        quota, usage = self._usage(member, rules, stored, active)
-        if usage.pending >= rules.jobs_per_member:
-            raise TooManyJobs(rules.jobs_per_member)
-        if not is_exempt:
+        key = (member.guild_id, member.user_id)
+        if is_exempt:
+            if active + self._ledger.unqueued(key) >= rules.jobs_per_member:
+                raise TooManyJobs(rules.jobs_per_member)
+        else:
+            quota, usage = self._usage(member, rules, stored, active)
+            if usage.pending >= rules.jobs_per_member:
+                raise TooManyJobs(rules.jobs_per_member)
             check(quota, usage, self.clock())
         self._note_job(member)
-        ticket = self._ledger.take((member.guild_id, member.user_id), self.clock())
+        ticket = self._ledger.take(key, self.clock())
         return Admission(rules, ticket, rules.priority_for(member.role_ids))
 
     def _note_job(self, member: Member) -> None:

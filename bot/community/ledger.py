@@ -82,6 +82,7 @@ class Ledger:
 
     _tickets: dict[MemberKey, list[Ticket]] = field(default_factory=dict)
     _count: int = 0
+    _kept_after_sweep: int = 0  # a sweep runs again once twice as many are kept (amortised)
 
     def __repr__(self) -> str:
         return f"Ledger({self._count} tickets)"
@@ -91,9 +92,21 @@ class Ledger:
         ticket = Ticket(key, at)
         self._tickets.setdefault(key, []).append(ticket)
         self._count += 1
-        if self._count > TICKETS_KEPT:
+        if self._count > max(TICKETS_KEPT, 2 * self._kept_after_sweep):
             self._sweep(at)
+            self._kept_after_sweep = self._count
         return ticket
+
+    def unqueued(self, key: MemberKey) -> int:
+        """Return how many of a member's admissions are not queued yet (quotas aside: the
+        member is exempt, so what ended is forgotten at once)."""
+        kept = []
+        for ticket in self._tickets.get(key, []):
+            ticket.settle()
+            if not (ticket.is_void or ticket.is_ended):
+                kept.append(ticket)
+        self._keep(key, kept)
+        return sum(1 for ticket in kept if ticket.job_id is None)
 
     def held(self, key: MemberKey, *, since: float, journalled: Collection[str]) -> Held:
         """Return what a member's tickets since `since` add to the journal's counts.
