@@ -18,6 +18,7 @@ from PIL import Image
 
 from bot.comfy.client import ComfyClient, upload_size
 from bot.comfy.errors import ComfyHTTPError
+from bot.comfy.info import ServerFeatures
 from bot.config import Settings
 from bot.discord.client import ComfyBot
 from bot.errors import OverUploadLimit, user_message
@@ -104,6 +105,24 @@ async def test_the_fake_takes_a_body_at_its_limit_and_answers_413_above_it(
         with pytest.raises(ComfyHTTPError) as refused:
             await client.upload_image(BIG.data, BIG.filename)
     assert refused.value.status == 413
+
+
+@pytest.mark.parametrize(
+    ("answer", "limit"),
+    [
+        ({"max_upload_size": 104857600}, 104857600),
+        ({"max_upload_size": 1.5e6}, 1500000),
+        ({"max_upload_size": 0}, None),  # aiohttp: no limit
+        ({"max_upload_size": -1}, None),
+        ({"max_upload_size": float("inf")}, None),
+        ({"max_upload_size": float("nan")}, None),
+        ({"max_upload_size": "100MB"}, None),  # not a number: as a server that tells none
+        ({"max_upload_size": True}, None),
+        ({}, None),
+    ],
+)
+def test_what_features_answers_becomes_a_limit_or_none(answer: dict, limit: int | None) -> None:
+    assert ServerFeatures.from_data(answer).upload_limit == limit
 
 
 async def test_the_limit_is_learned_from_features(engine: Engine) -> None:

@@ -100,9 +100,7 @@ class ComfyBackend:
     @property
     def upload_limit(self) -> int | None:
         """Return the largest upload body the server takes (its /features), None if unknown."""
-        limit = self.info.features.max_upload_size if self.info is not None else None
-        # aiohttp, which ComfyUI serves with, reads 0 as no limit.
-        return int(limit) if limit is not None and limit > 0 else None
+        return self.info.features.upload_limit if self.info is not None else None
 
     def matches(self, names: Sequence[str]) -> bool:
         """Tell whether a workflow's placement names this server (by URL, host:port or host)."""
