@@ -1,6 +1,9 @@
-"""Benchmark of the community controls: banned terms, the lineup with priorities, NudeNet.
+"""Benchmark of the community controls: banned terms, the gate, the lineup, NudeNet.
 
-Run `python bench/bench_community.py [--terms N] [--jobs N] [--images N]`. Figures are printed
+Run `python bench/bench_community.py [--terms N] [--members N] [--jobs N] [--images N]`. The gate
+figure is the time of one admission while every member fires 10 requests at once against a
+quota of 3, with the journal in SQLite; it also prints how many were let through (3 each
+expected). Figures are printed
 next to their targets; nothing is asserted. NudeNet is timed only when the moderation extra is
 installed.
 """
@@ -12,6 +15,7 @@ import asyncio
 import io
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,15 +25,22 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bot.community.gate import Admission, Gate, Member  # noqa: E402
+from bot.community.guild import GuildSettings  # noqa: E402
 from bot.community.nsfw import load_detector  # noqa: E402
 from bot.community.terms import BannedTerms  # noqa: E402
+from bot.config import Settings  # noqa: E402
 from bot.jobs.lineup import WaitingLine  # noqa: E402
 from bot.jobs.model import GenerationRequest, Job  # noqa: E402
+from bot.jobs.servers import ServerStore  # noqa: E402
+from bot.jobs.store import JobStore  # noqa: E402
 from bot.workflows.library import load_workflow  # noqa: E402
 
 SLOW = REPO / "tests" / "fixtures" / "workflows" / "slow.json"
 TARGET_TERMS_MS = 5.0  # one request checked against the whole list, well inside Discord's 3 s
 TARGET_TAKE_US = 200.0  # one dispatch decision
+TARGET_ADMIT_MS = 5.0  # one admission, journal read included
+AT_ONCE, QUOTA = 10, 3
 TARGET_IMAGE_S = 1.0  # one 1024x1024 result on a CPU
 
 
@@ -59,6 +70,32 @@ async def bench_lineup(jobs: int) -> float:
     while line.take(lambda job: "gpu") is not None:
         taken += 1
     return (time.perf_counter() - start) / max(taken, 1) * 1e6
+
+
+class NoJobs:
+    """A queue with no open jobs (every admission here is still to be queued)."""
+
+    def active_count(self, requester: str, *, guild_id: int | None = None) -> int:
+        return 0
+
+
+async def bench_gate(members: int) -> tuple[float, int]:
+    """Return ms per admission and how many were let through, `AT_ONCE` per member at once."""
+    env = {"DAILY_IMAGES": str(QUOTA), "MAX_JOBS_PER_USER": str(AT_ONCE)}
+    defaults = GuildSettings.defaults(Settings.from_env(env))
+    with tempfile.TemporaryDirectory() as folder:
+        async with JobStore(Path(folder) / "bench.db") as store:
+            gate = Gate(defaults, ServerStore(store))
+            tries = [
+                gate.admit(Member(user, 1), workflow="txt2img", fields={}, jobs=NoJobs())
+                for user in range(members)
+                for _ in range(AT_ONCE)
+            ]
+            start = time.perf_counter()
+            outcomes = await asyncio.gather(*tries, return_exceptions=True)
+            elapsed = time.perf_counter() - start
+    admitted = sum(1 for outcome in outcomes if isinstance(outcome, Admission))
+    return elapsed / len(tries) * 1e3, admitted
 
 
 def picture(size: int) -> bytes:
@@ -94,12 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run every benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--terms", type=int, default=200)
+    parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--images", type=int, default=5)
     args = parser.parse_args(argv)
     terms_ms = bench_terms(args.terms)
     target = f"(target < {TARGET_TERMS_MS} ms)"
     print(f"terms={args.terms:<5} check: {terms_ms:.2f} ms per request {target}")
+    admit_ms, admitted = asyncio.run(bench_gate(args.members))
+    print(
+        f"members={args.members:<4} gate: {admit_ms:.2f} ms per admission"
+        f" (target < {TARGET_ADMIT_MS} ms), {admitted} of {args.members * AT_ONCE} let through"
+        f" ({args.members * QUOTA} expected)"
+    )
     take_us = asyncio.run(bench_lineup(args.jobs))
     print(
         f"jobs={args.jobs:<6} lineup: {take_us:.1f} us per take (target < {TARGET_TAKE_US:.0f} us)"

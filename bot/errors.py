@@ -55,10 +55,15 @@ class ImageTooLarge(InvalidImage):
     """An input image is over the size limit (front doors may answer differently, e.g. 413)."""
 
 
+class OverUploadLimit(ImageTooLarge):
+    """An input image is over the upload limit of every ComfyUI server that could run the job."""
+
+
 EXIT_OK = 0
 """Exit code of every command that did what it was asked."""
 EXIT_USAGE = 2
 """Exit code of every command given bad arguments, settings or input."""
+
 EXIT_UNREACHABLE = 3
 """Exit code of every command that could not reach a server it needs (ComfyUI or Discord)."""
 

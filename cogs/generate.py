@@ -17,7 +17,7 @@ from discord.ext import commands
 from bot.community.gate import Member
 from bot.config import Settings
 from bot.discord import inputs, options, render
-from bot.discord.community import Community
+from bot.discord.community import Community, Pass
 from bot.discord.delivery import Delivery, origin
 from bot.discord.errors import describe
 from bot.discord.sinks import NO_MENTIONS, InteractionSink, MessageSink, persist
@@ -162,15 +162,20 @@ class Generate(commands.Cog):
         is_private: bool = False,
     ) -> None:
         # Before the reply exists: a refusal stays private and nothing is sent to ComfyUI.
-        request, cap = await self.community.admit(member, request, self.jobs)
-        response = await interaction.response.defer(thinking=True, ephemeral=is_private)
-        images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
-        if images:
-            await self.community.check_inputs(member, images, interaction.channel, request.prompt)
-        message_id = response.message_id if response is not None else None
-        sink = InteractionSink(interaction, message_id=message_id, is_private=is_private)
-        where = origin(sink, request.requester)
-        job = self.jobs.submit(replace(request, images=images, origin=where), max_jobs=cap)
+        admitted = await self.community.admit(member, request, self.jobs)
+        with admitted:  # a failure before the job exists gives the quota back
+            request = admitted.request
+            response = await interaction.response.defer(thinking=True, ephemeral=is_private)
+            images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
+            if images:
+                await self.community.check_inputs(
+                    member, images, interaction.channel, request.prompt
+                )
+            message_id = response.message_id if response is not None else None
+            sink = InteractionSink(interaction, message_id=message_id, is_private=is_private)
+            job = admitted.submit(
+                replace(request, images=images, origin=origin(sink, request.requester))
+            )
         self.delivery.follow(job, sink)
 
     @commands.Cog.listener()
@@ -190,11 +195,28 @@ class Generate(commands.Cog):
             attachments = attachments[: max(chosen.image_inputs, 1)]
             values = options.request_values(chosen, prompt)
             request = inputs.build_request(chosen, message.author.id, len(attachments), **values)
-            request, cap = await self.community.admit(member, request, self.jobs)
-            images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
-            await self.community.check_inputs(member, images, message.channel, request.prompt)
+            admitted = await self.community.admit(member, request, self.jobs)
         except Exception as exc:  # the one catch point of chat requests
             await self._tell(message, describe(exc, f"mention by {message.author.id}"))
+            return
+        with admitted:  # a failure before the job exists gives the quota back
+            await self._answer(message, member, admitted, chosen, attachments)
+
+    async def _answer(
+        self,
+        message: discord.Message,
+        member: Member,
+        admitted: Pass,
+        chosen: Workflow,
+        attachments: list[discord.Attachment],
+    ) -> None:
+        request, where = admitted.request, f"mention by {message.author.id}"
+        try:
+            images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
+            self.jobs.check_images(chosen, images)
+            await self.community.check_inputs(member, images, message.channel, request.prompt)
+        except Exception as exc:  # the one catch point of chat requests
+            await self._tell(message, describe(exc, where))
             return
         # The reply first, then the job with its location: a kill in between cannot leave a
         # job that runs where no member sees it.
@@ -204,16 +226,14 @@ class Generate(commands.Cog):
             ProgressSnapshot(),
             is_backend_available=self.jobs.has_healthy_backend,
         )
-        reply = await self._tell(message, waiting)
-        sink = MessageSink(reply)
+        sink = MessageSink(await self._tell(message, waiting))
         try:
-            where = origin(sink, request.requester)
-            job = self.jobs.submit(replace(request, images=images, origin=where), max_jobs=cap)
-        except Exception as exc:  # the one catch point of chat requests, after the reply
-            text = describe(exc, f"mention by {message.author.id}")
-            await persist(
-                lambda: sink.edit(content=text), f"telling mention by {message.author.id}"
+            job = admitted.submit(
+                replace(request, images=images, origin=origin(sink, request.requester))
             )
+        except Exception as exc:  # the one catch point of chat requests, after the reply
+            text = describe(exc, where)
+            await persist(lambda: sink.edit(content=text), f"telling {where}")
             return
         self.delivery.follow(job, sink)
 

@@ -6,6 +6,7 @@ log; quotas by role with their daily reset; image moderation with a stub detecto
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +54,11 @@ class Clock:
         self._time = time.time
         now = time.time()
         self.offset = -300.0 if next_reset(now) - now < 300 else 0.0
+        self.stopped_at: float | None = None  # a test that needs exact times stops it
 
     def __call__(self) -> float:
+        if self.stopped_at is not None:
+            return self.stopped_at
         return self._time() + self.offset
 
 
@@ -514,3 +518,35 @@ async def test_a_roles_priority_goes_ahead_in_the_line(world: World, fake_comfy:
     assert {job.request.prompt: job.request.priority for job in world.services.jobs.jobs.values()}[
         "boosted"
     ] == 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "admitted", "refusal"),
+    [
+        ("images_per_day", "2", 2, "You have used 2 of 2 images today; more <t:{reset}:R>."),
+        ("cooldown", "60", 1, "Please wait between jobs; your next one <t:{ready}:R>."),
+    ],
+)
+async def test_requests_fired_at_once_admit_exactly_the_quota(
+    world: World, setting: str, value: str, admitted: int, refusal: str
+) -> None:
+    await world.configure("jobs_per_member", "10")
+    await world.configure(setting, value)
+    now = world.clock.stopped_at = world.clock()  # the refusal names the cooldown's end
+    prompts = [f"at once {n}" for n in range(4)]
+
+    fired = await asyncio.gather(
+        *(world.slash("generate", {"prompt": p}, user=world.member) for p in prompts)
+    )
+    answers = [await ix.wait_response() for ix in fired]
+
+    kinds = [answer["type"] for answer in answers]
+    assert kinds == [5] * admitted + [4] * (len(prompts) - admitted)  # deferred, then refused
+    texts = [answer["data"]["content"] for answer in answers[admitted:]]
+    expected = refusal.format(reset=int(next_reset(now)), ready=f"{now + 60:.0f}")
+    assert texts == [expected] * (len(prompts) - admitted)
+    assert all(answer["data"]["flags"] == 64 for answer in answers[admitted:])  # private
+    for ix in fired[:admitted]:
+        await world.fake.wait_for(final_edit(ix), timeout=10)
+    mine = await world.services.jobs.history(str(world.member), limit=10)
+    assert sorted(entry.params["prompt"] for entry in mine) == prompts[:admitted]

@@ -1,19 +1,27 @@
 """Gate: the checks before queueing, per server, with quotas counted from the journal."""
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from bot.community import options
 from bot.community.gate import BannedTermUsed, Gate, Member, check_place
 from bot.community.guild import GuildSettings
-from bot.community.quotas import DAY, QuotaExceeded
+from bot.community.quotas import DAY, QuotaExceeded, next_reset
 from bot.config import Settings
 from bot.errors import NotAllowed, TooManyJobs
+from bot.images import ImageFile
+from bot.jobs.model import GenerationRequest, Job, JobResult
+from bot.jobs.progress import JobState
 from bot.jobs.servers import ServerStore
 from bot.jobs.store import JobStore
+from bot.workflows.library import WorkflowLibrary
 
 GUILD_A, GUILD_B = 1001, 1002
 ALICE, BOOSTER, CHANNEL = 7, 555555555555555555, 900
 MORNING = 1_796_083_200.0 + 3600  # 01:00 UTC
+REPO = Path(__file__).resolve().parents[1]
 
 
 class Clock:
@@ -36,8 +44,23 @@ def member(guild=GUILD_A, roles=(), **flags):
     return Member(ALICE, guild, frozenset(roles), (CHANNEL,), **flags)
 
 
+class Open:
+    """The queue's count of a member's unfinished jobs, as the gate reads it."""
+
+    def __init__(self, count: int = 0) -> None:
+        self.count = count
+
+    def active_count(self, requester: str, *, guild_id: int | None = None) -> int:
+        return self.count
+
+
 async def admit(gate, who, *, prompt="a fox", workflow="txt2img", active=0):
-    return await gate.admit(who, workflow=workflow, fields={"prompt": prompt}, active=active)
+    """Let a request through and give its ticket back (as a request refused later does)."""
+    admission = await gate.admit(
+        who, workflow=workflow, fields={"prompt": prompt}, jobs=Open(active)
+    )
+    admission.ticket.release()
+    return admission
 
 
 async def set_(gate, guild, name, raw, role=None):
@@ -181,7 +204,72 @@ async def test_the_memory_of_latest_jobs_stays_bounded(gate, monkeypatch):
     gate, clock = gate
     monkeypatch.setattr(gate_module, "LAST_JOBS_KEPT", 3)
     for user in range(3):
-        await gate.admit(Member(user, GUILD_B), workflow="txt2img", fields={}, active=0)
+        await gate.admit(Member(user, GUILD_B), workflow="txt2img", fields={}, jobs=Open())
     clock.now += DAY + 1
-    await gate.admit(Member(99, GUILD_B), workflow="txt2img", fields={}, active=0)
+    await gate.admit(Member(99, GUILD_B), workflow="txt2img", fields={}, jobs=Open())
     assert list(gate._last_job) == [(GUILD_B, 99)]
+
+
+def finished_job(library, images: int) -> Job:
+    """A job of Alice's that ended in memory with `images` outputs, unknown to the journal."""
+    workflow = library.get("demo")
+    request = GenerationRequest(requester=str(ALICE), workflow="demo", guild_id=GUILD_A)
+    job = Job(request, workflow, request.graph_for(workflow))
+    outputs = tuple(ImageFile(f"{n}.png", b"png") for n in range(images))
+    job.finish(JobResult(job.id, JobState.DONE, outputs=outputs))
+    return job
+
+
+async def test_admissions_racing_each_other_take_exactly_the_quota(gate):
+    gate, clock = gate
+    await set_(gate, GUILD_A, "jobs_per_member", "10")
+    await made(gate, clock, GUILD_A, 1)
+
+    tried = await asyncio.gather(
+        *(gate.admit(member(), workflow="txt2img", fields={}, jobs=Open()) for _ in range(5)),
+        return_exceptions=True,
+    )
+
+    assert [type(outcome).__name__ for outcome in tried] == [
+        "Admission",
+        "Admission",
+        "QuotaExceeded",
+        "QuotaExceeded",
+        "QuotaExceeded",
+    ]
+    assert {str(refused) for refused in tried[2:]} == {
+        f"You have used 3 of 3 images today; more <t:{next_reset(clock.now):.0f}:R>."
+    }
+
+
+async def test_a_ticket_counts_until_its_job_is_queued_and_is_given_back_when_refused(gate):
+    gate, _ = gate
+    await set_(gate, GUILD_A, "jobs_per_member", "1")
+    first = await gate.admit(member(), workflow="txt2img", fields={}, jobs=Open())
+    with pytest.raises(TooManyJobs):  # let through, not queued yet: it holds the one place
+        await gate.admit(member(), workflow="txt2img", fields={}, jobs=Open())
+    first.ticket.release()  # refused afterwards (say, its image): the place comes back
+    second = await gate.admit(member(), workflow="txt2img", fields={}, jobs=Open())
+    second.ticket.bind(finished_job(WorkflowLibrary.load(REPO / "workflows"), 0))
+    await gate.admit(member(), workflow="txt2img", fields={}, jobs=Open())  # that one ended
+
+
+async def test_an_ended_job_counts_before_the_journal_has_its_end_and_once_after(gate):
+    gate, clock = gate
+    library = WorkflowLibrary.load(REPO / "workflows")
+    await made(gate, clock, GUILD_A, 1)
+    admission = await gate.admit(member(), workflow="txt2img", fields={}, jobs=Open())
+    job = finished_job(library, 2)
+    admission.ticket.bind(job)
+    expected = f"You have used 3 of 3 images today; more <t:{next_reset(clock.now):.0f}:R>."
+    with pytest.raises(QuotaExceeded) as before:
+        await admit(gate, member())
+    store = gate.servers.store
+    await store.add(
+        job.id, requester=str(ALICE), workflow="demo", params={}, origin={}, guild_id=GUILD_A
+    )
+    await store.update(job.id, state="done", outputs=["0.png", "1.png"])
+    with pytest.raises(QuotaExceeded) as after:
+        await admit(gate, member())
+    assert str(before.value) == str(after.value) == expected
+    assert gate._ledger.held((GUILD_A, ALICE), since=0, journalled=()).images == 0  # closed

@@ -80,3 +80,17 @@ def test_percent_of_a_finished_job_is_complete():
     assert ProgressSnapshot().percent == 0.0
     assert JobState.LOST.is_final
     assert not JobState.QUEUED.is_final
+
+
+def test_the_run_is_timed_from_comfyuis_start_to_the_end():
+    clock = Clock()
+    tracker = ProgressTracker(GRAPH, clock=clock)
+    clock.now = 130.0  # waited half a minute in line: not GPU time
+    assert tracker.ran_for == 0.0
+    tracker.apply(ExecutionStart("p", 1))
+    clock.now = 142.5
+    tracker.apply(Executing("p", "3", "3"))
+    assert tracker.ran_for == 12.5  # still running: until now
+    tracker.update(state=JobState.DONE)
+    clock.now = 200.0
+    assert tracker.ran_for == 12.5

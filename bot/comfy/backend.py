@@ -104,6 +104,11 @@ class ComfyBackend:
         """Tell whether cancel and reconcile go through ComfyUI's jobs API here."""
         return self.info is not None and self.info.has_jobs_api
 
+    @property
+    def upload_limit(self) -> int | None:
+        """Return the largest upload body the server takes (its /features), None if unknown."""
+        return self.info.features.upload_limit if self.info is not None else None
+
     def matches(self, names: Sequence[str]) -> bool:
         """Tell whether a workflow's placement names this server (by URL, host:port or host)."""
         url = self.client.base_url

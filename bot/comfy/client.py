@@ -128,11 +128,7 @@ class ComfyClient:
             ProtocolError: the answer does not name the stored file.
         """
         name = unique_upload_name(filename) if unique else filename
-        form = aiohttp.FormData()
-        form.add_field("image", data, filename=name, content_type="application/octet-stream")
-        form.add_field("type", "input")
-        if subfolder:
-            form.add_field("subfolder", subfolder)
+        form = _upload_form(data, name, subfolder)
         return UploadedImage.from_data(
             await self._transport.json("POST", "/upload/image", data=form)
         )
@@ -233,4 +229,21 @@ class ComfyClient:
 _MEDIA = ("image/", "video/", "audio/")
 _PAGE_STARTS = (b"<", b"{", b"[")
 
-__all__ = ["ComfyClient", "new_prompt_id", "unique_upload_name"]
+
+def _upload_form(data: bytes, name: str, subfolder: str = "") -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("image", data, filename=name, content_type="application/octet-stream")
+    form.add_field("type", "input")
+    if subfolder:
+        form.add_field("subfolder", subfolder)
+    return form
+
+
+def upload_size(data: bytes, filename: str) -> int:
+    """Return the bytes of the body `upload_image` sends for an image (what ComfyUI's
+    `max_upload_size` bounds: the whole request, with its multipart framing)."""
+    size = _upload_form(data, unique_upload_name(filename))().size
+    return len(data) + 1024 if size is None else size  # (aiohttp knows the size of bytes)
+
+
+__all__ = ["ComfyClient", "new_prompt_id", "unique_upload_name", "upload_size"]

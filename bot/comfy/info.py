@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -98,6 +99,15 @@ class ServerFeatures:
 
     supports_preview_metadata: bool = False
     max_upload_size: float | None = None
+
+    @property
+    def upload_limit(self) -> int | None:
+        """Return the largest request body the server reads, None for no (sensible) limit."""
+        limit = self.max_upload_size
+        # aiohttp, which ComfyUI serves with, reads 0 as no limit.
+        if limit is None or not math.isfinite(limit) or limit <= 0:
+            return None
+        return int(limit)
 
     @classmethod
     def from_data(cls, data: Any) -> Self:

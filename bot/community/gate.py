@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bot.community import options
 from bot.community.guild import GuildSettings
+from bot.community.ledger import Ledger, Ticket
 from bot.community.quotas import DAY, Quota, Usage, check, day_start
 from bot.community.terms import TermMatch
 from bot.errors import BotError, NotAllowed, TooManyJobs
-from bot.jobs.servers import ServerStore
+from bot.jobs.servers import DayUsage, ServerStore
 
 LAST_JOBS_KEPT = 10_000  # members whose latest job time is kept in memory before a clean-up
 
@@ -44,11 +45,19 @@ class BannedTermUsed(BotError):
         self.match = match
 
 
+class OpenJobs(Protocol):
+    """Where a member's unfinished jobs are counted (bot.jobs.queue.JobQueue)."""
+
+    def active_count(self, requester: str, *, guild_id: int | None = None) -> int:
+        """Return how many of this requester's jobs of one server are open."""
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """What the gate decided for a request it let through."""
+    """What the gate decided for a request it let through, and the quota it holds."""
 
     rules: GuildSettings
+    ticket: Ticket
     priority: int = 0
 
 
@@ -62,6 +71,7 @@ class Gate:
     clock: Callable[[], float] = time.time
     _rules: dict[int, GuildSettings] = field(default_factory=dict, repr=False)
     _last_job: dict[tuple[int | None, int], float] = field(default_factory=dict, repr=False)
+    _ledger: Ledger = field(default_factory=Ledger, repr=False)
 
     async def rules(self, guild_id: int | None) -> GuildSettings:
         """Return a server's rules (a DM's are the defaults)."""
@@ -89,9 +99,12 @@ class Gate:
         return self._rules[guild_id]
 
     async def admit(
-        self, member: Member, *, workflow: str, fields: Mapping[str, str | None], active: int
+        self, member: Member, *, workflow: str, fields: Mapping[str, str | None], jobs: OpenJobs
     ) -> Admission:
-        """Let a request through or refuse it; `active` counts the member's unfinished jobs here.
+        """Let a request through or refuse it; `jobs` counts the member's unfinished jobs.
+
+        The admission holds a ticket on the member's quota: bind it to the job the request
+        becomes, or release it when the request is given up.
 
         Raises:
             NotAllowed: DMs off, a channel, role or workflow not allowed here.
@@ -106,13 +119,23 @@ class Gate:
             raise NotAllowed(f"The workflow {workflow} is not allowed here; allowed: {allowed}.")
         if (found := rules.banned_terms.find(fields)) is not None:
             raise BannedTermUsed(found)
-        if active >= rules.jobs_per_member:
-            raise TooManyJobs(rules.jobs_per_member)
-        if not self.is_exempt(rules, member):
-            quota, usage = await self.usage(member, rules, active=active)
+        is_exempt = self.is_exempt(rules, member)
+        stored = None if is_exempt else await self._stored(member)
+        # Nothing awaits from here to the ticket: requests of one member that race each other
+        # are checked one after the other, each counting the tickets taken before it.
+        active = jobs.active_count(member.requester, guild_id=member.guild_id)
+        key = (member.guild_id, member.user_id)
+        if is_exempt:
+            if active + self._ledger.unqueued(key) >= rules.jobs_per_member:
+                raise TooManyJobs(rules.jobs_per_member)
+        else:
+            quota, usage = self._usage(member, rules, stored, active)
+            if usage.pending >= rules.jobs_per_member:
+                raise TooManyJobs(rules.jobs_per_member)
             check(quota, usage, self.clock())
         self._note_job(member)
-        return Admission(rules, rules.priority_for(member.role_ids))
+        ticket = self._ledger.take(key, self.clock())
+        return Admission(rules, ticket, rules.priority_for(member.role_ids))
 
     def _note_job(self, member: Member) -> None:
         """Remember when a member's latest job was let through (the journal may lag behind)."""
@@ -131,16 +154,29 @@ class Gate:
         self, member: Member, rules: GuildSettings, *, active: int = 0
     ) -> tuple[Quota, Usage]:
         """Return a member's quota here and what they used of it today."""
-        quota = rules.quota_for(member.role_ids)
-        now = self.clock()
-        last = self._last_job.get((member.guild_id, member.user_id))
+        return self._usage(member, rules, await self._stored(member), active)
+
+    async def _stored(self, member: Member) -> DayUsage | None:
+        """Return what the journal counts of a member's day, if there is a journal."""
         if self.servers is None:
-            return quota, Usage(last_job_at=last, pending=active)
-        day = await self.servers.usage(member.guild_id, member.requester, day_start(now))
-        stored = day.last_job_at
-        latest = max(t for t in (last, stored) if t is not None) if last or stored else None
-        # Unfinished jobs count from memory: the journal may not have the newest one yet.
-        return quota, Usage(day.images, day.gpu_seconds, latest, active)
+            return None
+        return await self.servers.usage(member.guild_id, member.requester, day_start(self.clock()))
+
+    def _usage(
+        self, member: Member, rules: GuildSettings, stored: DayUsage | None, active: int
+    ) -> tuple[Quota, Usage]:
+        """Add what the journal counts, the open jobs and the tickets it does not count yet."""
+        quota = rules.quota_for(member.role_ids)
+        key = (member.guild_id, member.user_id)
+        journalled = stored.ended if stored is not None else frozenset()
+        held = self._ledger.held(key, since=day_start(self.clock()), journalled=journalled)
+        pending = active + held.unqueued
+        last = self._last_job.get(key)
+        if stored is None:
+            return quota, Usage(held.images, held.gpu_seconds, last, pending)
+        times = [t for t in (last, stored.last_job_at) if t is not None]
+        images, seconds = stored.images + held.images, stored.gpu_seconds + held.gpu_seconds
+        return quota, Usage(images, seconds, max(times, default=None), pending)
 
 
 def check_place(rules: GuildSettings, member: Member, *, allow_dms: bool) -> None:

@@ -133,8 +133,7 @@ async def _submit(
     bot = services(interaction)
     # The clicker's server rules apply as to any request: terms, quotas, cooldown, priority.
     member = await bot.community.member(interaction)
-    admitted, cap = await bot.community.admit(member, request, bot.jobs)
-    job = bot.jobs.submit(admitted, max_jobs=cap)
+    job = (await bot.community.admit(member, request, bot.jobs)).submit()
     message_id = response.message_id if response is not None else None
     sink = InteractionSink(interaction, message_id=message_id, is_private=is_private)
     bot.delivery.follow(job, sink)

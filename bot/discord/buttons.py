@@ -173,8 +173,8 @@ async def _admit_and_submit(
 ) -> Job:
     """Pass a request again through this server's rules (quota, terms...), then queue it."""
     member = await bot.community.member(interaction)
-    admitted, cap = await bot.community.admit(member, replace(request, images=()), bot.jobs)
-    return bot.jobs.submit(replace(admitted, images=request.images), max_jobs=cap)
+    admitted = await bot.community.admit(member, replace(request, images=()), bot.jobs)
+    return admitted.submit(replace(admitted.request, images=request.images))
 
 
 def _message_id(interaction: discord.Interaction[Any]) -> int | None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any, Self
 
 import discord
 
 from bot.community.gate import Gate, Member, check_place
 from bot.community.guild import GuildSettings
+from bot.community.ledger import Ticket
 from bot.community.nsfw import Action, ImageModerator
 from bot.discord.ending import Screening
 from bot.discord.modlog import ModEvent, ModKind, ModLog
@@ -25,6 +27,44 @@ log = logging.getLogger(__name__)
 
 IsOwner = Callable[[discord.abc.User], Awaitable[bool]]
 WITHHELD = "The images were withheld: this server's image moderation"
+
+
+@dataclass(slots=True)
+class Pass:
+    """A request the server's rules let through, holding its place in the member's quota.
+
+    Queue it with `submit`; leaving the `with` block without a job gives the place back.
+    """
+
+    request: GenerationRequest  # with the member's priority and the server
+    cap: int  # the server's jobs at once per member
+    ticket: Ticket
+    jobs: JobQueue
+
+    def submit(self, request: GenerationRequest | None = None) -> Job:
+        """Queue the request (or a copy of it with images or a reply location added).
+
+        Raises:
+            BotError: as JobQueue.submit; the place in the quota is given back.
+        """
+        try:
+            job = self.jobs.submit(request or self.request, max_jobs=self.cap)
+        except BaseException:
+            self.ticket.release()
+            raise
+        self.ticket.bind(job)
+        return job
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.ticket.release()
 
 
 def is_nsfw(channel: object) -> bool:
@@ -108,27 +148,24 @@ class Community:
         rules = await self.gate.rules(member.guild_id)
         check_place(rules, member, allow_dms=self.gate.allow_dms)
 
-    async def admit(
-        self, member: Member, request: GenerationRequest, jobs: JobQueue
-    ) -> tuple[GenerationRequest, int]:
-        """Let a request through the server's rules; return it with its priority and the cap.
+    async def admit(self, member: Member, request: GenerationRequest, jobs: JobQueue) -> Pass:
+        """Let a request through the server's rules: with its priority, the cap, its ticket.
 
         A refusal goes to the mod log before it is raised.
 
         Raises:
             BotError: NotAllowed, BannedTermUsed, TooManyJobs or QuotaExceeded.
         """
-        active = jobs.active_count(member.requester, guild_id=member.guild_id)
         fields = {"prompt": request.prompt, "negative": request.negative}
         try:
             admission = await self.gate.admit(
-                member, workflow=request.workflow, fields=fields, active=active
+                member, workflow=request.workflow, fields=fields, jobs=jobs
             )
         except BotError as exc:
             await self.refused(member, exc.user_message, request.prompt)
             raise
         admitted = replace(request, priority=admission.priority, guild_id=member.guild_id)
-        return admitted, admission.rules.jobs_per_member
+        return Pass(admitted, admission.rules.jobs_per_member, admission.ticket, jobs)
 
     async def refused(self, member: Member, why: str, prompt: str | None) -> None:
         """Write a refusal into the server's mod log."""

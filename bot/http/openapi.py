@@ -23,7 +23,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         403: "Sent by a browser for another site, or under a foreign Host name",
         404: "Unknown job, node or output",
         409: "The job has not finished yet",
-        413: "Body or image over the size limit",
+        413: "Body or image over the size limit (ours, or every ComfyUI server's upload limit)",
         415: "The body is not application/json",
         422: "The value or image does not fit the workflow",
         429: "Too many jobs or event streams, or the queue is full",
@@ -52,7 +52,7 @@ _QUEUE = {
     "summary": "Queue the workflow as it is set now",
     "responses": {
         "202": _json(ref("Job"), "The job was accepted (see Location)"),
-        **_errors(401, 422, 429, 503),
+        **_errors(401, 413, 422, 429, 503),
     },
 }
 

@@ -10,6 +10,7 @@ from bot.comfy.backend import ComfyBackend, Outcome, PromptResult, PromptRun
 from bot.comfy.errors import ComfyHTTPError, ComfyUnavailable, ProtocolError
 from bot.comfy.events import OutputFile
 from bot.images import ImageFile
+from bot.jobs import uploads
 from bot.jobs.journal import Journal
 from bot.jobs.model import OUTCOME_STATE, Job, JobResult
 from bot.jobs.progress import JobState
@@ -22,8 +23,14 @@ DOWNLOAD_BACKOFF = 0.5  # seconds before the second attempt, doubled each time (
 
 
 async def send(job: Job, backend: ComfyBackend, journal: Journal | None) -> PromptRun | None:
-    """Upload the inputs and queue the prompt; None when it was cancelled meanwhile."""
+    """Upload the inputs and queue the prompt; None when it was cancelled meanwhile.
+
+    Raises:
+        OverUploadLimit: an input is over the server's upload limit (nothing was sent).
+    """
     try:
+        if (too_large := uploads.refusal(job.request.images, backend)) is not None:
+            raise too_large
         names = [
             (await backend.client.upload_image(image.data, image.filename)).reference
             for image in job.request.images

@@ -267,6 +267,11 @@ class Job:
         return await asyncio.shield(self._result)
 
     @property
+    def run_seconds(self) -> float:
+        """Return the seconds ComfyUI has run the job (what GPU-second quotas count)."""
+        return self._tracker.ran_for
+
+    @property
     def is_done(self) -> bool:
         """Tell whether the job has ended."""
         return self._result.done()

@@ -110,12 +110,15 @@ class ProgressTracker:
         self._created = clock()
         self._started: float | None = None
         self._step_started: float | None = None
+        self._ran: list[float] = []  # when ComfyUI started running it, and when it ended
         self._seen: set[str] = set()
         self.snapshot = ProgressSnapshot(nodes_total=len(graph))
 
     def update(self, **changes: Any) -> ProgressSnapshot:
         """Replace fields of the snapshot (state, position, ...) and refresh the times."""
         self.snapshot = replace(self.snapshot, **changes)
+        if self.snapshot.state.is_final and len(self._ran) == 1:
+            self._ran.append(self._clock())
         return self.tick()
 
     def tick(self) -> ProgressSnapshot:
@@ -157,9 +160,18 @@ class ProgressTracker:
             case _:
                 return False
         changed = snap != self.snapshot
+        if snap.state is JobState.RUNNING and not self._ran:
+            self._ran.append(self._clock())
         self.snapshot = snap
         self.tick()
         return changed
+
+    @property
+    def ran_for(self) -> float:
+        """Return the seconds from ComfyUI's start of running to the end (or now)."""
+        if not self._ran:
+            return 0.0
+        return (self._ran[1] if len(self._ran) > 1 else self._clock()) - self._ran[0]
 
     def _eta(self, step: int, steps: int) -> float | None:
         if self._step_started is None or step <= 0 or steps <= step:

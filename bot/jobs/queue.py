@@ -13,7 +13,8 @@ from typing import Self
 from bot.comfy.backend import CancelResult, ComfyBackend, PromptRun
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.errors import BotError, NotAllowed, QueueFull, TooManyJobs, UnknownJob
-from bot.jobs import logcontext
+from bot.images import ImageFile
+from bot.jobs import logcontext, uploads
 from bot.jobs.ended import KEEP_BYTES, KEEP_ENDED, EndedJobs
 from bot.jobs.execution import failed, follow, send
 from bot.jobs.journal import Journal, request_from
@@ -24,7 +25,7 @@ from bot.jobs.progress import JobState
 from bot.jobs.servers import ServerStore
 from bot.jobs.store import JournalEntry
 from bot.tasks import TaskSet
-from bot.workflows.library import WorkflowLibrary
+from bot.workflows.library import Workflow, WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +109,14 @@ class JobQueue:
 
         Raises:
             UnknownWorkflow, WorkflowInputError: the request does not fit the workflow.
+            OverUploadLimit: no server that may run it takes its images (their upload limits).
             TooManyJobs: the requester is at the per-user cap.
             QueueFull: too many jobs are waiting.
         """
         workflow = self.workflows.resolve(request.workflow)
         request = request.seeded(workflow)
         graph = request.graph_for(workflow)
+        uploads.check(request.images, self.eligible(workflow))
         limit = self.max_per_user if max_jobs is None else max_jobs
         if self.active_count(request.requester, guild_id=request.guild_id) >= limit:
             raise TooManyJobs(limit)
@@ -264,15 +267,31 @@ class JobQueue:
             return CancelResult.REMOVED  # never reached ComfyUI: it ends cancelled
         return await job.backend.cancel(job.id)
 
+    def eligible(self, workflow: Workflow) -> list[ComfyBackend]:
+        """Return the backends that may run a workflow (its placement, else every one)."""
+        placement = workflow.backends
+        return [b for b in self.backends if not placement or b.matches(placement)]
+
+    def check_images(self, workflow: Workflow, images: Sequence[ImageFile]) -> None:
+        """Refuse at once input images no server that may run the workflow takes.
+
+        Raises:
+            OverUploadLimit: over the upload limit of every such server.
+        """
+        uploads.check(images, self.eligible(workflow))
+
     def _place(self, job: Job) -> ComfyBackend | None:
-        """Return the least-loaded healthy backend with room that may run the job, if any."""
-        placement = job.workflow.backends
+        """Return the least-loaded healthy backend with room that may run the job, if any.
+
+        Of those, only one that takes the job's images; when no server takes them any more
+        (limits learned after it was accepted), any, so that sending refuses it with why.
+        """
+        eligible = self.eligible(job.workflow)
+        images = job.request.images
+        if images and any(uploads.fits(images, b) for b in eligible):
+            eligible = [b for b in eligible if uploads.fits(images, b)]
         candidates = [
-            b
-            for b in self.backends
-            if b.is_healthy
-            and len(self._in_flight[b]) < self.max_in_flight
-            and (not placement or b.matches(placement))
+            b for b in eligible if b.is_healthy and len(self._in_flight[b]) < self.max_in_flight
         ]
         return min(
             candidates, key=lambda b: (len(self._in_flight[b]), b.queue_remaining), default=None
@@ -319,7 +338,7 @@ class JobQueue:
             # Still WAITING: the prompt never reached ComfyUI's queue, so another server may
             # run it; once queued there, it is that server's prompt and the job failed.
             result = None if job.state is JobState.WAITING else failed(job, exc)
-        except ComfyError as exc:
+        except (ComfyError, BotError) as exc:  # a BotError: its images are over the limit
             log.warning("job %s on %s failed: %s", job.id, backend.url, exc)
             result = failed(job, exc)
         except Exception as exc:

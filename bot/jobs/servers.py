@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.jobs.rows import entries
@@ -24,6 +24,7 @@ class DayUsage:
     gpu_seconds: float = 0.0  # from ComfyUI's execution start to the job's end
     last_job_at: float | None = None  # the latest job asked for, whenever it was
     pending: int = 0  # jobs asked for that have not ended
+    ended: frozenset[str] = field(default=frozenset(), compare=False)  # the ended jobs' ids
 
 
 class ServerStore:
@@ -74,20 +75,21 @@ class ServerStore:
         """Return a member's images, GPU-seconds and open jobs since `since` in one server."""
         marks = ", ".join("?" for _ in FINAL_STATES)
         query = (
-            "SELECT state, outputs,"  # noqa: S608 - only placeholders are formatted in
+            "SELECT id, state, outputs,"  # noqa: S608 - only placeholders are formatted in
             " (SELECT MIN(at) FROM job_states s WHERE s.job_id = jobs.id AND s.state = 'running'),"
             f" (SELECT MAX(at) FROM job_states s WHERE s.job_id = jobs.id AND s.state IN ({marks}))"
             " FROM jobs WHERE guild_id IS ? AND requester = ? AND created_at >= ?"
         )
 
         def work(db: sqlite3.Connection) -> DayUsage:
-            images, seconds, pending = 0, 0.0, 0
-            for state, outputs, started, ended in db.execute(
+            images, seconds, pending, ended_ids = 0, 0.0, 0, set()
+            for job_id, state, outputs, started, ended in db.execute(
                 query, (*FINAL_STATES, guild_id, requester, since)
             ):
                 if state not in FINAL_STATES:
                     pending += 1
                     continue
+                ended_ids.add(str(job_id))
                 images += len(json.loads(outputs))
                 if started is not None and ended is not None:
                     seconds += max(ended - started, 0.0)
@@ -95,7 +97,7 @@ class ServerStore:
                 "SELECT MAX(created_at) FROM jobs WHERE guild_id IS ? AND requester = ?",
                 (guild_id, requester),
             ).fetchone()[0]
-            return DayUsage(images, seconds, last, pending)
+            return DayUsage(images, seconds, last, pending, frozenset(ended_ids))
 
         return await self.store.call(work)
 

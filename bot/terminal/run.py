@@ -110,6 +110,11 @@ async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int
                     f"({shown_url(client.ws_url.split('?')[0])}) did not open.",
                     EXIT_UNREACHABLE,
                 )
+            await engine.backends[0].check()  # (once: the connect's own check is shared)
+            try:  # its upload limit is known now: an image over it is never sent
+                engine.jobs.check_images(plan.workflow, plan.request.images)
+            except BotError as exc:
+                return _fail(user_message(exc), EXIT_USAGE)
             ctrl.is_sent = True
             job = engine.jobs.submit(plan.request)
             result = await follow(job, engine.jobs, ctrl)

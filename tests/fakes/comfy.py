@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -49,8 +50,16 @@ class FakeComfy:
         previews: bool = True,
         preview_size: int = 512,
         version: str = "0.3.64",
+        max_upload_size: int = MAX_UPLOAD_SIZE,
+        has_features: bool = True,
     ) -> None:
-        self.rules = rules_for(version)
+        # ComfyUI's --max-upload-size: the largest request body aiohttp reads (else a 413),
+        # told in /features; a server without the route (has_features=False) answers 404.
+        rules = rules_for(version)
+        features = {**rules.features, "max_upload_size": max_upload_size} if has_features else {}
+        self.rules = replace(rules, features=features)
+        self.has_features = has_features
+        self.max_upload_size = max_upload_size
         self.script = Script()
         self.catalog = Catalog(object_info_path, models or {})
         self.files = FileStore()
@@ -104,7 +113,7 @@ class FakeComfy:
         """Listen (on a random port the first time, on the same port after kill/restart)."""
         if self._runner is not None:
             raise RuntimeError("FakeComfy is already running")
-        app = web.Application(client_max_size=MAX_UPLOAD_SIZE, middlewares=[self._middleware])
+        app = web.Application(client_max_size=self.max_upload_size, middlewares=[self._middleware])
         app.add_routes(Api(self).routes())
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

@@ -55,7 +55,6 @@ class Api:
             ("GET", "/view", self.view),
             ("POST", "/upload/image", self.upload_image),
             ("GET", "/system_stats", self.system_stats),
-            ("GET", "/features", self.features),
             ("GET", "/object_info", self.object_info),
             ("GET", "/object_info/{node_class}", self.object_info_class),
             ("POST", "/free", self.free),
@@ -64,6 +63,8 @@ class Api:
             ("GET", "/embeddings", self.embeddings),
             ("GET", "/extensions", self.extensions),
         ]
+        if self.server.has_features:
+            table.append(("GET", "/features", self.features))
         if self.server.rules.has_jobs_api:
             table += JobsApi(self.server).routes()
         return [
