@@ -12,21 +12,22 @@ from PIL import Image
 from bot.discord.client import ComfyBot
 from tests.discord_env import (  # noqa: F401  # fixtures
     EPHEMERAL,
+    PNG_MAGIC,
     Response,
     Services,
+    assert_told_privately,
     bot_fixture,
     edits_of,
     env_fixture,
     final_edit,
+    message_result,
     png,
     services_fixture,
     webhook_of,
 )
 from tests.fakes.comfy import FakeComfy
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.discord_messages import walk
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall
+from tests.iterate_env import SINGLE_LABELS, labels
 
 
 async def test_slash_with_image_uploads_it_and_posts_the_result(
@@ -49,15 +50,7 @@ async def test_slash_with_image_uploads_it_and_posts_the_result(
     assert data.startswith(PNG_MAGIC)
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "PNG"
-    labels = [c.get("label") for c in walk(final.json["components"]) if c.get("type") == 2]
-    assert labels == [
-        "Upscale",
-        "Vary (Subtle)",
-        "Vary (Strong)",
-        "Remix",
-        "\U0001f504",
-        "\u2139\ufe0f",
-    ]
+    assert labels(final.json) == SINGLE_LABELS
     assert "comfycord:reroll:" in str(final.json["components"])
     embed = final.json["embeds"][0]
     assert embed["title"] == "a cat"
@@ -103,15 +96,23 @@ async def test_a_429_on_an_edit_is_retried_and_the_result_arrives(
     assert final.files[0][1].startswith(PNG_MAGIC)
 
 
+async def _held_job_shown(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, name: str, prompt: str = "x"
+) -> Interaction:
+    """Hold ComfyUI, ask for a slow job and wait for its first edit (the caller releases)."""
+    user = fake_discord.add_user(name)
+    fake_comfy.hold()
+    ix = await fake_discord.slash("generate", {"prompt": prompt, "workflow": "slow"}, user_id=user)
+    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    return ix
+
+
 @pytest.mark.parametrize("env", [{"PROGRESS_INTERVAL": "30"}])  # the result is the next edit
 async def test_a_429_storm_longer_than_discord_py_retries_still_delivers_the_result(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
 ) -> None:
     # Found by the soak: discord.py gives up after five 429s in a row and the result was dropped.
-    user = fake_discord.add_user("carla")
-    fake_comfy.hold()
-    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "slow"}, user_id=user)
-    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    ix = await _held_job_shown(fake_discord, fake_comfy, "carla")
     fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=0.01, count=8)
     fake_comfy.release()
 
@@ -126,10 +127,7 @@ async def test_a_result_discord_refuses_still_ends_the_message_with_its_buttons(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
 ) -> None:
     # Found by the soak: the fallback edit dropped the buttons, and a lost job lost its Retry.
-    user = fake_discord.add_user("cleo")
-    fake_comfy.hold()
-    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "slow"}, user_id=user)
-    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    ix = await _held_job_shown(fake_discord, fake_comfy, "cleo")
     fake_discord.inject_error("PATCH", "/webhooks/*/messages/@original", 413, 40005)
     fake_comfy.release()
 
@@ -141,29 +139,24 @@ async def test_a_result_discord_refuses_still_ends_the_message_with_its_buttons(
 async def test_an_expired_token_continues_in_a_channel_message(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("dave")
-    fake_comfy.hold()
-    ix = await fake_discord.slash("generate", {"prompt": "late", "workflow": "slow"}, user_id=user)
-    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    ix = await _held_job_shown(fake_discord, fake_comfy, "dave", "late")
     fake_discord.expire_token(ix)
     fake_comfy.release()
 
+    message_id, final = await _result_in_a_channel_message(fake_discord)
+    assert final.status == 200
+    assert final.files[0][1].startswith(PNG_MAGIC)
+    assert fake_discord.messages[message_id]["attachments"]
+
+
+async def _result_in_a_channel_message(fake_discord: FakeDiscord) -> tuple[int, RecordedCall]:
+    """Wait for a job's move to a channel message; return that message's id and result edit."""
     sent = await fake_discord.wait_for(
         lambda c: c.method == "POST" and c.path == f"/channels/{fake_discord.channel_id}/messages"
     )
     assert sent.status == 200
     message_id = int(sent.response["id"])
-    final = await fake_discord.wait_for(
-        lambda c: (
-            c.path.endswith(f"/messages/{message_id}")
-            and c.method == "PATCH"
-            and bool(c.json.get("embeds"))
-        ),
-        timeout=10,
-    )
-    assert final.status == 200
-    assert final.files[0][1].startswith(PNG_MAGIC)
-    assert fake_discord.messages[message_id]["attachments"]
+    return message_id, await fake_discord.wait_for(message_result(message_id), timeout=10)
 
 
 async def test_an_oversized_output_is_reencoded_under_the_limit(
@@ -175,12 +168,16 @@ async def test_an_oversized_output_is_reencoded_under_the_limit(
 
     ix = await fake_discord.slash("generate", {"prompt": "big", "image": attachment}, user_id=user)
 
-    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    _assert_fitted_as_jpeg(await fake_discord.wait_for(final_edit(ix), timeout=10), "re-encoded")
+
+
+def _assert_fitted_as_jpeg(final: RecordedCall, note: str) -> None:
+    """The result was posted as a JPEG within the 1500-byte limit, its message saying `note`."""
     assert final.status == 200
     name, data, _ = final.files[0]
     assert name.endswith(".jpg")
     assert len(data) <= 1500
-    assert "re-encoded" in final.json["content"]
+    assert note in final.json["content"]
 
 
 async def test_an_output_over_pillows_bomb_limit_is_still_fitted_and_posted(
@@ -199,11 +196,7 @@ async def test_an_output_over_pillows_bomb_limit_is_still_fitted_and_posted(
     )
 
     final = await fake_discord.wait_for(final_edit(ix), timeout=15)
-    assert final.status == 200
-    name, data, _ = final.files[0]
-    assert name.endswith(".jpg")
-    assert len(data) <= 1500
-    assert "was re-encoded as JPEG at" in final.json["content"]
+    _assert_fitted_as_jpeg(final, "was re-encoded as JPEG at")
 
 
 async def test_more_than_ten_images_are_split_across_messages(
@@ -231,10 +224,7 @@ async def test_a_bad_attachment_is_refused_before_anything_reaches_comfyui(
     refused = await fake_discord.slash("generate", {"prompt": "x", "image": text}, user_id=user)
     corrupt = await fake_discord.slash("generate", {"prompt": "x", "image": broken}, user_id=user)
 
-    answer = await refused.wait_response()
-    assert answer["type"] == Response.channel_message.value
-    assert answer["data"]["flags"] == EPHEMERAL
-    assert "notes.txt is not an image" in answer["data"]["content"]
+    assert_told_privately(await refused.wait_response(), "notes.txt is not an image")
     deferred = await corrupt.wait_response()  # deferred before downloading
     assert deferred["type"] == Response.deferred_channel_message.value
     followup = await fake_discord.wait_for(lambda c: webhook_of(corrupt)(c) and c.method == "POST")
@@ -267,10 +257,7 @@ async def test_values_outside_the_workflow_are_refused_privately(
         (out_of_range, "steps must be between 1 and 500"),
         (unknown, "No workflow 'nope'"),
     ]:
-        answer = await interaction.wait_response()
-        assert answer["type"] == Response.channel_message.value
-        assert answer["data"]["flags"] == EPHEMERAL
-        assert expected in answer["data"]["content"]
+        assert_told_privately(await interaction.wait_response(), expected)
     assert "/prompt" not in {path for _, path in fake_comfy.requests}
 
 
@@ -326,18 +313,7 @@ async def test_a_job_outliving_the_token_moves_to_a_channel_message_before_it_ex
     monkeypatch.setattr("bot.discord.reply.TOKEN_MARGIN", datetime.timedelta(minutes=15))
     user = fake_discord.add_user("fiona")
     ix = await fake_discord.slash("generate", {"prompt": "long", "workflow": "slow"}, user_id=user)
-    sent = await fake_discord.wait_for(
-        lambda c: c.method == "POST" and c.path == f"/channels/{fake_discord.channel_id}/messages"
-    )
-    message_id = int(sent.response["id"])
-    final = await fake_discord.wait_for(
-        lambda c: (
-            c.method == "PATCH"
-            and c.path.endswith(f"/messages/{message_id}")
-            and bool(c.json.get("embeds"))
-        ),
-        timeout=10,
-    )
+    _, final = await _result_in_a_channel_message(fake_discord)
     assert final.files[0][1].startswith(PNG_MAGIC)
     webhook_edits = [c for c in fake_discord.calls if c.method == "PATCH" and ix.token in c.path]
     assert all(not c.files for c in webhook_edits)
