@@ -131,6 +131,13 @@ async def open_services(
         yield Services(settings, list(engine.backends), engine.jobs, calls)
 
 
+@asynccontextmanager
+async def running(settings: Settings, *, journal: bool = False) -> AsyncIterator[Services]:
+    """Open the services (`open_services`) and run a ComfyBot on them until the block ends."""
+    async with open_services(settings, journal=journal) as services, run_bot(services.new_bot()):
+        yield services
+
+
 def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     """Return a small PNG."""
     buffer = io.BytesIO()
