@@ -61,15 +61,18 @@ async def test_slash_with_image_uploads_it_and_posts_the_result(
     assert all("Cancel" in str(c.json.get("components")) for c in progress)
 
 
+async def _generate(
+    fake: FakeDiscord, name: str, timeout: float = 10, **options: object
+) -> tuple[Interaction, RecordedCall]:
+    """Run /generate with `options` as a new member `name`; return it and its result edit."""
+    ix = await fake.slash("generate", options, user_id=fake.add_user(name))
+    return ix, await fake.wait_for(final_edit(ix), timeout=timeout)
+
+
 async def test_progress_shows_steps_and_preview_and_is_throttled(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("bob")
-    ix = await fake_discord.slash(
-        "generate", {"prompt": "dots", "workflow": "preview", "steps": 12}, user_id=user
-    )
-
-    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    ix, final = await _generate(fake_discord, "bob", prompt="dots", workflow="preview", steps=12)
     edits = [c for c in fake_discord.calls if edits_of(ix)(c) and c is not final]
     texts = [c.json["content"] for c in edits]
     assert any("Running **Slow Steps (SlowProgress)**" in t and "step" in t for t in texts), texts
@@ -86,12 +89,9 @@ async def test_progress_shows_steps_and_preview_and_is_throttled(
 async def test_a_429_on_an_edit_is_retried_and_the_result_arrives(
     fake_discord: FakeDiscord, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("carol")
     fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=0.2)
 
-    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "slow"}, user_id=user)
-
-    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    _, final = await _generate(fake_discord, "carol", prompt="x", workflow="slow")
     assert fake_discord.rate_limited == 1
     assert final.files[0][1].startswith(PNG_MAGIC)
 
@@ -162,13 +162,11 @@ async def _result_in_a_channel_message(fake_discord: FakeDiscord) -> tuple[int, 
 async def test_an_oversized_output_is_reencoded_under_the_limit(
     fake_discord: FakeDiscord, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("erin")
     fake_discord.attachment_size_limit = 1500
     attachment = fake_discord.add_attachment(png(1200, 900), "big.png")
 
-    ix = await fake_discord.slash("generate", {"prompt": "big", "image": attachment}, user_id=user)
-
-    _assert_fitted_as_jpeg(await fake_discord.wait_for(final_edit(ix), timeout=10), "re-encoded")
+    _, final = await _generate(fake_discord, "erin", prompt="big", image=attachment)
+    _assert_fitted_as_jpeg(final, "re-encoded")
 
 
 def _assert_fitted_as_jpeg(final: RecordedCall, note: str) -> None:
@@ -187,26 +185,19 @@ async def test_an_output_over_pillows_bomb_limit_is_still_fitted_and_posted(
     # 2 Mpx for an error) rather than the output raised, so the test stays small: the 64x48
     # input passes, the 2000x2000 output is what Image.open would refuse as a bomb.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
-    user = fake_discord.add_user("frank")
     fake_discord.attachment_size_limit = 1500
     attachment = fake_discord.add_attachment(png(64, 48), "small.png")
 
-    ix = await fake_discord.slash(
-        "generate", {"prompt": "big", "workflow": "upscale", "image": attachment}, user_id=user
+    _, final = await _generate(
+        fake_discord, "frank", 15, prompt="big", workflow="upscale", image=attachment
     )
-
-    final = await fake_discord.wait_for(final_edit(ix), timeout=15)
     _assert_fitted_as_jpeg(final, "was re-encoded as JPEG at")
 
 
 async def test_more_than_ten_images_are_split_across_messages(
     fake_discord: FakeDiscord, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("frank")
-
-    ix = await fake_discord.slash("generate", {"prompt": "many", "workflow": "batch"}, user_id=user)
-
-    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    ix, final = await _generate(fake_discord, "frank", prompt="many", workflow="batch")
     assert len(final.files) == 10
     extra = await fake_discord.wait_for(
         lambda c: webhook_of(ix)(c) and c.method == "POST" and bool(c.files)
@@ -293,11 +284,7 @@ async def test_workflow_autocomplete_offers_names_and_display_names(
 async def test_an_execution_error_names_the_node_and_the_message(
     fake_discord: FakeDiscord, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("kim")
-
-    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "fail"}, user_id=user)
-
-    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    _, final = await _generate(fake_discord, "kim", prompt="x", workflow="fail")
     assert (
         "❌ Failed in node 2 “Always Fails” (FailNode): the test asked this node to fail"
         in final.json["content"]

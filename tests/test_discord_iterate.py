@@ -75,12 +75,19 @@ async def test_u2_posts_image_two_alone_without_comfyui_work(
     assert f"image 2 of 4 · picked by <@{other}>" in posted.json["content"]
 
 
+async def _grid_before_a_restart(
+    fake: FakeDiscord, settings: Settings, user: int, **options: object
+) -> tuple[Interaction, RecordedCall]:
+    """Make a grid on a bot with a journal, then stop that bot (the test's next one restarts)."""
+    async with running(settings, journal=True):
+        return await ask_grid(fake, user, **options)
+
+
 async def test_u3_after_a_restart_fetches_the_image_from_comfyui(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("dave")
-    async with running(settings, journal=True) as services:
-        ix, _ = await ask_grid(fake_discord, user)
+    ix, _ = await _grid_before_a_restart(fake_discord, settings, user)
 
     async with running(settings, journal=True) as services:
         _, posted = await _pick(fake_discord, ix.original_message_id or 0, "U3", user)
@@ -95,8 +102,7 @@ async def test_when_comfyui_cleaned_its_outputs_u1_is_cut_from_the_grid(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("erin")
-    async with running(settings, journal=True):
-        ix, grid = await ask_grid(fake_discord, user)
+    ix, grid = await _grid_before_a_restart(fake_discord, settings, user)
     fake_comfy.outputs.clear()
 
     async with running(settings, journal=True):
@@ -110,8 +116,7 @@ async def test_a_button_whose_image_is_gone_says_so(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("frank")
-    async with running(settings, journal=True):
-        ix, _ = await ask_grid(fake_discord, user)
+    ix, _ = await _grid_before_a_restart(fake_discord, settings, user)
     fake_comfy.outputs.clear()
     message = fake_discord.messages[ix.original_message_id or 0]
     fake_discord.expire_attachment(message["attachments"][0])
@@ -152,9 +157,8 @@ async def test_v2_runs_the_vary_workflow_on_image_two_as_a_new_grid(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("hana")
-    async with running(settings, journal=True) as services:
-        ix, _ = await ask_grid(fake_discord, user)
-        image_two = next(v for k, v in fake_comfy.outputs.items() if "_c2_" in k)
+    ix, _ = await _grid_before_a_restart(fake_discord, settings, user)
+    image_two = next(v for k, v in fake_comfy.outputs.items() if "_c2_" in k)
 
     async with running(settings, journal=True) as services:
         _, final = await click_and_wait(
@@ -266,9 +270,8 @@ async def test_the_recipe_is_private_and_attaches_exactly_the_graph_that_ran(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user, other = fake_discord.add_user("lee"), fake_discord.add_user("max")
-    async with running(settings, journal=True):
-        ix, grid = await ask_grid(fake_discord, user, seed=9)
-        job_id = custom_id(grid.json, INFO).rsplit(":", 1)[1]
+    ix, grid = await _grid_before_a_restart(fake_discord, settings, user, seed=9)
+    job_id = custom_id(grid.json, INFO).rsplit(":", 1)[1]
 
     async with running(settings, journal=True):
         click = await fake_discord.click(
