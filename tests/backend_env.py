@@ -1,8 +1,9 @@
-"""Open a ComfyBackend on a FakeComfy for a test: connected and checked once, closed after."""
+"""ComfyUI ends for a test: a checked ComfyBackend on a FakeComfy, a URL nothing listens on."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,3 +30,10 @@ async def checked_backend(
             await backend.stream.wait_connected()
             await backend.check()
         yield backend
+
+
+def closed_url() -> str:
+    """Return the URL of a loopback port nothing listens on (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
