@@ -66,17 +66,22 @@ async def test_a_mention_reply_outlasts_a_429_storm_and_the_job_is_followed(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
 ) -> None:
     # Found by the soak: the reply gave up after discord.py's five tries; the job ran unseen.
-    fake_discord.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=6)
-
-    await _mention(fake_discord, "ann", "again")
-
-    reply = await fake_discord.wait_for(_reply_posted)
+    reply = await _reply_through_a_429_storm(fake_discord, "ann", "again")
     reply_id = int(reply.response["id"])
     final = await fake_discord.wait_for(
         lambda c: c.path.endswith(f"/messages/{reply_id}") and bool(c.files), timeout=10
     )
     assert final.files[0][1].startswith(PNG_MAGIC)
-    assert fake_discord.rate_limited == 6
+
+
+async def _reply_through_a_429_storm(fake: FakeDiscord, name: str, text: str) -> RecordedCall:
+    """Mention the bot while Discord answers six channel posts in a row with 429 (more than
+    discord.py retries); return the bot's reply, posted through all six."""
+    fake.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=6)
+    await _mention(fake, name, text)
+    reply = await fake.wait_for(_reply_posted, timeout=10)
+    assert fake.rate_limited == 6
+    return reply
 
 
 async def test_a_mention_job_is_accepted_only_once_its_reply_exists_and_names_it(
@@ -173,13 +178,8 @@ async def test_a_refused_mention_is_told_through_a_429_storm(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
 ) -> None:
     # Found by the soak: the refusal's reply gave up after discord.py's five tries.
-    fake_discord.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=6)
-
-    await _mention(fake_discord, "ada", "big")
-
-    reply = await fake_discord.wait_for(_reply_posted, timeout=10)
+    reply = await _reply_through_a_429_storm(fake_discord, "ada", "big")
     assert "MiB" in reply.json["content"]
-    assert fake_discord.rate_limited == 6
     assert ("POST", "/prompt") not in fake_comfy.requests
 
 
