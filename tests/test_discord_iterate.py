@@ -55,6 +55,18 @@ async def _pick(
     return click, await fake.wait_for(original_edit(click), timeout=10)
 
 
+def _output(fake_comfy: FakeComfy, number: int) -> bytes:
+    """Return the bytes of image `number` of the grid, as ComfyUI saved it."""
+    return next(v for k, v in fake_comfy.outputs.items() if f"_c{number}_" in k)
+
+
+def _assert_posts_image(posted: RecordedCall, fake_comfy: FakeComfy, number: int) -> None:
+    """The message's first file is image `number` of the grid, as ComfyUI made it."""
+    name, data, _ = posted.files[0]
+    assert f"_c{number}_" in name
+    assert data == _output(fake_comfy, number)
+
+
 async def test_u2_posts_image_two_alone_without_comfyui_work(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
@@ -68,9 +80,7 @@ async def test_u2_posts_image_two_alone_without_comfyui_work(
 
         assert len(fake_comfy.history) == prompts
         assert services.comfy_calls.calls[calls:] == []  # from memory: no request at all
-    name, data, _ = posted.files[0]
-    assert "_c2_" in name
-    assert data == next(v for k, v in fake_comfy.outputs.items() if "_c2_" in k)
+    _assert_posts_image(posted, fake_comfy, 2)
     assert labels(posted.json) == SINGLE_LABELS
     assert f"image 2 of 4 · picked by <@{other}>" in posted.json["content"]
 
@@ -93,9 +103,7 @@ async def test_u3_after_a_restart_fetches_the_image_from_comfyui(
         _, posted = await _pick(fake_discord, ix.original_message_id or 0, "U3", user)
         await services.comfy_calls.wait_for("GET", "/view")
 
-    name, data, _ = posted.files[0]
-    assert "_c3_" in name
-    assert data == next(v for k, v in fake_comfy.outputs.items() if "_c3_" in k)
+    _assert_posts_image(posted, fake_comfy, 3)
 
 
 async def test_when_comfyui_cleaned_its_outputs_u1_is_cut_from_the_grid(
@@ -158,7 +166,7 @@ async def test_v2_runs_the_vary_workflow_on_image_two_as_a_new_grid(
 ) -> None:
     user = fake_discord.add_user("hana")
     ix, _ = await _grid_before_a_restart(fake_discord, settings, user)
-    image_two = next(v for k, v in fake_comfy.outputs.items() if "_c2_" in k)
+    image_two = _output(fake_comfy, 2)
 
     async with running(settings, journal=True) as services:
         _, final = await click_and_wait(
@@ -304,6 +312,4 @@ async def test_u1_of_a_job_whose_bytes_were_released_fetches_from_comfyui(
         job.release()  # as bot.jobs.ended does to older jobs past the memory budget
         _, posted = await _pick(fake_discord, ix.original_message_id or 0, "U1", user)
         await services.comfy_calls.wait_for("GET", "/view")
-    name, data, _ = posted.files[0]
-    assert "_c1_" in name
-    assert data == fake_comfy.outputs[next(k for k in fake_comfy.outputs if "_c1_" in k)]
+    _assert_posts_image(posted, fake_comfy, 1)
