@@ -10,23 +10,16 @@ from bot.config import Settings
 from bot.errors import NotAllowed, TooManyJobs
 from bot.jobs.servers import ServerStore
 from bot.jobs.store import JobStore
+from tests.clock import Clock
 
 GUILD_A, GUILD_B = 1001, 1002
 ALICE, BOOSTER, CHANNEL = 7, 555555555555555555, 900
 MORNING = 1_796_083_200.0 + 3600  # 01:00 UTC
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = MORNING
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def gate(tmp_path):
-    clock = Clock()
+    clock = Clock(MORNING)
     async with JobStore(tmp_path / "g.db", clock=clock) as store:
         defaults = GuildSettings.defaults(Settings.from_env({"DAILY_IMAGES": "3"}))
         yield Gate(defaults, ServerStore(store), clock=clock), clock
