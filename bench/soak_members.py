@@ -183,6 +183,17 @@ class Members:
         self.tally.outcomes[final] += 1
         await self._after(rng, intent, final)
 
+    async def _click_retry(self, intent: Intent, message_id: int, clicker: int) -> Interaction:
+        """Click the job's Retry; say what the message shows instead when it has none."""
+        try:
+            return await self.world.discord.click(
+                message_id, f"comfycord:retry:{intent.job_id}", user_id=clicker
+            )
+        except LookupError as exc:
+            shown = self.world.discord.messages.get(message_id) or {}
+            trail = self.observer.jobs[intent.job_id].trail[-3:]
+            raise LookupError(f"{exc}; it shows {shown.get('content')!r}; {trail}") from None
+
     def _other(self, member: int) -> int:
         return self.ids[(self.ids.index(member) + 1) % len(self.ids)]
 
@@ -205,32 +216,20 @@ class Members:
 
     async def _after(self, rng: random.Random, intent: Intent, final: str) -> None:
         fake = self.world.discord
+        # Where the end is shown: the job's own message (a new one only if that one is gone).
+        shown_in = self.observer.jobs[intent.job_id].messages[-1]
         if final == "lost":
             if rng.random() < 0.2:  # someone else first: refused
-                other = self._other(intent.owner)
-                click = await fake.click(
-                    intent.message_id, f"comfycord:retry:{intent.job_id}", user_id=other
-                )
+                click = await self._click_retry(intent, shown_in, self._other(intent.owner))
                 await self.observer.told_to(click.token, ANSWER_TIMEOUT)
                 self.tally.outcomes["non-owner retry refused"] += 1
-            try:
-                click = await fake.click(
-                    intent.message_id, f"comfycord:retry:{intent.job_id}", user_id=intent.owner
-                )
-            except LookupError as exc:  # say what the message shows instead, and how it got so
-                shown = fake.messages.get(intent.message_id) or {}
-                trail = self.observer.jobs[intent.job_id].trail[-3:]
-                raise LookupError(f"{exc}; it shows {shown.get('content')!r}; {trail}") from None
+            click = await self._click_retry(intent, shown_in, intent.owner)
             await click.wait_response(ANSWER_TIMEOUT)
             self.tally.outcomes["retried"] += 1
-            await self._follow(
-                rng, "retry", intent.owner, intent.message_id, click, retry_of=intent.job_id
-            )
+            await self._follow(rng, "retry", intent.owner, shown_in, click, retry_of=intent.job_id)
         elif rng.random() < 0.12:
             clicker = intent.owner if rng.random() < 0.7 else self._other(intent.owner)
-            click = await fake.click(
-                intent.message_id, f"comfycord:reroll:{intent.job_id}", user_id=clicker
-            )
+            click = await fake.click(shown_in, f"comfycord:reroll:{intent.job_id}", user_id=clicker)
             answer = await click.wait_response(ANSWER_TIMEOUT)
             if answer["type"] != DEFERRED or click.original_message_id is None:
                 self.tally.problems.append(f"reroll of {intent.job_id} refused: {answer}")

@@ -136,27 +136,58 @@ async def test_a_result_discord_refuses_still_ends_the_message_with_its_buttons(
     assert "comfycord:reroll:" in str(final.json["components"])
 
 
-async def test_an_expired_token_continues_in_a_channel_message(
+async def test_an_expired_token_goes_on_in_the_same_reply_edited_with_the_bot_token(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
 ) -> None:
+    # Found by the soak: a new channel message took over, and the member's reply kept showing
+    # the job running, its Cancel button dead and no Retry where they looked for it.
     ix = await _held_job_shown(fake_discord, fake_comfy, "dave", "late")
     fake_discord.expire_token(ix)
     fake_comfy.release()
 
-    message_id, final = await _result_in_a_channel_message(fake_discord)
+    final = await _result_in_the_reply_by_the_bot_token(fake_discord, ix)
     assert final.status == 200
     assert final.files[0][1].startswith(PNG_MAGIC)
-    assert fake_discord.messages[message_id]["attachments"]
+    shown = fake_discord.messages[ix.original_message_id or 0]
+    assert shown["attachments"]
+    assert "comfycord:reroll:" in str(shown["components"])
+    _assert_no_channel_message_posted(fake_discord)
 
 
-async def _result_in_a_channel_message(fake_discord: FakeDiscord) -> tuple[int, RecordedCall]:
-    """Wait for a job's move to a channel message; return that message's id and result edit."""
+async def _result_in_the_reply_by_the_bot_token(
+    fake_discord: FakeDiscord, ix: Interaction
+) -> RecordedCall:
+    """Wait for the result edit of the interaction's reply made as a channel message edit."""
+    reply = f"/channels/{fake_discord.channel_id}/messages/{ix.original_message_id}"
+    return await fake_discord.wait_for(
+        lambda c: c.method == "PATCH" and c.path == reply and bool(c.json.get("embeds")),
+        timeout=10,
+    )
+
+
+def _assert_no_channel_message_posted(fake_discord: FakeDiscord) -> None:
+    """The bot posted no new channel message (the reply itself went on)."""
+    posts = f"/channels/{fake_discord.channel_id}/messages"
+    assert not any(c.method == "POST" and c.path == posts for c in fake_discord.calls)
+
+
+async def test_an_expired_token_of_a_deleted_reply_continues_in_a_new_channel_message(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
+) -> None:
+    ix = await _held_job_shown(fake_discord, fake_comfy, "dora", "gone")
+    fake_discord.expire_token(ix)
+    await fake_discord.delete_message(ix.original_message_id or 0)
+    fake_comfy.release()
+
     sent = await fake_discord.wait_for(
         lambda c: c.method == "POST" and c.path == f"/channels/{fake_discord.channel_id}/messages"
     )
     assert sent.status == 200
     message_id = int(sent.response["id"])
-    return message_id, await fake_discord.wait_for(message_result(message_id), timeout=10)
+    final = await fake_discord.wait_for(message_result(message_id), timeout=10)
+    assert final.status == 200
+    assert final.files[0][1].startswith(PNG_MAGIC)
+    assert fake_discord.messages[message_id]["attachments"]
 
 
 async def test_an_oversized_output_is_reencoded_under_the_limit(
@@ -293,15 +324,17 @@ async def test_an_execution_error_names_the_node_and_the_message(
     assert "comfycord:reroll:" in str(final.json["components"])
 
 
-async def test_a_job_outliving_the_token_moves_to_a_channel_message_before_it_expires(
+async def test_a_job_outliving_the_token_goes_on_with_the_bot_token_before_it_expires(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot, monkeypatch
 ) -> None:
     # As if 15 minutes had passed: the reply switches by the clock, without waiting for an error.
     monkeypatch.setattr("bot.discord.reply.TOKEN_MARGIN", datetime.timedelta(minutes=15))
     user = fake_discord.add_user("fiona")
     ix = await fake_discord.slash("generate", {"prompt": "long", "workflow": "slow"}, user_id=user)
-    _, final = await _result_in_a_channel_message(fake_discord)
+    await ix.wait_response(10)
+    final = await _result_in_the_reply_by_the_bot_token(fake_discord, ix)
     assert final.files[0][1].startswith(PNG_MAGIC)
     webhook_edits = [c for c in fake_discord.calls if c.method == "PATCH" and ix.token in c.path]
     assert all(not c.files for c in webhook_edits)
     assert not any(c.status >= 400 for c in fake_discord.calls)
+    _assert_no_channel_message_posted(fake_discord)

@@ -21,6 +21,7 @@ from bot.discord.sinks import (
     edit_kwargs,
     is_token_gone,
     rewind,
+    take_over,
 )
 from bot.jobs.journal import request_from
 from bot.jobs.queue import JobQueue
@@ -88,17 +89,8 @@ class StoredSink:
         if self.location.is_private:
             log.info("private reply %s can no longer be edited", message_id)
             return
-        if message_id is not None:
-            rewind(files)
-            try:
-                message = await self._channel().get_partial_message(message_id).edit(**kwargs)
-            except (discord.NotFound, discord.Forbidden) as exc:
-                log.info("reply %s cannot be edited any more: %s", message_id, exc)
-            else:
-                self.fallback = MessageSink(message)
-                return
-        self.fallback = await MessageSink.post(
-            self._channel(), content=content, embed=embed, files=files, view=view
+        self.fallback = await take_over(
+            self._channel(), message_id, content=content, embed=embed, files=files, view=view
         )
 
     async def send(self, *, content: str, files: Sequence[discord.File]) -> None:

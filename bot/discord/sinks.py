@@ -150,8 +150,36 @@ class MessageSink:
         return ReplyLocation.of_message(self.message, self.filesize_limit)
 
 
+async def take_over(
+    channel: discord.PartialMessageable,
+    message_id: int | None,
+    *,
+    content: str,
+    embed: discord.Embed | None = None,
+    files: Sequence[discord.File] | None = None,
+    view: discord.ui.View | None = None,
+) -> MessageSink:
+    """Edit a public reply with the bot token once its interaction token is gone.
+
+    Discord lets a bot edit its interaction's (non-private) response as any message of its own,
+    so the job stays in the one message its member knows, buttons and all. Only a reply that
+    cannot be edited that way (deleted, or the bot lost access) is replaced by a new message.
+    """
+    if message_id is not None:
+        rewind(files)
+        try:
+            message = await channel.get_partial_message(message_id).edit(
+                **edit_kwargs(content, embed, files, view)
+            )
+        except (discord.NotFound, discord.Forbidden) as exc:
+            log.info("reply %s cannot be edited any more: %s", message_id, exc)
+        else:
+            return MessageSink(message)
+    return await MessageSink.post(channel, content=content, embed=embed, files=files, view=view)
+
+
 class InteractionSink:
-    """An interaction's @original response; a channel message once the token is gone."""
+    """An interaction's @original response, edited with the bot token once the token is gone."""
 
     def __init__(
         self,
@@ -182,7 +210,7 @@ class InteractionSink:
         files: Sequence[discord.File] | None = None,
         view: discord.ui.View | None = None,
     ) -> None:
-        """Edit @original; after the token is gone, send and then edit a channel message."""
+        """Edit @original; after the token is gone, the same message with the bot token."""
         if self.fallback is None and self._is_token_usable():
             try:
                 original = await self.interaction.edit_original_response(
@@ -200,8 +228,8 @@ class InteractionSink:
         if self.is_private:
             log.info("private reply of interaction %s can no longer be edited", self.interaction.id)
             return
-        self.fallback = await MessageSink.post(
-            self._channel(), content=content, embed=embed, files=files, view=view
+        self.fallback = await take_over(
+            self._channel(), self.message_id, content=content, embed=embed, files=files, view=view
         )
 
     async def send(self, *, content: str, files: Sequence[discord.File]) -> None:
