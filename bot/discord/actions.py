@@ -14,7 +14,7 @@ import discord
 
 from bot.discord import cards, render
 from bot.discord.buttons import ButtonServices
-from bot.discord.delivery import to_embed, to_file
+from bot.discord.ending import to_embed, to_file
 from bot.discord.grid import cell
 from bot.discord.remix import RemixModal
 from bot.discord.sinks import NO_MENTIONS, InteractionSink

@@ -12,7 +12,7 @@ import discord
 from bot.community.gate import Gate, Member, check_place
 from bot.community.guild import GuildSettings
 from bot.community.nsfw import Action, ImageModerator
-from bot.discord.delivery import Screening
+from bot.discord.ending import Screening
 from bot.discord.modlog import ModEvent, ModKind, ModLog
 from bot.discord.reply import ReplyLocation
 from bot.errors import BotError, InvalidImage

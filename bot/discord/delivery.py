@@ -11,40 +11,27 @@ import contextlib
 import io
 import logging
 import mimetypes
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
 from typing import Any
 
 import discord
 
 from bot.config import Settings
 from bot.discord import render
-from bot.discord.grid import grid_of, is_grid
+from bot.discord.ending import Screen, show_end
 from bot.discord.reply import ReplyLocation
-from bot.discord.sinks import Sink, persist
-from bot.images import ImageFile
+from bot.discord.sinks import Sink
 from bot.jobs import logcontext
 from bot.jobs.journal import Journal
 from bot.jobs.model import Job, JobResult
-from bot.jobs.progress import JobState, ProgressSnapshot
-from bot.workflows.graph import title_of
+from bot.jobs.progress import ProgressSnapshot
 
 log = logging.getLogger(__name__)
 
 Controls = Callable[[Job, bool], discord.ui.View | None]
 """Build the buttons of a job's message: (job, has_ended) -> view or None."""
 
-
-@dataclass(frozen=True, slots=True)
-class Screening:
-    """How a job's images may be posted: as they are, as spoilers, or withheld (with why)."""
-
-    spoiler: bool = False
-    withheld: str | None = None
-
-
-Screen = Callable[[Job, Sequence[ImageFile], ReplyLocation], Awaitable[Screening]]
-"""Check a job's images before they are posted where the reply is: (job, images, where)."""
 
 Delivered = Callable[[Job, JobResult], None]
 """Told when a job's result has been posted (metrics time the delivery)."""
@@ -57,21 +44,6 @@ ENDING_GRACE = 5.0
 
 END_FLUSH_WAIT = 30.0
 """Seconds a job's end waits for a refusing journal disk before it is shown anyway."""
-
-
-def to_file(image: ImageFile, *, spoiler: bool = False) -> discord.File:
-    """Wrap an image as a Discord upload (hidden behind a spoiler if asked)."""
-    return discord.File(io.BytesIO(image.data), filename=image.filename, spoiler=spoiler)
-
-
-def to_embed(data: render.EmbedData) -> discord.Embed:
-    """Turn rendered embed data into a Discord embed."""
-    embed = discord.Embed(title=data.title, description=data.description or None, color=data.color)
-    for field in data.fields:
-        embed.add_field(name=field.name, value=field.value, inline=field.inline)
-    if data.footer:
-        embed.set_footer(text=data.footer)
-    return embed
 
 
 def _preview_file(snapshot: ProgressSnapshot) -> discord.File | None:
@@ -190,7 +162,7 @@ class Delivery:
             # The end on disk before the member sees it: a crash in between must not bring
             # back (and run) a job its reply already showed cancelled.
             await self._journal.flush(max_wait=END_FLUSH_WAIT)
-        await self._show_result(job, sink, result)
+        await show_end(job, sink, result, screen=self.screen, view=self._controls(job, True))
         if self._journal is not None:
             self._journal.delivered(job)  # at once: no await between the edit and this record
         if self._on_delivered is not None:
@@ -246,72 +218,6 @@ class Delivery:
         except discord.HTTPException as exc:
             log.warning("progress edit of %s failed: %s", job.id, exc)
 
-    async def _show_result(self, job: Job, sink: Sink, result: JobResult) -> None:
-        workflow = job.workflow.display_name
-        groups: list[list[ImageFile]] = []
-        notes: list[str] = []
-        screening = Screening()
-        if result.state is JobState.DONE and result.outputs and self.screen is not None:
-            screening = await self.screen(job, result.outputs, sink.where())
-        if screening.withheld:
-            notes = [f"🚫 {screening.withheld}"]
-        elif result.state is JobState.DONE and result.outputs:
-            outputs = result.outputs
-            if is_grid(job.request.count, len(outputs)):
-                outputs = await asyncio.to_thread(grid_of, outputs)
-            files, notes = await asyncio.to_thread(render.fit_outputs, outputs, sink.filesize_limit)
-            groups = render.batches(files)
-        title = _node_title(job, result.failure.node_id if result.failure else None)
-        content = render.final_text(job.request, workflow, result, notes, node_title=title)
-        embed = None
-        if result.state is JobState.DONE:
-            embed = to_embed(render.result_embed(job.request, workflow, result, job.seed))
-        spoiler = screening.spoiler
-        first = groups[0] if groups else []
-        # A screened result keeps no buttons: U<n> and the like would post its image unscreened.
-        view = self._controls(job, True) if screening == Screening() else None
-        error = await _edit_final(
-            job, sink, content=content, embed=embed, images=first, view=view, spoiler=spoiler
-        )
-        if error is not None:
-            log.warning("result edit of %s failed: %s", job.id, error)
-            failed = f"{content}\n-# The images could not be posted ({error.status})."
-            text = render.truncate(failed, render.CONTENT_LIMIT)
-            # The buttons stay: Reroll, and Retry for a lost job, still work without images.
-            if error := await _edit_final(job, sink, content=text, images=[], view=view):
-                raise error
-            return
-        for number, group in enumerate(groups[1:], start=2):
-            uploads = [to_file(image, spoiler=spoiler) for image in group]
-            await sink.send(content=f"-# {number}/{len(groups)}", files=uploads)
-        log.info("delivered %s (%s, %d files)", job.id, result.state, len(result.outputs))
-
-
-async def _edit_final(
-    job: Job,
-    sink: Sink,
-    *,
-    content: str,
-    images: list[ImageFile],
-    embed: discord.Embed | None = None,
-    view: discord.ui.View | None = None,
-    spoiler: bool = False,
-) -> discord.HTTPException | None:
-    """Edit in a job's end, trying again while Discord is overloaded; return a lasting error.
-
-    A result dropped to a 429 storm would leave the member looking at progress forever.
-    """
-
-    async def edit() -> None:
-        files = [to_file(image, spoiler=spoiler) for image in images]  # fresh each try
-        await sink.edit(content=content, embed=embed, files=files, view=view)
-
-    try:
-        await persist(edit, f"final edit of {job.id}")
-    except discord.HTTPException as exc:
-        return exc
-    return None
-
 
 async def _updates(job: Job, period: float) -> AsyncGenerator[ProgressSnapshot, None]:
     """Yield the job's snapshots as they change, and the current one every `period` seconds."""
@@ -335,10 +241,6 @@ async def _updates(job: Job, period: float) -> AsyncGenerator[ProgressSnapshot, 
                 pending.cancel()
                 with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                     await pending
-
-
-def _node_title(job: Job, node_id: str | None) -> str | None:
-    return title_of(job.graph, node_id) if node_id is not None else None
 
 
 def _same(shown: ProgressSnapshot, snapshot: ProgressSnapshot) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 import discord
 
-from bot.discord.delivery import to_embed
+from bot.discord.ending import to_embed
 from bot.discord.render import FIELD_LIMIT, EmbedData, EmbedField, truncate
 
 log = logging.getLogger(__name__)
