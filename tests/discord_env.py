@@ -31,6 +31,7 @@ from tests.fakes.discord_messages import walk
 Response = discord.InteractionResponseType
 Option = discord.AppCommandOptionType
 EPHEMERAL = discord.MessageFlags(ephemeral=True).value
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -130,6 +131,13 @@ async def open_services(
         yield Services(settings, list(engine.backends), engine.jobs, calls)
 
 
+@asynccontextmanager
+async def running(settings: Settings, *, journal: bool = False) -> AsyncIterator[Services]:
+    """Open the services (`open_services`) and run a ComfyBot on them until the block ends."""
+    async with open_services(settings, journal=journal) as services, run_bot(services.new_bot()):
+        yield services
+
+
 def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     """Return a small PNG."""
     buffer = io.BytesIO()
@@ -157,6 +165,22 @@ def final_edit(ix: Interaction) -> Callable[[RecordedCall], bool]:
     """Match the result edit of @original (the one carrying the result embed or an end line)."""
     is_edit = edits_of(ix)
     return lambda c: is_edit(c) and c.status == 200 and _is_final(c.json)
+
+
+def message_result(message_id: int) -> Callable[[RecordedCall], bool]:
+    """Match the edit of a channel message (a mention's reply, a moved job) carrying the result."""
+    return lambda c: (
+        c.method == "PATCH"
+        and c.path.endswith(f"/messages/{message_id}")
+        and bool(c.json.get("embeds"))
+    )
+
+
+def assert_told_privately(answer: dict[str, Any], text: str) -> None:
+    """Assert an interaction was answered at once, ephemerally, with a message holding `text`."""
+    assert answer["type"] == Response.channel_message.value, answer
+    assert answer["data"]["flags"] == EPHEMERAL, answer
+    assert text in answer["data"]["content"], answer
 
 
 def _is_final(body: Any) -> bool:

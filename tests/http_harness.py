@@ -25,6 +25,7 @@ from bot.jobs.engine import Engine
 from bot.jobs.queue import JobQueue
 from bot.ops.metrics import Metrics
 from bot.workflows.library import WorkflowLibrary, load_workflow
+from tests.fakes.comfy import FakeComfy
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
 HTTP_TEXT = Path(__file__).resolve().parent / "fixtures" / "http" / "http_text.json"
@@ -45,6 +46,23 @@ def png(width: int = 8, height: int = 6, color: tuple[int, int, int] = (200, 30,
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+async def json_error(response: Any, status: int, code: str) -> str:
+    """Assert the answer is a JSON error of `status` and `code` with a message; return it."""
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/json"
+    body = await response.json()
+    assert body["error"]["code"] == code, body
+    message: str = body["error"]["message"]
+    assert message
+    return message
+
+
+def assert_nothing_sent(fake: FakeComfy) -> None:
+    """Assert FakeComfy got neither a prompt nor an upload."""
+    assert ("POST", "/prompt") not in fake.requests
+    assert ("POST", "/upload/image") not in fake.requests
 
 
 def image_form(data: bytes, filename: str = "in.png", **fields: str) -> aiohttp.FormData:

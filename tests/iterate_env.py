@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from bot.config import Settings
-from tests.discord_env import ROOT, final_edit, library_dir, make_settings
+from tests.discord_env import EPHEMERAL, ROOT, final_edit, library_dir, make_settings, webhook_of
+from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall
 from tests.fakes.discord_messages import walk
 
@@ -32,6 +34,39 @@ def iterate_settings(comfy_url: str, tmp_path: Path, **env: str) -> Settings:
         for suffix in (".json", ".toml"):
             shutil.copy(ROOT / "workflows" / f"{name}{suffix}", directory / f"{name}{suffix}")
     return make_settings(comfy_url, directory, **env)
+
+
+@pytest.fixture(name="fake_comfy")
+async def models_comfy_fixture() -> AsyncIterator[FakeComfy]:
+    """A FakeComfy with checkpoints and LoRAs installed (img2img and txt2img can run)."""
+    async with FakeComfy(models=MODELS) as fake:
+        yield fake
+    assert not fake.errors, fake.errors
+
+
+@pytest.fixture(name="settings")
+def settings_fixture(fake_comfy: FakeComfy, tmp_path: Path) -> Settings:
+    """Return `iterate_settings` on the test's FakeComfy."""
+    return iterate_settings(fake_comfy.url, tmp_path)
+
+
+async def ask_grid(
+    fake: FakeDiscord, user: int, **options: object
+) -> tuple[Interaction, RecordedCall]:
+    """Ask for four slow images of a fox (`options` override) and wait for the grid's result."""
+    ix = await fake.slash(
+        "generate", {"prompt": "a fox", "workflow": "slow", "count": 4, **options}, user_id=user
+    )
+    await ix.wait_response()
+    return ix, await fake.wait_for(final_edit(ix), timeout=10)
+
+
+async def refusal(fake: FakeDiscord, click: Interaction) -> str:
+    """Wait for the ephemeral follow-up a click was refused with; return its text."""
+    await click.wait_response()
+    told = await fake.wait_for(lambda c: webhook_of(click)(c) and c.method == "POST")
+    assert told.json["flags"] == EPHEMERAL
+    return str(told.json["content"])
 
 
 def labels(message: dict[str, Any]) -> list[str]:

@@ -73,15 +73,25 @@ def request(method: str, path: str, **kwargs: Any) -> Send:
     return send
 
 
-def upload(data: bytes, name: str = "in.png", query: str = "", **fields: str) -> Send:
-    """POST /upload/image with `data` in the `image` field."""
+def upload(
+    data: bytes,
+    name: str = "in.png",
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    **fields: str,
+) -> Send:
+    """POST /upload/image with `data` in the `image` field (a new form for each send)."""
 
     async def send(h: Harness) -> Answer:
         form = image_form(data, name, **fields)
-        async with h.http.post(f"/upload/image{query}", data=form) as answer:
-            return Answer(answer.status, answer.content_type, await answer.read())
+        return await request("POST", f"/upload/image{query}", data=form, headers=headers)(h)
 
     return send
+
+
+def multipart(body: bytes, content_type: str = "multipart/form-data; boundary=x") -> Send:
+    """POST /upload/image with these exact bytes as a multipart body."""
+    return request("POST", "/upload/image", data=body, headers={"Content-Type": content_type})
 
 
 def raw(head: bytes) -> Send:
@@ -105,17 +115,6 @@ def raw(head: bytes) -> Send:
     return send
 
 
-def upload_with(data: bytes, headers: dict[str, str]) -> Send:
-    """POST /upload/image with extra headers."""
-
-    async def send(h: Harness) -> Answer:
-        form = image_form(data)
-        async with h.http.post("/upload/image", data=form, headers=headers) as answer:
-            return Answer(answer.status, answer.content_type, await answer.read())
-
-    return send
-
-
 def update_raw(body: bytes) -> Send:
     """POST /update/prompt with these exact bytes as a JSON body."""
     return request("POST", "/update/prompt", data=body, headers=JSON)
@@ -126,34 +125,19 @@ def update(body: Any) -> Send:
     return request("POST", "/update/prompt", data=json.dumps(body), headers=JSON)
 
 
+def load_image(value: str) -> Send:
+    """Point the LoadImage node of http_text (node 1) at `value` through /update/prompt."""
+    return update({"node_id": "1", "input": "image", "value": value})
+
+
 TOKENED = HttpOptions(token=TOKEN)
 SMALL = HttpOptions(max_body_bytes=4096, max_image_bytes=2048)
 CASES = [
-    Case(
-        "update: not JSON",
-        request("POST", "/update/prompt", data=b'{"te', headers=JSON),
-        400,
-        "malformed_json",
-    ),
+    Case("update: not JSON", update_raw(b'{"te'), 400, "malformed_json"),
     Case("update: a JSON list", update([]), 400, "bad_request"),
     Case("update: an empty object", update({}), 400, "bad_request"),
     Case("update: unknown node", update({"node_id": "99", "text": "x"}), 404, "unknown_node"),
-    Case(
-        "update: node without that input",
-        update({"node_id": "3", "text": "x"}),
-        422,
-        "invalid_input",
-    ),
     Case("update: node input without value", update({"node_id": "2"}), 400, "bad_request"),
-    Case("update: seed as text", update({"seed": "five"}), 422, "invalid_input"),
-    Case("update: steps over the range", update({"steps": 9999}), 422, "invalid_input"),
-    Case("update: negative steps", update({"steps": -1}), 422, "invalid_input"),
-    Case("update: steps as a float", update({"steps": 2.5}), 422, "invalid_input"),
-    Case("update: steps as a bool", update({"steps": True}), 422, "invalid_input"),
-    Case("update: unknown key", update({"colour": "red"}), 422, "invalid_input"),
-    Case("update: image name by hand", update({"image": "x.png"}), 422, "invalid_input"),
-    Case("update: text as a number", update({"text": 5}), 422, "invalid_input"),
-    Case("update: cfg the workflow lacks", update({"cfg": 7}), 422, "invalid_input"),
     Case(
         "update: text to a workflow without",
         update({"text": "a cat"}),
@@ -180,13 +164,10 @@ CASES = [
         400,
         "bad_request",
     ),
-    Case("upload: text named .png", upload(not_an_image()), 422, "invalid_image", "demo"),
-    Case("upload: empty file", upload(b""), 422, "invalid_image", "demo"),
     Case(
         "upload: over the image limit", upload(png(64, 64) + bytes(4000)), 413, None, "demo", SMALL
     ),
     Case("upload: no such input", upload(png(), query="?input=1"), 422, "no_image_input", "demo"),
-    Case("upload: input not a number", upload(png(), input="first"), 400, "bad_request", "demo"),
     Case("upload: workflow without image input", upload(png()), 422, "no_image_input", "slow"),
     Case("jobs: unknown job", request("GET", "/jobs/nope"), 404, "unknown_job"),
     Case(
@@ -198,44 +179,38 @@ CASES = [
     Case(
         "jobs: output index not a number", request("GET", "/jobs/x/outputs/first"), 404, "not_found"
     ),
+    Case(
+        "jobs: output index of 5000 digits",
+        request("GET", "/jobs/x/outputs/" + "7" * 5000),
+        404,
+        "unknown_job",
+    ),
     Case("interrupt: unknown job", request("POST", "/interrupt/nope"), 404, "unknown_job"),
     Case("route: unknown path", request("GET", "/nowhere"), 404, "not_found"),
     Case("route: wrong method", request("DELETE", "/queue"), 405, "method_not_allowed"),
     Case(
         "route: PUT on update", request("PUT", "/update/prompt", json={}), 405, "method_not_allowed"
     ),
-    Case("auth: no token", request("POST", "/queue"), 401, "unauthorized", options=TOKENED),
-    Case(
-        "auth: wrong token",
-        request("POST", "/queue", headers={"Authorization": "Bearer nope"}),
-        401,
-        "unauthorized",
-        options=TOKENED,
-    ),
-    Case(
-        "auth: not a bearer token",
-        request("POST", "/queue", headers={"Authorization": f"Basic {TOKEN}"}),
-        401,
-        "unauthorized",
-        options=TOKENED,
-    ),
-    Case(
-        "auth: token in the query",
-        request("POST", f"/queue?token={TOKEN}"),
-        401,
-        "unauthorized",
-        options=TOKENED,
-    ),
     Case("auth: upload without token", upload(png()), 401, "unauthorized", "demo", TOKENED),
     Case(
-        "auth: events without token",
-        request("GET", "/events"),
+        "auth: header with byte 0xFF",
+        raw(
+            b"POST /queue HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \xff\r\n"
+            b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
         401,
         "unauthorized",
         options=TOKENED,
     ),
-]
-CASES += [
+    Case(
+        "auth: header with byte 0xFF, no token set",
+        raw(
+            b"GET /jobs/nope HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: \xff\xfe\r\n"
+            b"Connection: close\r\n\r\n"
+        ),
+        404,
+        "unknown_job",
+    ),
     # Browsers acting for other sites, and foreign host names (CSRF, DNS rebinding).
     Case(
         "browser: foreign Origin on update",
@@ -247,52 +222,10 @@ CASES += [
     ),
     Case(
         "browser: foreign Origin on upload",
-        upload_with(png(), {"Origin": "https://evil.example"}),
+        upload(png(), headers={"Origin": "https://evil.example"}),
         403,
         "forbidden",
         "demo",
-    ),
-    Case(
-        "browser: Origin null",
-        request("POST", "/queue", headers={"Origin": "null"}),
-        403,
-        "forbidden",
-    ),
-    Case(
-        "browser: GET /queue cross-site",
-        request("GET", "/queue", headers={"Sec-Fetch-Site": "cross-site"}),
-        403,
-        "forbidden",
-    ),
-    Case(
-        "browser: POST /queue same-site",
-        request("POST", "/queue", headers={"Sec-Fetch-Site": "same-site"}),
-        403,
-        "forbidden",
-    ),
-    Case(
-        "browser: GET /queue from a foreign page",
-        request("GET", "/queue", headers={"Origin": "http://evil.example"}),
-        403,
-        "forbidden",
-    ),
-    Case(
-        "host: rebinding name",
-        request("GET", "/workflow", headers={"Host": "rebind.evil.example:8189"}),
-        403,
-        "forbidden",
-    ),
-    Case(
-        "host: rebinding name on queue",
-        request("POST", "/queue", headers={"Host": "rebind.evil.example"}),
-        403,
-        "forbidden",
-    ),
-    Case(
-        "host: port not a number",
-        request("GET", "/jobs/x", headers={"Host": "127.0.0.1:http"}),
-        403,
-        "forbidden",
     ),
     Case(
         "json: text/plain body",
@@ -322,40 +255,12 @@ CASES += [
     ),
     Case("json: not UTF-8", update_raw(b'{"text": "\xff"}'), 400, "malformed_json"),
     Case(
-        "upload: input a superscript digit",
-        upload(png(), query="?input=%C2%B2"),
-        400,
-        "bad_request",
-        "demo",
-    ),
-    Case(
-        "upload: input 5000 digits",
-        upload(png(), query="?input=" + "9" * 5000),
-        400,
-        "bad_request",
-        "demo",
-    ),
-    Case("upload: input negative", upload(png(), query="?input=-1"), 400, "bad_request", "demo"),
-    Case(
-        "upload: bad multipart boundary",
-        request(
-            "POST",
-            "/upload/image",
-            data=b"--x\r\nbroken",
-            headers={"Content-Type": "multipart/form-data; boundary=x"},
-        ),
-        400,
-        "malformed_form",
-        "demo",
+        "upload: bad multipart boundary", multipart(b"--x\r\nbroken"), 400, "malformed_form", "demo"
     ),
     Case(
         "upload: multipart cut short",
-        request(
-            "POST",
-            "/upload/image",
-            data=b"--x\r\nContent-Disposition: form-data; "
-            b'name="image"; filename="a.png"\r\n\r\nabc',
-            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        multipart(
+            b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc'
         ),
         400,
         "malformed_form",
@@ -363,52 +268,17 @@ CASES += [
     ),
     Case(
         "upload: multipart without a boundary",
-        request(
-            "POST",
-            "/upload/image",
-            data=b"--x\r\n\r\n--x--\r\n",
-            headers={"Content-Type": "multipart/form-data"},
-        ),
+        multipart(b"--x\r\n\r\n--x--\r\n", "multipart/form-data"),
         400,
         None,
         "demo",
     ),
     Case(
         "upload: multipart part without headers",
-        request(
-            "POST",
-            "/upload/image",
-            data=b"--x\r\n\r\nabc\r\n--x--\r\n",
-            headers={"Content-Type": "multipart/form-data; boundary=x"},
-        ),
+        multipart(b"--x\r\n\r\nabc\r\n--x--\r\n"),
         400,
         None,
         "demo",
-    ),
-    Case(
-        "jobs: output index of 5000 digits",
-        request("GET", "/jobs/x/outputs/" + "7" * 5000),
-        404,
-        "unknown_job",
-    ),
-    Case(
-        "auth: header with byte 0xFF",
-        raw(
-            b"POST /queue HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \xff\r\n"
-            b"Content-Length: 0\r\nConnection: close\r\n\r\n"
-        ),
-        401,
-        "unauthorized",
-        options=TOKENED,
-    ),
-    Case(
-        "auth: header with byte 0xFF, no token set",
-        raw(
-            b"GET /jobs/nope HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: \xff\xfe\r\n"
-            b"Connection: close\r\n\r\n"
-        ),
-        404,
-        "unknown_job",
     ),
     Case(
         "headers: one over 8 KB",
@@ -427,48 +297,94 @@ CASES += [
         None,
     ),
     Case("headers: not HTTP", raw(b"HELLO\r\n\r\n"), 400, None),
-    # Values ComfyUI would take but should never get (built-in ranges, image names).
-    Case("update: steps 10**300", update({"steps": 10**300}), 422, "invalid_input"),
-    Case("update: width not a multiple of 8", update({"width": 100}), 422, "invalid_input", "slow"),
-    Case("update: width 10**6", update({"width": 10**6}), 422, "invalid_input", "slow"),
-    Case("update: height 0", update({"height": 0}), 422, "invalid_input", "slow"),
-    Case(
-        "update: LoadImage at another user's output",
-        update({"node_id": "1", "input": "image", "value": "ComfyUI_00001_.png [output]"}),
-        422,
-        "invalid_input",
-    ),
-    Case(
-        "update: LoadImage at a temp file",
-        update({"node_id": "1", "input": "image", "value": "x.png [temp]"}),
-        422,
-        "invalid_input",
-    ),
-    Case(
-        "update: LoadImage up a folder",
-        update({"node_id": "1", "input": "image", "value": "../secrets.png"}),
-        422,
-        "invalid_input",
-    ),
-    Case(
-        "update: LoadImage with a backslash",
-        update({"node_id": "1", "input": "image", "value": "a\\b.png"}),
-        422,
-        "invalid_input",
-    ),
-    # Image files the input check decodes and refuses.
-    Case("upload: truncated PNG", upload(truncated_png()), 422, "invalid_image", "demo"),
-    Case("upload: huge canvas PNG", upload(huge_canvas_png()), 422, "invalid_image", "demo"),
-    Case("upload: EPS named .png", upload(eps()), 422, "invalid_image", "demo"),
 ]
-
+# Requests a browser acting for another site, or a foreign host name, sends (CSRF, DNS
+# rebinding): 403 forbidden, whatever the route.
 CASES += [
-    Case(f"upload: {kind} named .png", upload(in_format(kind)), 422, "invalid_image", "demo")
-    for kind in REFUSED_FORMATS
+    Case(name, request(method, path, headers=headers), 403, "forbidden")
+    for name, method, path, headers in [
+        ("browser: Origin null", "POST", "/queue", {"Origin": "null"}),
+        ("browser: GET /queue cross-site", "GET", "/queue", {"Sec-Fetch-Site": "cross-site"}),
+        ("browser: POST /queue same-site", "POST", "/queue", {"Sec-Fetch-Site": "same-site"}),
+        (
+            "browser: GET /queue from a foreign page",
+            "GET",
+            "/queue",
+            {"Origin": "http://evil.example"},
+        ),
+        ("host: rebinding name", "GET", "/workflow", {"Host": "rebind.evil.example:8189"}),
+        ("host: rebinding name on queue", "POST", "/queue", {"Host": "rebind.evil.example"}),
+        ("host: port not a number", "GET", "/jobs/x", {"Host": "127.0.0.1:http"}),
+    ]
 ]
-CASES.append(
-    Case("upload: multi-page TIFF", upload(multipage_tiff()), 422, "invalid_image", "demo")
-)
+# A server with a token refuses a request without that very token as a bearer header: 401.
+CASES += [
+    Case(name, request(method, path, **kwargs), 401, "unauthorized", options=TOKENED)
+    for name, method, path, kwargs in [
+        ("auth: no token", "POST", "/queue", {}),
+        ("auth: wrong token", "POST", "/queue", {"headers": {"Authorization": "Bearer nope"}}),
+        (
+            "auth: not a bearer token",
+            "POST",
+            "/queue",
+            {"headers": {"Authorization": f"Basic {TOKEN}"}},
+        ),
+        ("auth: token in the query", "POST", f"/queue?token={TOKEN}", {}),
+        ("auth: events without token", "GET", "/events", {}),
+    ]
+]
+# Values the workflow has no place for, or outside its ranges (ComfyUI would take some of them
+# but should never get them: built-in ranges, image names): 422 invalid_input.
+CASES += [
+    Case(f"update: {name}", send, 422, "invalid_input", workflow)
+    for name, send, workflow in [
+        ("node without that input", update({"node_id": "3", "text": "x"}), "http_text"),
+        ("seed as text", update({"seed": "five"}), "http_text"),
+        ("steps over the range", update({"steps": 9999}), "http_text"),
+        ("negative steps", update({"steps": -1}), "http_text"),
+        ("steps as a float", update({"steps": 2.5}), "http_text"),
+        ("steps as a bool", update({"steps": True}), "http_text"),
+        ("unknown key", update({"colour": "red"}), "http_text"),
+        ("image name by hand", update({"image": "x.png"}), "http_text"),
+        ("text as a number", update({"text": 5}), "http_text"),
+        ("cfg the workflow lacks", update({"cfg": 7}), "http_text"),
+        ("steps 10**300", update({"steps": 10**300}), "http_text"),
+        ("width not a multiple of 8", update({"width": 100}), "slow"),
+        ("width 10**6", update({"width": 10**6}), "slow"),
+        ("height 0", update({"height": 0}), "slow"),
+        (
+            "LoadImage at another user's output",
+            load_image("ComfyUI_00001_.png [output]"),
+            "http_text",
+        ),
+        ("LoadImage at a temp file", load_image("x.png [temp]"), "http_text"),
+        ("LoadImage up a folder", load_image("../secrets.png"), "http_text"),
+        ("LoadImage with a backslash", load_image("a\\b.png"), "http_text"),
+    ]
+]
+# The upload's `input` (which image input of the workflow) must be a plain number: 400.
+CASES += [
+    Case(f"upload: {name}", send, 400, "bad_request", "demo")
+    for name, send in [
+        ("input not a number", upload(png(), input="first")),
+        ("input a superscript digit", upload(png(), query="?input=%C2%B2")),
+        ("input 5000 digits", upload(png(), query="?input=" + "9" * 5000)),
+        ("input negative", upload(png(), query="?input=-1")),
+    ]
+]
+# Files the input check decodes and refuses: 422 invalid_image.
+CASES += [
+    Case(f"upload: {name}", upload(data), 422, "invalid_image", "demo")
+    for name, data in [
+        ("text named .png", not_an_image()),
+        ("empty file", b""),
+        ("truncated PNG", truncated_png()),
+        ("huge canvas PNG", huge_canvas_png()),
+        ("EPS named .png", eps()),
+        *((f"{kind} named .png", in_format(kind)) for kind in REFUSED_FORMATS),
+        ("multi-page TIFF", multipage_tiff()),
+    ]
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

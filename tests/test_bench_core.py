@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_core.py"
-
-
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_core", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from bench.bench_core import main
 
 
 def test_bench_core_prints_its_figures(capsys: pytest.CaptureFixture[str]):
-    assert load_bench().main(["--jobs", "20"]) == 0
+    assert main(["--jobs", "20"]) == 0
 
     out = capsys.readouterr().out
     assert re.search(r"N=20 +events: \d+ routed .*, 0 failed jobs", out), out

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_memory.py"
-
-
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_memory", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from bench.bench_memory import main
 
 
 def test_bench_memory_prints_its_figures(capsys: pytest.CaptureFixture[str]):
     argv = ["--jobs", "12", "--input-mib", "0.25", "--window", "4", "--keep-bytes", "0.5"]
-    assert load_bench().main([*argv, "--in-process"]) == 0
+    assert main([*argv, "--in-process"]) == 0
 
     out = capsys.readouterr().out
     assert re.search(r"N=12 +inputs 0.25 MiB each, .*: 0 failed, [\d.]+ s wall", out), out

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from bench.bench_workflows import expected, main
 from tests.graphs import ApiGraph, object_info
-
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_workflows.py"
-
-
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_workflows", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_bench_workflows_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    assert load_bench().main(["--verbose"]) == 0
+    assert main(["--verbose"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^converted: \d+/92$", out, re.MULTILINE), out
     assert re.search(r"^valid: +\d+/92 = [\d.]+% \(target 90%\)$", out, re.MULTILINE), out
@@ -35,7 +20,6 @@ def test_bench_workflows_prints_its_figures(capsys: pytest.CaptureFixture[str]) 
 
 def test_the_independent_answer_sees_a_missed_seed() -> None:
     """The benchmark's answer comes from node types, so it catches what the tracer misses."""
-    bench = load_bench()
     graph = ApiGraph()
     graph.add("1", "CheckpointLoaderSimple", ckpt_name="x.safetensors")
     graph.add("2", "CLIPTextEncode", text="a fox", clip=["1", 1])
@@ -48,6 +32,6 @@ def test_the_independent_answer_sees_a_missed_seed() -> None:
     seeder = {"input": {"required": {"samples": ["LATENT"], "seed": seed}}, "output": ["LATENT"]}
     info = {**object_info(), "ImageNoiseSeeder": seeder}
     graph["5"]["inputs"]["seed"] = 3
-    truth = bench.expected(graph, info)
+    truth = expected(graph, info)
     assert {str(p) for p in truth["seed"]} == {"4.seed", "5.seed"}
     assert {str(p) for p in truth["prompt"]} == {"2.text"}

@@ -14,8 +14,6 @@ import discord
 import pytest
 
 from bot.comfy.backend import ComfyBackend
-from bot.comfy.client import ComfyClient
-from bot.comfy.stream import Backoff
 from bot.community.gate import Gate
 from bot.community.guild import GuildSettings
 from bot.community.nsfw import ImageModerator
@@ -30,6 +28,7 @@ from bot.jobs.store import JobStore
 from bot.workflows.library import WorkflowLibrary
 from cogs.admin import Admin
 from cogs.jobs import Jobs
+from tests.backend_env import checked_backend
 from tests.fakes.comfy import FakeComfy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,13 +78,7 @@ def interaction(user_id: int, *, manage_guild: bool = False, guild_id: int | Non
 
 @pytest.fixture
 async def backend(fake_comfy: FakeComfy) -> AsyncIterator[ComfyBackend]:
-    async with (
-        ComfyClient(fake_comfy.url, timeout=5) as client,
-        ComfyBackend(client, backoff=Backoff(0.02, 0.2)) as backend,
-    ):
-        async with asyncio.timeout(5):
-            await backend.stream.wait_connected()
-            await backend.check()
+    async with checked_backend(fake_comfy.url) as backend:
         yield backend
 
 

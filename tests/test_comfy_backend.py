@@ -24,6 +24,7 @@ from bot.comfy.events import (
     prompt_id_of,
 )
 from bot.comfy.stream import Backoff, EventStream
+from tests.backend_env import checked_backend
 from tests.comfy_prompts import failing_prompt, slow_prompt
 from tests.fakes.comfy import FakeComfy
 from tests.fakes.comfy_probe import load_trace, trace_posts
@@ -447,48 +448,38 @@ def asked(fake: FakeComfy, since: int) -> list[str]:
     return [path for _, path in fake.requests[since:] if path not in ("/ws", "/view")]
 
 
+async def asked_while_running(
+    fake: FakeComfy, monkeypatch: pytest.MonkeyPatch, seed: int, rounds: int, **options: Any
+) -> list[str]:
+    """Return what a backend (checking every 10 ms, `options`) asked in `rounds` check rounds
+    while a held prompt of its own ran; the prompt must then succeed."""
+    async with checked_backend(fake.url, backoff=FAST, check_interval=0.01, **options) as backend:
+        fake.hold()
+        run = await backend.submit(slow_prompt(seed))
+        await fake.wait_for_prompt(run.prompt_id, "running")
+        since = len(fake.requests)
+        counted = count_rounds(backend, monkeypatch, rounds)
+        async with asyncio.timeout(5):
+            await counted.wait()
+        paths = asked(fake, since)
+        fake.release()
+        assert (await run.result()).is_success
+    return paths
+
+
 async def test_an_open_socket_is_the_health_signal_no_polling_while_it_is_up(
     fake_comfy: FakeComfy, monkeypatch: pytest.MonkeyPatch
 ):
-    async with ComfyClient(fake_comfy.url, timeout=5) as client:
-        backend = ComfyBackend(client, backoff=FAST, check_interval=0.01)
-        async with backend:
-            async with asyncio.timeout(5):
-                await backend.stream.wait_connected()
-                await backend.check()
-            fake_comfy.hold()
-            run = await backend.submit(slow_prompt(50))
-            await fake_comfy.wait_for_prompt(run.prompt_id, "running")
-            since = len(fake_comfy.requests)
-            rounds = count_rounds(backend, monkeypatch, 20)
-            async with asyncio.timeout(5):
-                await rounds.wait()
-            assert asked(fake_comfy, since) == []  # 20 rounds: no /system_stats, no /queue
-            fake_comfy.release()
-            assert (await run.result()).is_success
+    paths = await asked_while_running(fake_comfy, monkeypatch, 50, 20)
+    assert paths == []  # 20 rounds: no /system_stats, no /queue
 
 
 async def test_without_news_the_queue_is_reconciled_once_an_interval(
     fake_comfy: FakeComfy, monkeypatch: pytest.MonkeyPatch
 ):
-    async with ComfyClient(fake_comfy.url, timeout=5) as client:
-        backend = ComfyBackend(client, backoff=FAST, check_interval=0.01, reconcile_interval=0)
-        async with backend:
-            async with asyncio.timeout(5):
-                await backend.stream.wait_connected()
-                await backend.check()
-            fake_comfy.hold()
-            run = await backend.submit(slow_prompt(51))
-            await fake_comfy.wait_for_prompt(run.prompt_id, "running")
-            since = len(fake_comfy.requests)
-            rounds = count_rounds(backend, monkeypatch, 3)
-            async with asyncio.timeout(5):
-                await rounds.wait()
-            paths = asked(fake_comfy, since)
-            assert set(paths) == {"/queue"}
-            assert 3 <= len(paths) <= 4  # one per round (the interval here is 0), nothing else
-            fake_comfy.release()
-            assert (await run.result()).is_success
+    paths = await asked_while_running(fake_comfy, monkeypatch, 51, 3, reconcile_interval=0)
+    assert set(paths) == {"/queue"}
+    assert 3 <= len(paths) <= 4  # one per round (the interval here is 0), nothing else
 
 
 async def test_what_a_server_can_do_is_learned_again_when_it_comes_back_upgraded():
@@ -516,24 +507,24 @@ async def test_what_a_server_can_do_is_learned_again_when_it_comes_back_upgraded
 async def test_silence_while_ours_only_waits_asks_nothing(
     fake_comfy: FakeComfy, monkeypatch: pytest.MonkeyPatch
 ):
-    async with ComfyClient(fake_comfy.url, timeout=5) as client:
-        backend = ComfyBackend(client, backoff=FAST, check_interval=0.01, silence_limit=0.05)
-        async with backend, ComfyClient(fake_comfy.url, client_id="someone-else") as other:
-            async with asyncio.timeout(5):
-                await backend.stream.wait_connected()
-                await backend.check()
-            fake_comfy.hold()
-            theirs = await other.submit(slow_prompt(53))  # its progress goes to its socket only
-            await fake_comfy.wait_for_prompt(theirs.prompt_id, "running")
-            ours = await backend.submit(slow_prompt(54))
-            since = len(fake_comfy.requests)
-            rounds = count_rounds(backend, monkeypatch, 20)
-            async with asyncio.timeout(5):
-                await rounds.wait()
-            assert backend.stream.silence > 0.05
-            assert asked(fake_comfy, since) == []
-            fake_comfy.release()
-            assert (await ours.result()).is_success
+    async with (
+        checked_backend(
+            fake_comfy.url, backoff=FAST, check_interval=0.01, silence_limit=0.05
+        ) as backend,
+        ComfyClient(fake_comfy.url, client_id="someone-else") as other,
+    ):
+        fake_comfy.hold()
+        theirs = await other.submit(slow_prompt(53))  # its progress goes to its socket only
+        await fake_comfy.wait_for_prompt(theirs.prompt_id, "running")
+        ours = await backend.submit(slow_prompt(54))
+        since = len(fake_comfy.requests)
+        rounds = count_rounds(backend, monkeypatch, 20)
+        async with asyncio.timeout(5):
+            await rounds.wait()
+        assert backend.stream.silence > 0.05
+        assert asked(fake_comfy, since) == []
+        fake_comfy.release()
+        assert (await ours.result()).is_success
 
 
 def ksampler_prompt(seed: int) -> dict[str, Any]:

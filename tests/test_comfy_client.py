@@ -6,7 +6,6 @@ import asyncio
 import importlib
 import inspect
 import pkgutil
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -26,6 +25,7 @@ from bot.comfy.errors import (
 )
 from bot.comfy.events import OutputFile
 from bot.comfy.ids import is_canonical
+from tests.backend_env import closed_url
 from tests.comfy_prompts import PNG_MAGIC, slow_prompt
 from tests.fakes.comfy import FakeComfy
 
@@ -282,10 +282,7 @@ async def test_free_posts_its_flags(comfy: ComfyClient, fake_comfy: FakeComfy):
 
 
 async def test_nothing_listening_is_unavailable():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    async with ComfyClient(f"http://127.0.0.1:{port}", timeout=2) as client:
+    async with ComfyClient(closed_url(), timeout=2) as client:
         with pytest.raises(ComfyUnavailable, match="unreachable"):
             await client.queue()
         with pytest.raises(ComfyUnavailable):

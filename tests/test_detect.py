@@ -16,10 +16,17 @@ def found(graph: dict[str, Any], *keys: str) -> dict[str, list[str]]:
     return {key: [str(p) for p in points[key]] for key in keys}
 
 
-def assert_real(graph: ApiGraph) -> None:
+def assert_real(graph: dict[str, Any]) -> None:
     """The graph would be accepted by the recorded server, model files aside."""
     problems = [p for p in validate(graph, object_info()) if p.kind != "model_missing"]
     assert problems == []
+
+
+def assert_finds(graph: dict[str, Any], *, real: bool = True, **expected: list[str]) -> None:
+    """Detection finds exactly `expected` for each kind named (after `assert_real`, if `real`)."""
+    if real:
+        assert_real(graph)
+    assert found(graph, *expected) == expected
 
 
 def sdxl_base(graph: ApiGraph, latent: str = "5") -> ApiGraph:
@@ -44,13 +51,9 @@ def test_hires_fix_patches_the_seed_of_both_samplers() -> None:
     )  # fmt: skip
     graph.add("12", "VAEDecode", samples=["11", 0], vae=["4", 2])
     graph.add("13", "SaveImage", images=["12", 0])
-    assert_real(graph)
-    assert found(graph, "seed", "width", "prompt", "negative") == {
-        "seed": ["3.seed", "11.seed"],
-        "width": ["5.width"],
-        "prompt": ["6.text"],
-        "negative": ["7.text"],
-    }
+    assert_finds(
+        graph, seed=["3.seed", "11.seed"], width=["5.width"], prompt=["6.text"], negative=["7.text"]
+    )
 
 
 def test_img2img_after_txt2img_patches_both_seeds_and_both_prompts() -> None:
@@ -63,11 +66,7 @@ def test_img2img_after_txt2img_patches_both_seeds_and_both_prompts() -> None:
     )  # fmt: skip
     graph.add("23", "VAEDecode", samples=["22", 0], vae=["4", 2])
     graph.add("24", "SaveImage", images=["23", 0])
-    assert_real(graph)
-    assert found(graph, "seed", "prompt") == {
-        "seed": ["3.seed", "22.seed"],
-        "prompt": ["6.text", "21.text"],
-    }
+    assert_finds(graph, seed=["3.seed", "22.seed"], prompt=["6.text", "21.text"])
 
 
 def test_sdxl_refiner_keeps_the_refiner_seed_that_adds_no_noise() -> None:
@@ -90,13 +89,13 @@ def test_sdxl_refiner_keeps_the_refiner_seed_that_adds_no_noise() -> None:
     )  # fmt: skip
     graph.add("8", "VAEDecode", samples=["41:46", 0], vae=["2", 2])
     graph.add("save_image_websocket_node", "SaveImage", images=["8", 0])
-    assert_real(graph)
-    assert found(graph, "seed", "prompt", "negative", "width") == {
-        "seed": ["41:45.noise_seed"],
-        "prompt": ["3.text_g", "3.text_l", "5.text"],
-        "negative": ["4.text", "6.text"],
-        "width": ["7.width"],
-    }
+    assert_finds(
+        graph,
+        seed=["41:45.noise_seed"],
+        prompt=["3.text_g", "3.text_l", "5.text"],
+        negative=["4.text", "6.text"],
+        width=["7.width"],
+    )
 
 
 def flux(graph: ApiGraph) -> ApiGraph:
@@ -129,14 +128,14 @@ def flux(graph: ApiGraph) -> ApiGraph:
 
 def test_flux_prompt_in_both_text_widgets_seed_in_random_noise() -> None:
     graph = flux(ApiGraph())
-    assert_real(graph)
-    assert found(graph, "prompt", "negative", "seed", "steps", "height") == {
-        "prompt": ["3.clip_l", "3.t5xxl"],
-        "negative": [],
-        "seed": ["6.noise_seed"],
-        "steps": ["8.steps"],
-        "height": ["9.height"],
-    }
+    assert_finds(
+        graph,
+        prompt=["3.clip_l", "3.t5xxl"],
+        negative=[],
+        seed=["6.noise_seed"],
+        steps=["8.steps"],
+        height=["9.height"],
+    )
 
 
 def test_sd3_encoder_with_three_widgets_and_zero_out_negative() -> None:
@@ -153,12 +152,7 @@ def test_sd3_encoder_with_three_widgets_and_zero_out_negative() -> None:
     graph.add(
         "8", "KSampler", model=["1", 0], positive=["2", 0], negative=["6", 0], latent_image=["7", 0]
     )
-    assert_real(graph)
-    assert found(graph, "prompt", "negative", "seed") == {
-        "prompt": ["2.clip_l", "2.clip_g", "2.t5xxl"],
-        "negative": [],
-        "seed": ["8.seed"],
-    }
+    assert_finds(graph, prompt=["2.clip_l", "2.clip_g", "2.t5xxl"], negative=[], seed=["8.seed"])
 
 
 def test_controlnet_apply_and_concat_are_followed_on_each_side() -> None:
@@ -182,12 +176,9 @@ def test_controlnet_apply_and_concat_are_followed_on_each_side() -> None:
     graph["3"]["inputs"]["positive"] = ["36", 0]
     graph["3"]["inputs"]["negative"] = ["36", 1]
     graph.add("37", "SetLatentNoiseMask", samples=["5", 0], mask=["32", 0])
-    assert_real(graph)
-    assert found(graph, "prompt", "negative", "image") == {
-        "prompt": ["6.text", "33.text"],
-        "negative": ["7.text"],
-        "image": ["31.image", "32.image"],
-    }
+    assert_finds(
+        graph, prompt=["6.text", "33.text"], negative=["7.text"], image=["31.image", "32.image"]
+    )
 
 
 def test_prompt_from_core_and_custom_string_nodes_and_concatenation() -> None:
@@ -198,7 +189,7 @@ def test_prompt_from_core_and_custom_string_nodes_and_concatenation() -> None:
     # A custom text node the server does not know: followed by its link, its STRING patched.
     graph["42"] = {"class_type": "Text Multiline", "inputs": {"text": "lowres, blurry"}}
     graph["7"]["inputs"]["text"] = ["42", 0]
-    assert found(graph, "prompt", "negative") == {"prompt": ["40.value"], "negative": ["42.text"]}
+    assert_finds(graph, real=False, prompt=["40.value"], negative=["42.text"])
 
 
 def test_custom_sampler_known_by_the_types_of_its_inputs() -> None:
@@ -213,12 +204,14 @@ def test_custom_sampler_known_by_the_types_of_its_inputs() -> None:
     }  # fmt: skip
     graph.add("12", "CLIPTextEncodeFlux", clip_l="blurry", t5xxl="blurry", clip=["2", 0])
     del graph["10"], graph["5"], graph["6"], graph["8"], graph["7"], graph["4"]
-    assert found(graph, "prompt", "negative", "seed", "width") == {
-        "prompt": ["3.clip_l", "3.t5xxl"],
-        "negative": ["12.clip_l", "12.t5xxl"],
-        "seed": ["11.noise_seed"],
-        "width": ["9.width"],
-    }
+    assert_finds(
+        graph,
+        real=False,
+        prompt=["3.clip_l", "3.t5xxl"],
+        negative=["12.clip_l", "12.t5xxl"],
+        seed=["11.noise_seed"],
+        width=["9.width"],
+    )
 
 
 def test_txt2img_to_video_patches_image_and_video_seeds() -> None:
@@ -246,13 +239,13 @@ def test_txt2img_to_video_patches_image_and_video_seeds() -> None:
     graph.add("53", "VAEDecode", samples=["52", 0], vae=["4", 2])
     graph.add("54", "CreateVideo", images=["53", 0])
     graph.add("55", "SaveVideo", video=["54", 0])
-    assert_real(graph)
-    assert found(graph, "seed", "prompt", "negative", "width") == {
-        "seed": ["3.seed", "52.seed"],
-        "prompt": ["6.text", "50.text"],
-        "negative": ["7.text"],
-        "width": ["5.width"],
-    }
+    assert_finds(
+        graph,
+        seed=["3.seed", "52.seed"],
+        prompt=["6.text", "50.text"],
+        negative=["7.text"],
+        width=["5.width"],
+    )
 
 
 def test_ltxv_video_latent_size_and_sampler_custom_seed() -> None:
@@ -270,14 +263,14 @@ def test_ltxv_video_latent_size_and_sampler_custom_seed() -> None:
     )  # fmt: skip
     graph.add("9", "VAEDecode", samples=["8", 0], vae=["1", 2])
     graph.add("10", "SaveAnimatedWEBP", images=["9", 0])
-    assert_real(graph)
-    assert found(graph, "prompt", "negative", "seed", "width", "height") == {
-        "prompt": ["2.text"],
-        "negative": ["3.text"],
-        "seed": ["8.noise_seed"],
-        "width": ["5.width"],
-        "height": ["5.height"],
-    }
+    assert_finds(
+        graph,
+        prompt=["2.text"],
+        negative=["3.text"],
+        seed=["8.noise_seed"],
+        width=["5.width"],
+        height=["5.height"],
+    )
 
 
 @pytest.mark.parametrize("add_noise", [False, True])
@@ -296,7 +289,7 @@ def test_sampler_custom_seed_only_where_it_adds_noise(add_noise: bool) -> None:
         latent_image=["10", 0],
     )
     expected = ["6.noise_seed", "11.noise_seed"] if add_noise else ["6.noise_seed"]
-    assert found(graph, "seed")["seed"] == expected
+    assert_finds(graph, real=False, seed=expected)
 
 
 def test_custom_nodes_with_their_own_names_are_read_by_type_given_object_info() -> None:
@@ -324,7 +317,7 @@ def test_custom_nodes_with_their_own_names_are_read_by_type_given_object_info() 
             "output": ["LATENT"],
         },
     }  # fmt: skip
-    assert found(graph, "prompt", "negative", "seed") == {"prompt": [], "negative": [], "seed": []}
+    assert_finds(graph, real=False, prompt=[], negative=[], seed=[])
     typed = {key: [str(p) for p in v] for key, v in detect_points(graph, info).items() if v}
     assert typed["prompt"] == ["2.words"]
     assert typed["negative"] == ["3.words"]
@@ -360,12 +353,14 @@ def test_prompt_styler_with_two_text_outputs_and_efficient_samplers() -> None:
         "inputs": {**efficient, "seed": -1, "model": ["1", 0], "positive": ["12", 0],
                    "negative": ["17", 0], "latent_image": ["23", 1]},
     }  # fmt: skip
-    assert found(graph, "prompt", "negative", "seed", "width") == {
-        "prompt": ["8.text_positive"],
-        "negative": ["8.text_negative"],
-        "seed": ["20.seed", "21.seed"],
-        "width": ["23.width"],
-    }
+    assert_finds(
+        graph,
+        real=False,
+        prompt=["8.text_positive"],
+        negative=["8.text_negative"],
+        seed=["20.seed", "21.seed"],
+        width=["23.width"],
+    )
 
 
 def test_wan22_pairs_of_high_and_low_noise_conditioning() -> None:
@@ -388,12 +383,14 @@ def test_wan22_pairs_of_high_and_low_noise_conditioning() -> None:
         "18", "KSamplerAdvanced", **advanced, add_noise="disable", noise_seed=7, start_at_step=4,
         model=["2", 0], positive=["15", 2], negative=["15", 3], latent_image=["16", 0],
     )  # fmt: skip
-    assert found(graph, "prompt", "negative", "seed", "image") == {
-        "prompt": ["7.text"],
-        "negative": ["8.text"],
-        "seed": ["16.noise_seed"],
-        "image": ["5.image"],
-    }
+    assert_finds(
+        graph,
+        real=False,
+        prompt=["7.text"],
+        negative=["8.text"],
+        seed=["16.noise_seed"],
+        image=["5.image"],
+    )
 
 
 def test_detailers_are_samplers_and_their_seeds_change_too() -> None:
@@ -404,11 +401,9 @@ def test_detailers_are_samplers_and_their_seeds_change_too() -> None:
                    "seed": 987, "steps": 12, "positive": ["6", 0], "negative": ["7", 0],
                    "denoise": 0.4, "wildcard": "detailed hands"},
     }  # fmt: skip
-    assert found(graph, "seed", "prompt", "negative") == {
-        "seed": ["3.seed", "40.seed"],
-        "prompt": ["6.text"],
-        "negative": ["7.text"],
-    }
+    assert_finds(
+        graph, real=False, seed=["3.seed", "40.seed"], prompt=["6.text"], negative=["7.text"]
+    )
 
 
 def test_a_switch_is_followed_to_the_input_that_gives_text() -> None:
@@ -420,7 +415,7 @@ def test_a_switch_is_followed_to_the_input_that_gives_text() -> None:
         "inputs": {"switch": ["60", 0], "on_false": ["61", 0], "on_true": ["61", 0]},
     }
     graph["6"]["inputs"]["text"] = ["62", 0]
-    assert found(graph, "prompt")["prompt"] == ["61.value"]
+    assert_finds(graph, real=False, prompt=["61.value"])
 
 
 def test_a_loader_that_encodes_its_own_prompts_and_makes_the_latent() -> None:
@@ -437,11 +432,13 @@ def test_a_loader_that_encodes_its_own_prompts_and_makes_the_latent() -> None:
                        "positive": ["1", 1], "negative": ["1", 2], "latent_image": ["1", 3]},
         },
     }  # fmt: skip
-    assert found(graph, "prompt", "negative", "seed", "width", "height", "batch_size") == {
-        "prompt": ["1.positive"],
-        "negative": ["1.negative"],
-        "seed": ["2.seed"],
-        "width": ["1.empty_latent_width"],
-        "height": ["1.empty_latent_height"],
-        "batch_size": ["1.batch_size"],
-    }
+    assert_finds(
+        graph,
+        real=False,
+        prompt=["1.positive"],
+        negative=["1.negative"],
+        seed=["2.seed"],
+        width=["1.empty_latent_width"],
+        height=["1.empty_latent_height"],
+        batch_size=["1.batch_size"],
+    )

@@ -32,6 +32,7 @@ from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord, run_bot
 
 COGS = Path(__file__).resolve().parent.parent / "cogs"
+COMMANDS = {"generate", "queue", "history", "comfy", "settings", "config", "Use as input"}
 
 
 def test_every_cog_module_is_an_extension_with_setup() -> None:
@@ -53,15 +54,7 @@ async def test_commands_are_synced_to_the_dev_guild_only(
 
     assert None not in fake_discord.commands
     synced = {c["name"]: c for c in fake_discord.commands[fake_discord.guild_id]}
-    assert set(synced) == {
-        "generate",
-        "queue",
-        "history",
-        "comfy",
-        "settings",
-        "config",
-        "Use as input",
-    }
+    assert set(synced) == COMMANDS
     options = {o["name"]: o["type"] for o in synced["generate"]["options"]}
     assert options["prompt"] == Option.string.value
     assert options["image"] == Option.attachment.value
@@ -87,15 +80,7 @@ async def test_sync_registers_the_commands_globally(
     async with run_bot(bot):
         pass
 
-    assert {c["name"] for c in fake_discord.commands[None]} == {
-        "generate",
-        "queue",
-        "history",
-        "comfy",
-        "settings",
-        "config",
-        "Use as input",
-    }
+    assert {c["name"] for c in fake_discord.commands[None]} == COMMANDS
     assert fake_discord.guild_id not in fake_discord.commands
 
 

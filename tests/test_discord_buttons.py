@@ -10,6 +10,7 @@ from tests.discord_env import (  # noqa: F401  # fixtures
     EPHEMERAL,
     Response,
     Services,
+    assert_told_privately,
     bot_fixture,
     env_fixture,
     final_edit,
@@ -216,7 +217,4 @@ async def test_reroll_of_a_job_unknown_after_a_restart_is_refused(
 
     click = await fake_discord.click(ix.original_message_id or 0, reroll, user_id=user)
 
-    answer = await click.wait_response()
-    assert answer["type"] == Response.channel_message.value
-    assert answer["data"]["flags"] == EPHEMERAL
-    assert "can no longer be rerolled" in answer["data"]["content"]
+    assert_told_privately(await click.wait_response(), "can no longer be rerolled")

@@ -11,47 +11,49 @@ import pytest
 from bot.discord import inputs
 from bot.discord.client import ComfyBot
 from tests.discord_env import (  # noqa: F401  # fixtures
-    EPHEMERAL,
+    PNG_MAGIC,
     Response,
     Services,
     as_uploaded,
+    assert_told_privately,
     bot_fixture,
     env_fixture,
     final_edit,
+    message_result,
     png,
     services_fixture,
 )
 from tests.fakes.comfy import FakeComfy
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord, RecordedCall
 from tests.fakes.discord_messages import walk
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+async def _mention(
+    fake_discord: FakeDiscord, name: str, text: str, image: bytes | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Post `text` from a new member `name`, mentioning the bot, with an image (photo.png)."""
+    user = fake_discord.add_user(name)
+    attachment = fake_discord.add_attachment(png() if image is None else image, "photo.png")
+    posted = await fake_discord.post_message(
+        text, user_id=user, attachments=[attachment], mentions_bot=True
+    )
+    return user, posted
+
+
+def _reply_posted(call: RecordedCall) -> bool:
+    """Match a channel message the bot posted (a mention's reply)."""
+    return call.method == "POST" and call.path.endswith("/messages") and call.status == 200
 
 
 async def test_a_mention_with_an_image_runs_the_image_workflow(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("alice")
     source = png(40, 30, (10, 20, 30))
-    attachment = fake_discord.add_attachment(source, "photo.png")
+    user, posted = await _mention(fake_discord, "alice", "make it pop", source)
 
-    posted = await fake_discord.post_message(
-        "make it pop", user_id=user, attachments=[attachment], mentions_bot=True
-    )
-
-    reply = await fake_discord.wait_for(
-        lambda c: c.method == "POST" and c.path.endswith("/messages") and c.status == 200
-    )
+    reply = await fake_discord.wait_for(_reply_posted)
     assert str(reply.json["message_reference"]["message_id"]) == posted["id"]
-    reply_id = int(reply.response["id"])
-    final = await fake_discord.wait_for(
-        lambda c: (
-            c.method == "PATCH"
-            and c.path.endswith(f"/messages/{reply_id}")
-            and bool(c.json.get("embeds"))
-        ),
-        timeout=10,
-    )
+    final = await fake_discord.wait_for(message_result(int(reply.response["id"])), timeout=10)
     assert final.files[0][1].startswith(PNG_MAGIC)
     assert as_uploaded(source) in fake_comfy.uploads.values()
     job = next(iter(services.jobs.jobs.values()))
@@ -64,23 +66,22 @@ async def test_a_mention_reply_outlasts_a_429_storm_and_the_job_is_followed(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
 ) -> None:
     # Found by the soak: the reply gave up after discord.py's five tries; the job ran unseen.
-    user = fake_discord.add_user("ann")
-    attachment = fake_discord.add_attachment(png(), "photo.png")
-    fake_discord.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=6)
-
-    await fake_discord.post_message(
-        "again", user_id=user, attachments=[attachment], mentions_bot=True
-    )
-
-    reply = await fake_discord.wait_for(
-        lambda c: c.method == "POST" and c.path.endswith("/messages") and c.status == 200
-    )
+    reply = await _reply_through_a_429_storm(fake_discord, "ann", "again")
     reply_id = int(reply.response["id"])
     final = await fake_discord.wait_for(
         lambda c: c.path.endswith(f"/messages/{reply_id}") and bool(c.files), timeout=10
     )
     assert final.files[0][1].startswith(PNG_MAGIC)
-    assert fake_discord.rate_limited == 6
+
+
+async def _reply_through_a_429_storm(fake: FakeDiscord, name: str, text: str) -> RecordedCall:
+    """Mention the bot while Discord answers six channel posts in a row with 429 (more than
+    discord.py retries); return the bot's reply, posted through all six."""
+    fake.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=6)
+    await _mention(fake, name, text)
+    reply = await fake.wait_for(_reply_posted, timeout=10)
+    assert fake.rate_limited == 6
+    return reply
 
 
 async def test_a_mention_job_is_accepted_only_once_its_reply_exists_and_names_it(
@@ -88,19 +89,13 @@ async def test_a_mention_job_is_accepted_only_once_its_reply_exists_and_names_it
 ) -> None:
     # Found by the soak: the job was accepted (and could reach ComfyUI) before its reply was
     # posted, so a bot killed in between left a prompt that ran where no member saw it.
-    user = fake_discord.add_user("ada")
-    attachment = fake_discord.add_attachment(png(), "photo.png")
     fake_discord.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=2)
 
-    await fake_discord.post_message(
-        "first the reply", user_id=user, attachments=[attachment], mentions_bot=True
-    )
+    await _mention(fake_discord, "ada", "first the reply")
 
     await fake_discord.wait_for(lambda c: c.method == "POST" and c.status == 429)
     assert services.jobs.jobs == {}  # the reply is not there yet: nor is the job
-    reply = await fake_discord.wait_for(
-        lambda c: c.method == "POST" and c.path.endswith("/messages") and c.status == 200
-    )
+    reply = await fake_discord.wait_for(_reply_posted)
     await fake_discord.wait_for(lambda c: c.method == "PATCH" and "/messages/" in c.path)
     job = next(iter(services.jobs.jobs.values()))
     assert job.request.origin is not None  # what the journal's first record keeps
@@ -111,13 +106,9 @@ async def test_a_mention_job_is_accepted_only_once_its_reply_exists_and_names_it
 async def test_a_mention_whose_reply_discord_refuses_does_not_run(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("abe")
-    attachment = fake_discord.add_attachment(png(), "photo.png")
     fake_discord.inject_error("POST", "/channels/*/messages", 403, 50013)
 
-    await fake_discord.post_message(
-        "nope", user_id=user, attachments=[attachment], mentions_bot=True
-    )
+    await _mention(fake_discord, "abe", "nope")
 
     await fake_discord.wait_for(lambda c: c.method == "POST" and c.status == 403)
     # The reply comes before the job: without a reply there is no job and no prompt.
@@ -179,10 +170,7 @@ async def test_use_as_input_on_a_message_without_images_is_refused(
 
     menu = await fake_discord.message_command("Use as input", int(posted["id"]), user_id=user)
 
-    answer = await menu.wait_response()
-    assert answer["type"] == Response.channel_message.value
-    assert answer["data"]["flags"] == EPHEMERAL
-    assert "no image" in answer["data"]["content"]
+    assert_told_privately(await menu.wait_response(), "no image")
 
 
 @pytest.mark.parametrize("env", [{"MAX_INPUT_IMAGE_BYTES": "10"}])
@@ -190,20 +178,8 @@ async def test_a_refused_mention_is_told_through_a_429_storm(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
 ) -> None:
     # Found by the soak: the refusal's reply gave up after discord.py's five tries.
-    user = fake_discord.add_user("ada")
-    attachment = fake_discord.add_attachment(png(), "photo.png")
-    fake_discord.inject_429("POST", "/channels/*/messages", retry_after=0.01, count=6)
-
-    await fake_discord.post_message(
-        "big", user_id=user, attachments=[attachment], mentions_bot=True
-    )
-
-    reply = await fake_discord.wait_for(
-        lambda c: c.method == "POST" and c.path.endswith("/messages") and c.status == 200,
-        timeout=10,
-    )
+    reply = await _reply_through_a_429_storm(fake_discord, "ada", "big")
     assert "MiB" in reply.json["content"]
-    assert fake_discord.rate_limited == 6
     assert ("POST", "/prompt") not in fake_comfy.requests
 
 

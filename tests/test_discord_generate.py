@@ -12,21 +12,22 @@ from PIL import Image
 from bot.discord.client import ComfyBot
 from tests.discord_env import (  # noqa: F401  # fixtures
     EPHEMERAL,
+    PNG_MAGIC,
     Response,
     Services,
+    assert_told_privately,
     bot_fixture,
     edits_of,
     env_fixture,
     final_edit,
+    message_result,
     png,
     services_fixture,
     webhook_of,
 )
 from tests.fakes.comfy import FakeComfy
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.discord_messages import walk
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall
+from tests.iterate_env import SINGLE_LABELS, labels
 
 
 async def test_slash_with_image_uploads_it_and_posts_the_result(
@@ -49,15 +50,7 @@ async def test_slash_with_image_uploads_it_and_posts_the_result(
     assert data.startswith(PNG_MAGIC)
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "PNG"
-    labels = [c.get("label") for c in walk(final.json["components"]) if c.get("type") == 2]
-    assert labels == [
-        "Upscale",
-        "Vary (Subtle)",
-        "Vary (Strong)",
-        "Remix",
-        "\U0001f504",
-        "\u2139\ufe0f",
-    ]
+    assert labels(final.json) == SINGLE_LABELS
     assert "comfycord:reroll:" in str(final.json["components"])
     embed = final.json["embeds"][0]
     assert embed["title"] == "a cat"
@@ -68,15 +61,18 @@ async def test_slash_with_image_uploads_it_and_posts_the_result(
     assert all("Cancel" in str(c.json.get("components")) for c in progress)
 
 
+async def _generate(
+    fake: FakeDiscord, name: str, timeout: float = 10, **options: object
+) -> tuple[Interaction, RecordedCall]:
+    """Run /generate with `options` as a new member `name`; return it and its result edit."""
+    ix = await fake.slash("generate", options, user_id=fake.add_user(name))
+    return ix, await fake.wait_for(final_edit(ix), timeout=timeout)
+
+
 async def test_progress_shows_steps_and_preview_and_is_throttled(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, services: Services, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("bob")
-    ix = await fake_discord.slash(
-        "generate", {"prompt": "dots", "workflow": "preview", "steps": 12}, user_id=user
-    )
-
-    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    ix, final = await _generate(fake_discord, "bob", prompt="dots", workflow="preview", steps=12)
     edits = [c for c in fake_discord.calls if edits_of(ix)(c) and c is not final]
     texts = [c.json["content"] for c in edits]
     assert any("Running **Slow Steps (SlowProgress)**" in t and "step" in t for t in texts), texts
@@ -93,14 +89,22 @@ async def test_progress_shows_steps_and_preview_and_is_throttled(
 async def test_a_429_on_an_edit_is_retried_and_the_result_arrives(
     fake_discord: FakeDiscord, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("carol")
     fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=0.2)
 
-    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "slow"}, user_id=user)
-
-    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    _, final = await _generate(fake_discord, "carol", prompt="x", workflow="slow")
     assert fake_discord.rate_limited == 1
     assert final.files[0][1].startswith(PNG_MAGIC)
+
+
+async def _held_job_shown(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, name: str, prompt: str = "x"
+) -> Interaction:
+    """Hold ComfyUI, ask for a slow job and wait for its first edit (the caller releases)."""
+    user = fake_discord.add_user(name)
+    fake_comfy.hold()
+    ix = await fake_discord.slash("generate", {"prompt": prompt, "workflow": "slow"}, user_id=user)
+    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    return ix
 
 
 @pytest.mark.parametrize("env", [{"PROGRESS_INTERVAL": "30"}])  # the result is the next edit
@@ -108,10 +112,7 @@ async def test_a_429_storm_longer_than_discord_py_retries_still_delivers_the_res
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
 ) -> None:
     # Found by the soak: discord.py gives up after five 429s in a row and the result was dropped.
-    user = fake_discord.add_user("carla")
-    fake_comfy.hold()
-    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "slow"}, user_id=user)
-    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    ix = await _held_job_shown(fake_discord, fake_comfy, "carla")
     fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=0.01, count=8)
     fake_comfy.release()
 
@@ -126,10 +127,7 @@ async def test_a_result_discord_refuses_still_ends_the_message_with_its_buttons(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
 ) -> None:
     # Found by the soak: the fallback edit dropped the buttons, and a lost job lost its Retry.
-    user = fake_discord.add_user("cleo")
-    fake_comfy.hold()
-    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "slow"}, user_id=user)
-    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    ix = await _held_job_shown(fake_discord, fake_comfy, "cleo")
     fake_discord.inject_error("PATCH", "/webhooks/*/messages/@original", 413, 40005)
     fake_comfy.release()
 
@@ -143,23 +141,32 @@ async def test_an_expired_token_goes_on_in_the_same_reply_edited_with_the_bot_to
 ) -> None:
     # Found by the soak: a new channel message took over, and the member's reply kept showing
     # the job running, its Cancel button dead and no Retry where they looked for it.
-    user = fake_discord.add_user("dave")
-    fake_comfy.hold()
-    ix = await fake_discord.slash("generate", {"prompt": "late", "workflow": "slow"}, user_id=user)
-    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    ix = await _held_job_shown(fake_discord, fake_comfy, "dave", "late")
     fake_discord.expire_token(ix)
     fake_comfy.release()
 
-    reply = f"/channels/{fake_discord.channel_id}/messages/{ix.original_message_id}"
-    final = await fake_discord.wait_for(
-        lambda c: c.method == "PATCH" and c.path == reply and bool(c.json.get("embeds")),
-        timeout=10,
-    )
+    final = await _result_in_the_reply_by_the_bot_token(fake_discord, ix)
     assert final.status == 200
     assert final.files[0][1].startswith(PNG_MAGIC)
     shown = fake_discord.messages[ix.original_message_id or 0]
     assert shown["attachments"]
     assert "comfycord:reroll:" in str(shown["components"])
+    _assert_no_channel_message_posted(fake_discord)
+
+
+async def _result_in_the_reply_by_the_bot_token(
+    fake_discord: FakeDiscord, ix: Interaction
+) -> RecordedCall:
+    """Wait for the result edit of the interaction's reply made as a channel message edit."""
+    reply = f"/channels/{fake_discord.channel_id}/messages/{ix.original_message_id}"
+    return await fake_discord.wait_for(
+        lambda c: c.method == "PATCH" and c.path == reply and bool(c.json.get("embeds")),
+        timeout=10,
+    )
+
+
+def _assert_no_channel_message_posted(fake_discord: FakeDiscord) -> None:
+    """The bot posted no new channel message (the reply itself went on)."""
     posts = f"/channels/{fake_discord.channel_id}/messages"
     assert not any(c.method == "POST" and c.path == posts for c in fake_discord.calls)
 
@@ -167,10 +174,7 @@ async def test_an_expired_token_goes_on_in_the_same_reply_edited_with_the_bot_to
 async def test_an_expired_token_of_a_deleted_reply_continues_in_a_new_channel_message(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("dora")
-    fake_comfy.hold()
-    ix = await fake_discord.slash("generate", {"prompt": "gone", "workflow": "slow"}, user_id=user)
-    await fake_discord.wait_for(lambda c: edits_of(ix)(c) and c.status == 200)
+    ix = await _held_job_shown(fake_discord, fake_comfy, "dora", "gone")
     fake_discord.expire_token(ix)
     await fake_discord.delete_message(ix.original_message_id or 0)
     fake_comfy.release()
@@ -180,14 +184,7 @@ async def test_an_expired_token_of_a_deleted_reply_continues_in_a_new_channel_me
     )
     assert sent.status == 200
     message_id = int(sent.response["id"])
-    final = await fake_discord.wait_for(
-        lambda c: (
-            c.path.endswith(f"/messages/{message_id}")
-            and c.method == "PATCH"
-            and bool(c.json.get("embeds"))
-        ),
-        timeout=10,
-    )
+    final = await fake_discord.wait_for(message_result(message_id), timeout=10)
     assert final.status == 200
     assert final.files[0][1].startswith(PNG_MAGIC)
     assert fake_discord.messages[message_id]["attachments"]
@@ -196,18 +193,20 @@ async def test_an_expired_token_of_a_deleted_reply_continues_in_a_new_channel_me
 async def test_an_oversized_output_is_reencoded_under_the_limit(
     fake_discord: FakeDiscord, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("erin")
     fake_discord.attachment_size_limit = 1500
     attachment = fake_discord.add_attachment(png(1200, 900), "big.png")
 
-    ix = await fake_discord.slash("generate", {"prompt": "big", "image": attachment}, user_id=user)
+    _, final = await _generate(fake_discord, "erin", prompt="big", image=attachment)
+    _assert_fitted_as_jpeg(final, "re-encoded")
 
-    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+
+def _assert_fitted_as_jpeg(final: RecordedCall, note: str) -> None:
+    """The result was posted as a JPEG within the 1500-byte limit, its message saying `note`."""
     assert final.status == 200
     name, data, _ = final.files[0]
     assert name.endswith(".jpg")
     assert len(data) <= 1500
-    assert "re-encoded" in final.json["content"]
+    assert note in final.json["content"]
 
 
 async def test_an_output_over_pillows_bomb_limit_is_still_fitted_and_posted(
@@ -217,30 +216,19 @@ async def test_an_output_over_pillows_bomb_limit_is_still_fitted_and_posted(
     # 2 Mpx for an error) rather than the output raised, so the test stays small: the 64x48
     # input passes, the 2000x2000 output is what Image.open would refuse as a bomb.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
-    user = fake_discord.add_user("frank")
     fake_discord.attachment_size_limit = 1500
     attachment = fake_discord.add_attachment(png(64, 48), "small.png")
 
-    ix = await fake_discord.slash(
-        "generate", {"prompt": "big", "workflow": "upscale", "image": attachment}, user_id=user
+    _, final = await _generate(
+        fake_discord, "frank", 15, prompt="big", workflow="upscale", image=attachment
     )
-
-    final = await fake_discord.wait_for(final_edit(ix), timeout=15)
-    assert final.status == 200
-    name, data, _ = final.files[0]
-    assert name.endswith(".jpg")
-    assert len(data) <= 1500
-    assert "was re-encoded as JPEG at" in final.json["content"]
+    _assert_fitted_as_jpeg(final, "was re-encoded as JPEG at")
 
 
 async def test_more_than_ten_images_are_split_across_messages(
     fake_discord: FakeDiscord, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("frank")
-
-    ix = await fake_discord.slash("generate", {"prompt": "many", "workflow": "batch"}, user_id=user)
-
-    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    ix, final = await _generate(fake_discord, "frank", prompt="many", workflow="batch")
     assert len(final.files) == 10
     extra = await fake_discord.wait_for(
         lambda c: webhook_of(ix)(c) and c.method == "POST" and bool(c.files)
@@ -258,10 +246,7 @@ async def test_a_bad_attachment_is_refused_before_anything_reaches_comfyui(
     refused = await fake_discord.slash("generate", {"prompt": "x", "image": text}, user_id=user)
     corrupt = await fake_discord.slash("generate", {"prompt": "x", "image": broken}, user_id=user)
 
-    answer = await refused.wait_response()
-    assert answer["type"] == Response.channel_message.value
-    assert answer["data"]["flags"] == EPHEMERAL
-    assert "notes.txt is not an image" in answer["data"]["content"]
+    assert_told_privately(await refused.wait_response(), "notes.txt is not an image")
     deferred = await corrupt.wait_response()  # deferred before downloading
     assert deferred["type"] == Response.deferred_channel_message.value
     followup = await fake_discord.wait_for(lambda c: webhook_of(corrupt)(c) and c.method == "POST")
@@ -294,10 +279,7 @@ async def test_values_outside_the_workflow_are_refused_privately(
         (out_of_range, "steps must be between 1 and 500"),
         (unknown, "No workflow 'nope'"),
     ]:
-        answer = await interaction.wait_response()
-        assert answer["type"] == Response.channel_message.value
-        assert answer["data"]["flags"] == EPHEMERAL
-        assert expected in answer["data"]["content"]
+        assert_told_privately(await interaction.wait_response(), expected)
     assert "/prompt" not in {path for _, path in fake_comfy.requests}
 
 
@@ -333,11 +315,7 @@ async def test_workflow_autocomplete_offers_names_and_display_names(
 async def test_an_execution_error_names_the_node_and_the_message(
     fake_discord: FakeDiscord, bot: ComfyBot
 ) -> None:
-    user = fake_discord.add_user("kim")
-
-    ix = await fake_discord.slash("generate", {"prompt": "x", "workflow": "fail"}, user_id=user)
-
-    final = await fake_discord.wait_for(final_edit(ix), timeout=10)
+    _, final = await _generate(fake_discord, "kim", prompt="x", workflow="fail")
     assert (
         "❌ Failed in node 2 “Always Fails” (FailNode): the test asked this node to fail"
         in final.json["content"]
@@ -354,14 +332,9 @@ async def test_a_job_outliving_the_token_goes_on_with_the_bot_token_before_it_ex
     user = fake_discord.add_user("fiona")
     ix = await fake_discord.slash("generate", {"prompt": "long", "workflow": "slow"}, user_id=user)
     await ix.wait_response(10)
-    reply = f"/channels/{fake_discord.channel_id}/messages/{ix.original_message_id}"
-    final = await fake_discord.wait_for(
-        lambda c: c.method == "PATCH" and c.path == reply and bool(c.json.get("embeds")),
-        timeout=10,
-    )
+    final = await _result_in_the_reply_by_the_bot_token(fake_discord, ix)
     assert final.files[0][1].startswith(PNG_MAGIC)
     webhook_edits = [c for c in fake_discord.calls if c.method == "PATCH" and ix.token in c.path]
     assert all(not c.files for c in webhook_edits)
     assert not any(c.status >= 400 for c in fake_discord.calls)
-    posts = f"/channels/{fake_discord.channel_id}/messages"
-    assert not any(c.method == "POST" and c.path == posts for c in fake_discord.calls)
+    _assert_no_channel_message_posted(fake_discord)

@@ -3,61 +3,38 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.config import Settings
-from tests.discord_env import final_edit, open_services, webhook_of
+from tests.discord_env import final_edit, running
 from tests.fakes.comfy import FakeComfy
-from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall, run_bot
+from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall
 from tests.fakes.discord_messages import walk
-from tests.iterate_env import (
+from tests.iterate_env import (  # noqa: F401  # fixtures
     GRID_LABELS,
     INFO,
-    MODELS,
     REROLL,
     SINGLE_LABELS,
+    ask_grid,
     click_and_wait,
     custom_id,
-    iterate_settings,
     labels,
+    models_comfy_fixture,
     original_edit,
+    refusal,
+    settings_fixture,
     size_of,
 )
-
-
-@pytest.fixture
-async def fake_comfy() -> AsyncIterator[FakeComfy]:
-    """A FakeComfy with checkpoints and LoRAs installed (img2img and txt2img can run)."""
-    async with FakeComfy(models=MODELS) as fake:
-        yield fake
-    assert not fake.errors, fake.errors
-
-
-@pytest.fixture
-def settings(fake_comfy: FakeComfy, tmp_path: Path) -> Settings:
-    return iterate_settings(fake_comfy.url, tmp_path)
-
-
-async def _grid(
-    fake: FakeDiscord, user: int, **options: object
-) -> tuple[Interaction, RecordedCall]:
-    ix = await fake.slash(
-        "generate", {"prompt": "a fox", "workflow": "slow", "count": 4, **options}, user_id=user
-    )
-    await ix.wait_response()
-    return ix, await fake.wait_for(final_edit(ix), timeout=10)
 
 
 async def test_count_four_is_one_prompt_and_one_grid_with_the_grid_buttons(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("alice")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
-        _, final = await _grid(fake_discord, user, seed=100)
+    async with running(settings):
+        _, final = await ask_grid(fake_discord, user, seed=100)
 
     assert len(final.files) == 1
     name, data, _ = final.files[0]
@@ -78,12 +55,24 @@ async def _pick(
     return click, await fake.wait_for(original_edit(click), timeout=10)
 
 
+def _output(fake_comfy: FakeComfy, number: int) -> bytes:
+    """Return the bytes of image `number` of the grid, as ComfyUI saved it."""
+    return next(v for k, v in fake_comfy.outputs.items() if f"_c{number}_" in k)
+
+
+def _assert_posts_image(posted: RecordedCall, fake_comfy: FakeComfy, number: int) -> None:
+    """The message's first file is image `number` of the grid, as ComfyUI made it."""
+    name, data, _ = posted.files[0]
+    assert f"_c{number}_" in name
+    assert data == _output(fake_comfy, number)
+
+
 async def test_u2_posts_image_two_alone_without_comfyui_work(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user, other = fake_discord.add_user("bob"), fake_discord.add_user("carol")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
-        ix, _ = await _grid(fake_discord, user)
+    async with running(settings) as services:
+        ix, _ = await ask_grid(fake_discord, user)
         prompts = len(fake_comfy.history)
         calls = len(services.comfy_calls.calls)
 
@@ -91,38 +80,40 @@ async def test_u2_posts_image_two_alone_without_comfyui_work(
 
         assert len(fake_comfy.history) == prompts
         assert services.comfy_calls.calls[calls:] == []  # from memory: no request at all
-    name, data, _ = posted.files[0]
-    assert "_c2_" in name
-    assert data == next(v for k, v in fake_comfy.outputs.items() if "_c2_" in k)
+    _assert_posts_image(posted, fake_comfy, 2)
     assert labels(posted.json) == SINGLE_LABELS
     assert f"image 2 of 4 · picked by <@{other}>" in posted.json["content"]
+
+
+async def _grid_before_a_restart(
+    fake: FakeDiscord, settings: Settings, user: int, **options: object
+) -> tuple[Interaction, RecordedCall]:
+    """Make a grid on a bot with a journal, then stop that bot (the test's next one restarts)."""
+    async with running(settings, journal=True):
+        return await ask_grid(fake, user, **options)
 
 
 async def test_u3_after_a_restart_fetches_the_image_from_comfyui(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("dave")
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
-        ix, _ = await _grid(fake_discord, user)
+    ix, _ = await _grid_before_a_restart(fake_discord, settings, user)
 
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+    async with running(settings, journal=True) as services:
         _, posted = await _pick(fake_discord, ix.original_message_id or 0, "U3", user)
         await services.comfy_calls.wait_for("GET", "/view")
 
-    name, data, _ = posted.files[0]
-    assert "_c3_" in name
-    assert data == next(v for k, v in fake_comfy.outputs.items() if "_c3_" in k)
+    _assert_posts_image(posted, fake_comfy, 3)
 
 
 async def test_when_comfyui_cleaned_its_outputs_u1_is_cut_from_the_grid(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("erin")
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
-        ix, grid = await _grid(fake_discord, user)
+    ix, grid = await _grid_before_a_restart(fake_discord, settings, user)
     fake_comfy.outputs.clear()
 
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+    async with running(settings, journal=True):
         _, posted = await _pick(fake_discord, ix.original_message_id or 0, "U1", user)
 
     assert size_of(posted.files[0][1]) == (32, 24)
@@ -133,36 +124,32 @@ async def test_a_button_whose_image_is_gone_says_so(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("frank")
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
-        ix, _ = await _grid(fake_discord, user)
+    ix, _ = await _grid_before_a_restart(fake_discord, settings, user)
     fake_comfy.outputs.clear()
     message = fake_discord.messages[ix.original_message_id or 0]
     fake_discord.expire_attachment(message["attachments"][0])
 
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+    async with running(settings, journal=True):
         click = await fake_discord.click(
             ix.original_message_id or 0, custom_id(message, "U4"), user_id=user
         )
-        await click.wait_response()
-        told = await fake_discord.wait_for(lambda c: webhook_of(click)(c) and c.method == "POST")
+        told = await refusal(fake_discord, click)
 
-    assert told.json["flags"] == 64
-    assert "Image 4 is gone: ComfyUI no longer has" in told.json["content"]
+    assert "Image 4 is gone: ComfyUI no longer has" in told
 
 
 async def test_a_pruned_job_says_so(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("gina")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
-        ix, grid = await _grid(fake_discord, user)
+    async with running(settings) as services:
+        ix, grid = await ask_grid(fake_discord, user)
         services.jobs.jobs.clear()  # no journal: pruned from memory, nowhere else
         click = await fake_discord.click(
             ix.original_message_id or 0, custom_id(grid.json, "V1"), user_id=user
         )
-        await click.wait_response()
-        told = await fake_discord.wait_for(lambda c: webhook_of(click)(c) and c.method == "POST")
-    assert "no longer knows this job" in told.json["content"]
+        told = await refusal(fake_discord, click)
+    assert "no longer knows this job" in told
     assert len(fake_comfy.history) == 1
 
 
@@ -178,11 +165,10 @@ async def test_v2_runs_the_vary_workflow_on_image_two_as_a_new_grid(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("hana")
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
-        ix, _ = await _grid(fake_discord, user)
-        image_two = next(v for k, v in fake_comfy.outputs.items() if "_c2_" in k)
+    ix, _ = await _grid_before_a_restart(fake_discord, settings, user)
+    image_two = _output(fake_comfy, 2)
 
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+    async with running(settings, journal=True) as services:
         _, final = await click_and_wait(
             fake_discord, ix.original_message_id or 0, "V2", user_id=user
         )
@@ -205,8 +191,8 @@ async def test_vary_buttons_use_their_denoise_and_a_new_seed(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings, label: str, denoise: float
 ) -> None:
     user = fake_discord.add_user("ivan")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
-        ix, _ = await _grid(fake_discord, user, seed=5)
+    async with running(settings) as services:
+        ix, _ = await ask_grid(fake_discord, user, seed=5)
         _, single = await _pick(fake_discord, ix.original_message_id or 0, "U1", user)
         _, final = await click_and_wait(
             fake_discord, int(single.response["id"]), label, user_id=user
@@ -221,12 +207,12 @@ async def test_upscale_runs_the_upscale_workflow_on_that_image(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("jo")
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
-        ix, _ = await _grid(fake_discord, user)
+    async with running(settings, journal=True) as services:
+        ix, _ = await ask_grid(fake_discord, user)
         _, single = await _pick(fake_discord, ix.original_message_id or 0, "U2", user)
     source = single.files[0][1]
 
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+    async with running(settings, journal=True) as services:
         _, final = await click_and_wait(
             fake_discord, int(single.response["id"]), "Upscale", user_id=user
         )
@@ -242,13 +228,13 @@ async def test_remix_opens_the_prompt_filled_in_and_varies_with_the_edit(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("kim")
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+    async with running(settings, journal=True) as services:
         # txt2img has a batch size: count 2 is one batch of two, a 1 by 2 grid.
-        ix, grid = await _grid(fake_discord, user, workflow="txt2img", count=2, negative="blur")
+        ix, grid = await ask_grid(fake_discord, user, workflow="txt2img", count=2, negative="blur")
         assert labels(grid.json) == ["U1", "U2", "V1", "V2", REROLL, INFO]
         _, single = await _pick(fake_discord, ix.original_message_id or 0, "U2", user)
 
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+    async with running(settings, journal=True) as services:
         message_id = int(single.response["id"])
         click = await fake_discord.click(
             message_id, custom_id(single.response, "Remix"), user_id=user
@@ -292,11 +278,10 @@ async def test_the_recipe_is_private_and_attaches_exactly_the_graph_that_ran(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user, other = fake_discord.add_user("lee"), fake_discord.add_user("max")
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
-        ix, grid = await _grid(fake_discord, user, seed=9)
-        job_id = custom_id(grid.json, INFO).rsplit(":", 1)[1]
+    ix, grid = await _grid_before_a_restart(fake_discord, settings, user, seed=9)
+    job_id = custom_id(grid.json, INFO).rsplit(":", 1)[1]
 
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+    async with running(settings, journal=True):
         click = await fake_discord.click(
             ix.original_message_id or 0, custom_id(grid.json, INFO), user_id=other
         )
@@ -321,12 +306,10 @@ async def test_u1_of_a_job_whose_bytes_were_released_fetches_from_comfyui(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings
 ) -> None:
     user = fake_discord.add_user("nia")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
-        ix, grid = await _grid(fake_discord, user)
+    async with running(settings) as services:
+        ix, grid = await ask_grid(fake_discord, user)
         job = services.jobs.get(custom_id(grid.json, "U1").rsplit(":", 1)[1])
         job.release()  # as bot.jobs.ended does to older jobs past the memory budget
         _, posted = await _pick(fake_discord, ix.original_message_id or 0, "U1", user)
         await services.comfy_calls.wait_for("GET", "/view")
-    name, data, _ = posted.files[0]
-    assert "_c1_" in name
-    assert data == fake_comfy.outputs[next(k for k in fake_comfy.outputs if "_c1_" in k)]
+    _assert_posts_image(posted, fake_comfy, 1)

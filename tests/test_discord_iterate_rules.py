@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.config import Settings
 from bot.jobs.progress import JobState
-from tests.discord_env import final_edit, make_settings, open_services, wait_button, webhook_of
+from tests.discord_env import final_edit, make_settings, running, wait_button, webhook_of
 from tests.fakes.comfy import FakeComfy
-from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall, run_bot
-from tests.iterate_env import MODELS, custom_id, iterate_settings
-
-
-@pytest.fixture
-async def fake_comfy() -> AsyncIterator[FakeComfy]:
-    """A FakeComfy with checkpoints and LoRAs installed."""
-    async with FakeComfy(models=MODELS) as fake:
-        yield fake
-    assert not fake.errors, fake.errors
-
-
-async def _grid(fake: FakeDiscord, user: int) -> tuple[Interaction, RecordedCall]:
-    ix = await fake.slash(
-        "generate", {"prompt": "a fox", "workflow": "slow", "count": 2}, user_id=user
-    )
-    await ix.wait_response()
-    return ix, await fake.wait_for(final_edit(ix), timeout=10)
-
-
-async def _refusal(fake: FakeDiscord, click: Interaction) -> str:
-    await click.wait_response()
-    told = await fake.wait_for(lambda c: webhook_of(click)(c) and c.method == "POST")
-    assert told.json["flags"] == 64
-    return str(told.json["content"])
+from tests.fakes.discord import FakeDiscord
+from tests.iterate_env import (  # noqa: F401  # fixtures
+    ask_grid,
+    custom_id,
+    iterate_settings,
+    models_comfy_fixture,
+    refusal,
+)
 
 
 async def test_a_vary_counts_toward_the_clickers_limit(
@@ -43,8 +23,8 @@ async def test_a_vary_counts_toward_the_clickers_limit(
 ) -> None:
     settings = iterate_settings(fake_comfy.url, tmp_path, MAX_JOBS_PER_USER="1")
     owner, clicker = fake_discord.add_user("ann"), fake_discord.add_user("ben")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
-        ix, grid = await _grid(fake_discord, owner)
+    async with running(settings) as services:
+        ix, grid = await ask_grid(fake_discord, owner, count=2)
         fake_comfy.hold()
         busy = await fake_discord.slash("generate", {"prompt": "mine"}, user_id=clicker)
         await busy.wait_response()
@@ -52,7 +32,7 @@ async def test_a_vary_counts_toward_the_clickers_limit(
         click = await fake_discord.click(
             ix.original_message_id or 0, custom_id(grid.json, "V1"), user_id=clicker
         )
-        text = await _refusal(fake_discord, click)
+        text = await refusal(fake_discord, click)
         varies = [j for j in services.jobs.jobs.values() if j.request.workflow == "img2img"]
         fake_comfy.release()
 
@@ -65,14 +45,14 @@ async def test_buttons_honour_the_allow_lists_after_a_restart(
 ) -> None:
     settings = iterate_settings(fake_comfy.url, tmp_path)
     user = fake_discord.add_user("cat")
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
-        ix, grid = await _grid(fake_discord, user)
+    async with running(settings, journal=True):
+        ix, grid = await ask_grid(fake_discord, user, count=2)
     prompts = len(fake_comfy.history)
 
     restricted = make_settings(
         fake_comfy.url, settings.workflows_dir, ALLOWED_ROLE_IDS="4242", VARY_WORKFLOW="img2img"
     )
-    async with open_services(restricted, journal=True) as services, run_bot(services.new_bot()):
+    async with running(restricted, journal=True):
         texts = []
         for label in ("U1", "V2"):
             click = await fake_discord.click(
@@ -91,9 +71,9 @@ async def test_a_vary_shows_progress_and_its_cancel_stops_exactly_it(
 ) -> None:
     settings: Settings = iterate_settings(fake_comfy.url, tmp_path)
     user = fake_discord.add_user("dan")
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
-        ix, grid = await _grid(fake_discord, user)
-    async with open_services(settings, journal=True) as services, run_bot(services.new_bot()):
+    async with running(settings, journal=True) as services:
+        ix, grid = await ask_grid(fake_discord, user, count=2)
+    async with running(settings, journal=True) as services:
         fake_comfy.hold()
         click = await fake_discord.click(
             ix.original_message_id or 0, custom_id(grid.json, "V2"), user_id=user

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
-from tests.discord_env import final_edit, open_services, png
+from tests.discord_env import final_edit, png, running
 from tests.fakes.comfy import FakeComfy
-from tests.fakes.discord import FakeDiscord, run_bot
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_messages import walk
-from tests.iterate_env import MODELS, iterate_settings, size_of
-
-
-@pytest.fixture
-async def fake_comfy() -> AsyncIterator[FakeComfy]:
-    """A FakeComfy with checkpoints and LoRAs installed."""
-    async with FakeComfy(models=MODELS) as fake:
-        yield fake
-    assert not fake.errors, fake.errors
-
-
-@pytest.fixture
-def settings(fake_comfy: FakeComfy, tmp_path: Path) -> Settings:
-    return iterate_settings(fake_comfy.url, tmp_path)
+from tests.iterate_env import (  # noqa: F401  # fixtures
+    iterate_settings,
+    models_comfy_fixture,
+    settings_fixture,
+    size_of,
+)
 
 
 def _graph(fake_comfy: FakeComfy) -> dict[str, dict[str, object]]:
@@ -45,7 +36,7 @@ async def test_aspect_model_and_lora_reach_the_graph(
         "lora": "style/ink.safetensors",
         "lora_strength": 0.5,
     }
-    async with open_services(settings) as services, run_bot(services.new_bot()):
+    async with running(settings):
         ix = await fake_discord.slash("generate", options, user_id=user)
         final = await fake_discord.wait_for(final_edit(ix), timeout=10)
 
@@ -65,7 +56,7 @@ async def test_prompt_flags_work_in_the_slash_command(
 ) -> None:
     user = fake_discord.add_user("bo")
     prompt = "a fox --ar 2:3 --seed 77 --steps 12 --no text, logo"
-    async with open_services(settings) as services, run_bot(services.new_bot()):
+    async with running(settings):
         ix = await fake_discord.slash(
             "generate", {"prompt": prompt, "workflow": "txt2img"}, user_id=user
         )
@@ -85,7 +76,7 @@ async def test_flags_work_in_a_chat_mention(
     settings = iterate_settings(fake_comfy.url, tmp_path, DEFAULT_IMAGE_WORKFLOW="img2img")
     user = fake_discord.add_user("cy")
     attachment = fake_discord.add_attachment(png(40, 30), "in.png")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
+    async with running(settings):
         await fake_discord.post_message(
             "as ink --seed 5 --steps 7 --no colour",
             user_id=user,
@@ -114,7 +105,7 @@ async def test_a_bad_flag_is_refused_by_name_and_nothing_is_sent(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, settings: Settings, prompt: str, message: str
 ) -> None:
     user = fake_discord.add_user("di")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
+    async with running(settings):
         ix = await fake_discord.slash("generate", {"prompt": prompt}, user_id=user)
         answer = await ix.wait_response()
     assert answer["type"] == 4
@@ -128,7 +119,7 @@ async def test_a_bad_flag_in_a_mention_is_answered_by_name(
 ) -> None:
     user = fake_discord.add_user("ed")
     attachment = fake_discord.add_attachment(png(40, 30), "in.png")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
+    async with running(settings):
         await fake_discord.post_message(
             "x --steps lots", user_id=user, attachments=[attachment], mentions_bot=True
         )
@@ -146,7 +137,7 @@ async def test_model_and_lora_autocomplete_is_fuzzy_and_within_the_allow_pattern
         (settings.workflows_dir / "txt2img.toml").read_text() + '\n[allow]\nlora = ["style/*"]\n'
     )
     user = fake_discord.add_user("flo")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
+    async with running(settings) as services:
         options = {"prompt": "x", "workflow": "txt2img"}
         models = await fake_discord.autocomplete(
             "generate", {**options, "model": "jugg"}, "model", user_id=user
@@ -176,7 +167,7 @@ async def test_a_lora_outside_the_allow_patterns_is_refused(
         (settings.workflows_dir / "txt2img.toml").read_text() + '\n[allow]\nlora = ["style/*"]\n'
     )
     user = fake_discord.add_user("gus")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
+    async with running(settings):
         ix = await fake_discord.slash(
             "generate",
             {"prompt": "x", "workflow": "txt2img", "lora": "nsfw/thing.safetensors"},
@@ -194,7 +185,7 @@ async def test_flags_work_in_the_use_as_input_form(
     settings = iterate_settings(fake_comfy.url, tmp_path, DEFAULT_IMAGE_WORKFLOW="img2img")
     user = fake_discord.add_user("hal")
     attachment = fake_discord.add_attachment(png(40, 30), "in.png")
-    async with open_services(settings) as services, run_bot(services.new_bot()):
+    async with running(settings):
         posted = await fake_discord.post_message("look", user_id=user, attachments=[attachment])
         menu = await fake_discord.message_command("Use as input", int(posted["id"]), user_id=user)
         modal = (await menu.wait_response())["data"]

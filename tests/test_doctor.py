@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,18 +13,13 @@ import pytest
 from bot.cli import build_parser
 from bot.config import Settings
 from bot.terminal import check as doctor
+from tests.backend_env import closed_url
 from tests.fakes.comfy import FakeComfy
 from tests.test_ui import txt2img
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "workflows"
 SDXL = "sd_xl_base_1.0.safetensors"
-
-
-def closed_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
 @pytest.fixture

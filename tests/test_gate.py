@@ -17,6 +17,7 @@ from bot.jobs.progress import JobState
 from bot.jobs.servers import ServerStore
 from bot.jobs.store import JobStore
 from bot.workflows.library import WorkflowLibrary
+from tests.clock import Clock
 
 GUILD_A, GUILD_B = 1001, 1002
 ALICE, BOOSTER, CHANNEL = 7, 555555555555555555, 900
@@ -24,17 +25,9 @@ MORNING = 1_796_083_200.0 + 3600  # 01:00 UTC
 REPO = Path(__file__).resolve().parents[1]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = MORNING
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def gate(tmp_path):
-    clock = Clock()
+    clock = Clock(MORNING)
     async with JobStore(tmp_path / "g.db", clock=clock) as store:
         defaults = GuildSettings.defaults(Settings.from_env({"DAILY_IMAGES": "3"}))
         yield Gate(defaults, ServerStore(store), clock=clock), clock

@@ -10,22 +10,7 @@ import pytest
 
 from bot.http.serve import HttpOptions
 from tests.fakes.comfy import FakeComfy
-from tests.http_harness import image_form, png, serve_middleware
-
-
-async def _error(response: Any, status: int, code: str) -> str:
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/json"
-    body = await response.json()
-    assert body["error"]["code"] == code, body
-    message: str = body["error"]["message"]
-    assert message
-    return message
-
-
-def _no_prompt(fake: FakeComfy) -> None:
-    assert ("POST", "/prompt") not in fake.requests
-    assert ("POST", "/upload/image") not in fake.requests
+from tests.http_harness import assert_nothing_sent, image_form, json_error, png, serve_middleware
 
 
 @pytest.mark.parametrize(
@@ -49,12 +34,12 @@ async def test_bad_updates_are_refused(
     fake_comfy: FakeComfy, body: Any, status: int, code: str, words: str
 ) -> None:
     async with serve_middleware(fake_comfy.url) as h:
-        message = await _error(await h.http.post("/update/prompt", json=body), status, code)
+        message = await json_error(await h.http.post("/update/prompt", json=body), status, code)
         state = await (await h.http.get("/workflow")).json()
     assert words in message
     assert state["values"] == {}
     assert state["overrides"] == []
-    _no_prompt(fake_comfy)
+    assert_nothing_sent(fake_comfy)
 
 
 async def test_malformed_json_is_400(fake_comfy: FakeComfy) -> None:
@@ -62,15 +47,15 @@ async def test_malformed_json_is_400(fake_comfy: FakeComfy) -> None:
         answer = await h.http.post(
             "/update/prompt", data=b'{"text": ', headers={"Content-Type": "application/json"}
         )
-        message = await _error(answer, 400, "malformed_json")
+        message = await json_error(answer, 400, "malformed_json")
     assert "not valid JSON" in message
-    _no_prompt(fake_comfy)
+    assert_nothing_sent(fake_comfy)
 
 
 async def test_prompt_text_for_a_workflow_without_one_is_422(fake_comfy: FakeComfy) -> None:
     async with serve_middleware(fake_comfy.url, "demo") as h:
         answer = await h.http.post("/update/prompt", json={"text": "a cat"})
-        message = await _error(answer, 422, "no_prompt_input")
+        message = await json_error(answer, 422, "no_prompt_input")
     assert "no prompt text input" in message
 
 
@@ -78,49 +63,49 @@ async def test_upload_refusals(fake_comfy: FakeComfy) -> None:
     options = HttpOptions(max_image_bytes=len(png()) + 10)
     async with serve_middleware(fake_comfy.url, options=options) as h:
         not_image = await h.http.post("/upload/image", data=image_form(b"GIF? no", "x.png"))
-        await _error(not_image, 422, "invalid_image")
+        await json_error(not_image, 422, "invalid_image")
         big = png(300, 300, (1, 2, 3)) + b"\0" * 2000
-        await _error(
+        await json_error(
             await h.http.post("/upload/image", data=image_form(big)), 413, "image_too_large"
         )
         no_field = await h.http.post("/upload/image", data={"picture": "x"})
-        await _error(no_field, 400, "bad_request")
+        await json_error(no_field, 400, "bad_request")
         wrong_input = await h.http.post("/upload/image?input=1", data=image_form(png()))
-        assert "between 0 and 0" in await _error(wrong_input, 422, "no_image_input")
+        assert "between 0 and 0" in await json_error(wrong_input, 422, "no_image_input")
         bad_index = await h.http.post("/upload/image", data=image_form(png(), input="first"))
-        await _error(bad_index, 400, "bad_request")
+        await json_error(bad_index, 400, "bad_request")
         state = await (await h.http.get("/workflow")).json()
     assert state["images"][0]["filename"] is None
-    _no_prompt(fake_comfy)
+    assert_nothing_sent(fake_comfy)
 
 
 async def test_upload_to_a_workflow_without_image_input_is_422(fake_comfy: FakeComfy) -> None:
     async with serve_middleware(fake_comfy.url, "slow") as h:
         answer = await h.http.post("/upload/image", data=image_form(png()))
-        message = await _error(answer, 422, "no_image_input")
+        message = await json_error(answer, 422, "no_image_input")
     assert "no image input" in message
-    _no_prompt(fake_comfy)
+    assert_nothing_sent(fake_comfy)
 
 
 async def test_unknown_jobs_outputs_and_routes(fake_comfy: FakeComfy) -> None:
     async with serve_middleware(fake_comfy.url) as h:
-        await _error(await h.http.get("/jobs/nope"), 404, "unknown_job")
-        await _error(await h.http.get("/jobs/nope/outputs/0"), 404, "unknown_job")
-        await _error(await h.http.post("/interrupt/nope"), 404, "unknown_job")
-        await _error(await h.http.get("/nowhere"), 404, "not_found")
-        await _error(await h.http.get("/jobs/x/outputs/first"), 404, "not_found")
+        await json_error(await h.http.get("/jobs/nope"), 404, "unknown_job")
+        await json_error(await h.http.get("/jobs/nope/outputs/0"), 404, "unknown_job")
+        await json_error(await h.http.post("/interrupt/nope"), 404, "unknown_job")
+        await json_error(await h.http.get("/nowhere"), 404, "not_found")
+        await json_error(await h.http.get("/jobs/x/outputs/first"), 404, "not_found")
         wrong = await h.http.delete("/queue")
-        assert "GET, POST" in await _error(wrong, 405, "method_not_allowed")
+        assert "GET, POST" in await json_error(wrong, 405, "method_not_allowed")
         nothing = await h.http.post("/interrupt")
         assert await nothing.json() == {"jobs": []}
-    _no_prompt(fake_comfy)
+    assert_nothing_sent(fake_comfy)
 
 
 async def test_outputs_of_an_unfinished_job_are_409(fake_comfy: FakeComfy) -> None:
     async with serve_middleware(fake_comfy.url, "slow") as h, asyncio.timeout(10):
         fake_comfy.hold()
         job = (await (await h.http.post("/queue")).json())["job_id"]
-        await _error(await h.http.get(f"/jobs/{job}/outputs/0"), 409, "not_ready")
+        await json_error(await h.http.get(f"/jobs/{job}/outputs/0"), 409, "not_ready")
         fake_comfy.release()
         await h.jobs.get(job).result()
 
@@ -129,15 +114,15 @@ async def test_too_many_jobs_is_429(fake_comfy: FakeComfy) -> None:
     async with serve_middleware(fake_comfy.url, "slow", max_per_user=1) as h:
         fake_comfy.hold()
         assert (await h.http.post("/queue")).status == 202
-        await _error(await h.http.post("/queue"), 429, "too_many_jobs")
+        await json_error(await h.http.post("/queue"), 429, "too_many_jobs")
         await h.http.post("/interrupt")
         fake_comfy.release()
 
 
 async def test_full_queue_is_429(fake_comfy: FakeComfy) -> None:
     async with serve_middleware(fake_comfy.url, "slow", max_waiting=0) as h:
-        await _error(await h.http.post("/queue"), 429, "queue_full")
-    _no_prompt(fake_comfy)
+        await json_error(await h.http.post("/queue"), 429, "queue_full")
+    assert_nothing_sent(fake_comfy)
 
 
 def _closed_port() -> int:
@@ -150,7 +135,7 @@ def _closed_port() -> int:
 async def test_comfyui_unreachable_is_503() -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
     async with serve_middleware(url, "slow", wait_connected=False) as h:
-        await _error(await h.http.post("/queue"), 503, "comfyui_unavailable")
+        await json_error(await h.http.post("/queue"), 503, "comfyui_unavailable")
         health = await h.http.get("/health")
         body = await health.json()
     assert health.status == 503
@@ -162,10 +147,12 @@ async def test_body_over_the_cap_is_413(fake_comfy: FakeComfy) -> None:
     options = HttpOptions(max_body_bytes=1024)
     async with serve_middleware(fake_comfy.url, options=options) as h:
         big = {"text": "x" * 4096}
-        message = await _error(await h.http.post("/update/prompt", json=big), 413, "body_too_large")
+        message = await json_error(
+            await h.http.post("/update/prompt", json=big), 413, "body_too_large"
+        )
         upload = await h.http.post("/upload/image", data=image_form(png() + b"\0" * 4096))
-        await _error(upload, 413, "body_too_large")
+        await json_error(upload, 413, "body_too_large")
         small = await h.http.post("/update/prompt", json={"text": "fits"})
         assert small.status == 200
     assert "HTTP_MAX_BODY_BYTES" in message
-    _no_prompt(fake_comfy)
+    assert_nothing_sent(fake_comfy)

@@ -11,23 +11,16 @@ from bot.config import Settings
 from bot.http.guard import is_loopback_host
 from bot.http.serve import HttpOptions
 from tests.fakes.comfy import FakeComfy
-from tests.http_harness import Harness, image_form, png, serve_middleware
+from tests.http_harness import (
+    Harness,
+    assert_nothing_sent,
+    image_form,
+    json_error,
+    png,
+    serve_middleware,
+)
 
 EVIL = "https://evil.example"
-
-
-async def _error(response: Any, status: int, code: str) -> str:
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/json"
-    body = await response.json()
-    assert body["error"]["code"] == code, body
-    message: str = body["error"]["message"]
-    return message
-
-
-def _nothing_sent(fake: FakeComfy) -> None:
-    assert ("POST", "/prompt") not in fake.requests
-    assert ("POST", "/upload/image") not in fake.requests
 
 
 async def _state(h: Harness) -> dict[str, Any]:
@@ -65,7 +58,7 @@ async def test_a_text_plain_update_from_a_foreign_origin_changes_nothing(
             data=b'{"text": "pwned"}',
             headers={"Content-Type": "text/plain", "Origin": EVIL},
         )
-        assert "evil.example" in await _error(answer, 403, "forbidden")
+        assert "evil.example" in await json_error(answer, 403, "forbidden")
         state = await _state(h)
     assert state["values"] == {}
 
@@ -75,7 +68,7 @@ async def test_json_routes_take_only_application_json(fake_comfy: FakeComfy) -> 
         for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
             headers = {"Content-Type": content_type} if content_type else {}
             answer = await h.http.post("/update/prompt", data=b'{"seed": 5}', headers=headers)
-            message = await _error(answer, 415, "unsupported_media_type")
+            message = await json_error(answer, 415, "unsupported_media_type")
             assert "application/json" in message
         ok = await h.http.post(
             "/update/prompt",
@@ -91,10 +84,10 @@ async def test_a_cross_origin_upload_is_refused(fake_comfy: FakeComfy) -> None:
         answer = await h.http.post(
             "/upload/image", data=image_form(png()), headers={"Origin": "null"}
         )
-        await _error(answer, 403, "forbidden")
+        await json_error(answer, 403, "forbidden")
         state = await _state(h)
     assert state["images"][0]["filename"] is None
-    _nothing_sent(fake_comfy)
+    assert_nothing_sent(fake_comfy)
 
 
 @pytest.mark.parametrize(
@@ -109,9 +102,9 @@ async def test_get_queue_from_a_browser_for_another_site_queues_nothing(
     fake_comfy: FakeComfy, headers: dict[str, str]
 ) -> None:
     async with serve_middleware(fake_comfy.url, "slow") as h:
-        await _error(await h.http.get("/queue", headers=headers), 403, "forbidden")
+        await json_error(await h.http.get("/queue", headers=headers), 403, "forbidden")
         assert h.jobs.jobs == {}
-    _nothing_sent(fake_comfy)
+    assert_nothing_sent(fake_comfy)
 
 
 async def test_get_queue_still_works_for_curl_and_the_address_bar(fake_comfy: FakeComfy) -> None:
@@ -137,7 +130,7 @@ async def test_the_servers_own_origin_is_accepted(fake_comfy: FakeComfy) -> None
         refused = await h.http.post(
             "/update/prompt", json={"seed": 4}, headers={"Origin": other_port}
         )
-        await _error(refused, 403, "forbidden")
+        await json_error(refused, 403, "forbidden")
         assert (await _state(h))["values"] == {"seed": 3}
 
 
@@ -145,7 +138,7 @@ async def test_the_servers_own_origin_is_accepted(fake_comfy: FakeComfy) -> None
 async def test_a_rebound_host_name_reads_nothing(fake_comfy: FakeComfy, path: str) -> None:
     async with serve_middleware(fake_comfy.url) as h:
         answer = await h.http.get(path, headers={"Host": f"rebind.evil.example:{h.server.port}"})
-        message = await _error(answer, 403, "forbidden")
+        message = await json_error(answer, 403, "forbidden")
     assert "rebind.evil.example" in message
     assert "HTTP_ALLOWED_HOSTS" in message
 
@@ -156,7 +149,7 @@ async def test_allowed_hosts_and_a_token_let_other_names_in(fake_comfy: FakeComf
         assert (await h.http.get("/workflow", headers={"Host": "comfy.lan:8189"})).status == 200
         assert (await h.http.get("/workflow", headers={"Host": "proxy.example"})).status == 200
         other = await h.http.get("/workflow", headers={"Host": "other.lan"})
-        await _error(other, 403, "forbidden")
+        await json_error(other, 403, "forbidden")
     with_token = HttpOptions(token="t" * 32)
     async with serve_middleware(fake_comfy.url, options=with_token) as h:
         answer = await h.http.get(
@@ -184,13 +177,13 @@ async def test_load_image_overrides_take_plain_input_names_only(
         answer = await h.http.post(
             "/update/prompt", json={"node_id": "1", "input": "image", "value": name}
         )
-        message = await _error(answer, 422, "invalid_input")
+        message = await json_error(answer, 422, "invalid_input")
         as_text = {"node_id": "1", "input": "image", "text": name}
-        await _error(await h.http.post("/update/prompt", json=as_text), 422, "invalid_input")
+        await json_error(await h.http.post("/update/prompt", json=as_text), 422, "invalid_input")
         state = await _state(h)
     assert "no folders, no [output]" in message
     assert state["overrides"] == []
-    _nothing_sent(fake_comfy)
+    assert_nothing_sent(fake_comfy)
 
 
 async def test_a_plain_input_name_override_is_kept(fake_comfy: FakeComfy) -> None:

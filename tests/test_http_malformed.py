@@ -14,7 +14,7 @@ import pytest
 from bot.http.routes import STATE
 from bot.http.serve import HttpOptions
 from tests.fakes.comfy import FakeComfy
-from tests.http_harness import Harness, image_form, png, serve_middleware
+from tests.http_harness import Harness, image_form, json_error, png, serve_middleware
 
 
 @pytest.fixture
@@ -23,15 +23,6 @@ def no_tracebacks(caplog: pytest.LogCaptureFixture) -> Any:
     yield
     problems = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert not problems, [r.getMessage() for r in problems]
-
-
-async def _error(response: Any, status: int, code: str) -> str:
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/json"
-    body = await response.json()
-    assert body["error"]["code"] == code, body
-    message: str = body["error"]["message"]
-    return message
 
 
 async def raw_request(port: int, head: bytes, *, local: str = "127.0.0.1") -> tuple[int, Any]:
@@ -58,7 +49,7 @@ async def raw_request(port: int, head: bytes, *, local: str = "127.0.0.1") -> tu
 async def test_an_odd_input_number_is_400(fake_comfy: FakeComfy, raw: str) -> None:
     async with serve_middleware(fake_comfy.url) as h:
         answer = await h.http.post("/upload/image", params={"input": raw}, data=image_form(png()))
-        assert "must be a number such as 0" in await _error(answer, 400, "bad_request")
+        assert "must be a number such as 0" in await json_error(answer, 400, "bad_request")
     assert ("POST", "/upload/image") not in fake_comfy.requests
 
 
@@ -70,7 +61,7 @@ async def test_deeply_nested_json_is_400(fake_comfy: FakeComfy, depth: int) -> N
         answer = await h.http.post(
             "/update/prompt", data=body, headers={"Content-Type": "application/json"}
         )
-        assert "nested too deeply" in await _error(answer, 400, "malformed_json")
+        assert "nested too deeply" in await json_error(answer, 400, "malformed_json")
 
 
 @pytest.mark.usefixtures("no_tracebacks")
@@ -79,9 +70,9 @@ async def test_a_huge_output_number_is_a_4xx(fake_comfy: FakeComfy) -> None:
         job = (await (await h.http.post("/queue")).json())["job_id"]
         await h.jobs.get(job).result()
         answer = await h.http.get(f"/jobs/{job}/outputs/{'7' * 5000}")
-        await _error(answer, 400, "bad_request")
+        await json_error(answer, 400, "bad_request")
         missing = await h.http.get(f"/jobs/{job}/outputs/12")
-        await _error(missing, 404, "unknown_output")
+        await json_error(missing, 404, "unknown_output")
 
 
 @pytest.mark.usefixtures("no_tracebacks")

@@ -20,6 +20,7 @@ from bot.jobs.model import GenerationRequest, Job
 from bot.jobs.progress import JobState, ProgressSnapshot
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import WorkflowInputError, WorkflowLibrary
+from tests.backend_env import checked_backend
 from tests.comfy_prompts import PNG_MAGIC, slow_prompt
 from tests.fakes.comfy import FakeComfy
 
@@ -35,13 +36,7 @@ def comfy_version(both_versions: str) -> str:
 
 @pytest.fixture
 async def backend(fake_comfy: FakeComfy) -> AsyncIterator[ComfyBackend]:
-    async with (
-        ComfyClient(fake_comfy.url, client_id="jobqueue-tests", timeout=5) as client,
-        ComfyBackend(client, backoff=Backoff(initial=0.02, maximum=0.2)) as backend,
-    ):
-        async with asyncio.timeout(5):
-            await backend.stream.wait_connected()
-            await backend.check()
+    async with checked_backend(fake_comfy.url, client_id="jobqueue-tests") as backend:
         assert backend.is_healthy
         yield backend
 

@@ -7,6 +7,7 @@ import pytest
 from bot.jobs.lineup import WaitingLine
 from bot.jobs.model import GenerationRequest, Job
 from bot.workflows.library import load_workflow
+from tests.clock import Clock
 
 SLOW = Path(__file__).parent / "fixtures" / "workflows" / "slow.json"
 
@@ -61,14 +62,6 @@ async def test_remove_and_push_front(make_job):
     assert not line
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def make_ranked():
     workflow = load_workflow(SLOW)
@@ -88,7 +81,7 @@ def take_all(line: WaitingLine) -> list[str]:
 
 
 async def test_a_higher_priority_goes_first_and_stays_fair_within_its_level(make_ranked):
-    line = WaitingLine(clock=Clock())
+    line = WaitingLine(clock=Clock(1000.0))
     for requester, priority in [("low", 0), ("boost1", 2), ("boost1", 2), ("boost2", 2)]:
         line.append(make_ranked(requester, priority))
     assert [job.request.requester for job in line] == ["boost1", "boost2", "boost1", "low"]
@@ -96,7 +89,7 @@ async def test_a_higher_priority_goes_first_and_stays_fair_within_its_level(make
 
 
 async def test_waiting_raises_the_lowest_so_it_never_starves(make_ranked):
-    clock = Clock()
+    clock = Clock(1000.0)
     line = WaitingLine(ageing=60, clock=clock)
     line.append(make_ranked("low", 0))
     for _ in range(10):
@@ -110,7 +103,7 @@ async def test_waiting_raises_the_lowest_so_it_never_starves(make_ranked):
 
 
 async def test_a_requester_just_served_does_not_age(make_ranked):
-    clock = Clock()
+    clock = Clock(1000.0)
     line = WaitingLine(ageing=60, clock=clock)
     a1, a2 = make_ranked("a"), make_ranked("a")
     line.append(a1)
@@ -123,7 +116,7 @@ async def test_a_requester_just_served_does_not_age(make_ranked):
 
 
 async def test_a_job_put_back_goes_before_every_priority(make_ranked):
-    line = WaitingLine(clock=Clock())
+    line = WaitingLine(clock=Clock(1000.0))
     low, vip = make_ranked("low", 0), make_ranked("vip", 5)
     line.append(low)
     assert line.take(lambda job: "gpu") == (low, "gpu")

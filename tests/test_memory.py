@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from bot.comfy.backend import ComfyBackend
-from bot.comfy.client import ComfyClient
-from bot.comfy.stream import Backoff
 from bot.errors import BotError
 from bot.images import ImageFile
 from bot.jobs.journal import Journal
@@ -19,6 +17,7 @@ from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
 from bot.jobs.store import JobStore
 from bot.workflows.library import WorkflowLibrary
+from tests.backend_env import checked_backend
 from tests.fakes.comfy import FakeComfy
 from tests.http_harness import image_form, png, serve_middleware
 
@@ -27,13 +26,7 @@ WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 
 @pytest.fixture
 async def backend(fake_comfy: FakeComfy) -> AsyncIterator[ComfyBackend]:
-    async with (
-        ComfyClient(fake_comfy.url, client_id="memory-tests", timeout=5) as client,
-        ComfyBackend(client, backoff=Backoff(initial=0.02, maximum=0.2)) as backend,
-    ):
-        async with asyncio.timeout(5):
-            await backend.stream.wait_connected()
-            await backend.check()
+    async with checked_backend(fake_comfy.url, client_id="memory-tests") as backend:
         yield backend
 
 

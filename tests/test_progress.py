@@ -11,6 +11,7 @@ from bot.comfy.events import (
     Status,
 )
 from bot.jobs.progress import JobState, ProgressSnapshot, ProgressTracker
+from tests.clock import Clock
 
 GRAPH = {
     "4": {"class_type": "CheckpointLoaderSimple", "inputs": {}},
@@ -19,16 +20,8 @@ GRAPH = {
 }
 
 
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_a_run_moves_from_queued_through_steps_with_eta():
-    clock = Clock()
+    clock = Clock(100.0)
     tracker = ProgressTracker(GRAPH, clock=clock)
     assert tracker.snapshot.state is JobState.WAITING
     assert tracker.apply(ExecutionStart("p", 1))

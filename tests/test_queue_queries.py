@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from bot.comfy.backend import ComfyBackend
-from bot.comfy.client import ComfyClient
-from bot.comfy.stream import Backoff
 from bot.errors import BotError, UnknownJob
 from bot.jobs.journal import Journal
 from bot.jobs.model import MAX_SEED, GenerationRequest, Job
@@ -18,6 +16,7 @@ from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
 from bot.jobs.store import JobStore, StoredState
 from bot.workflows.library import UnknownWorkflow, WorkflowLibrary
+from tests.backend_env import checked_backend
 from tests.fakes.comfy import FakeComfy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,13 +25,7 @@ SLOW = str(REPO / "tests" / "fixtures" / "workflows" / "slow.json")
 
 @pytest.fixture
 async def backend(fake_comfy: FakeComfy) -> AsyncIterator[ComfyBackend]:
-    async with (
-        ComfyClient(fake_comfy.url, timeout=5) as client,
-        ComfyBackend(client, backoff=Backoff(0.02, 0.2)) as backend,
-    ):
-        async with asyncio.timeout(5):
-            await backend.stream.wait_connected()
-            await backend.check()
+    async with checked_backend(fake_comfy.url) as backend:
         yield backend
 
 

@@ -10,7 +10,6 @@ import pty
 import re
 import resource
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from bot.comfy.client import ComfyClient
 from bot.comfy.ids import is_canonical
 from bot.config import Settings
 from bot.terminal import run as runner
+from tests.backend_env import closed_url
 from tests.fakes.comfy import FakeComfy
 from tests.test_ui import txt2img
 
@@ -156,9 +156,7 @@ async def test_bad_input_exits_2_and_sends_nothing(
 async def test_unreachable_server_exits_3_naming_the_url(
     out: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    url = closed_url()
     assert await run(settings_for(url, out), "slow", "--yes") == 3
     err = capsys.readouterr().err
     assert f"ComfyUI at {url} is not reachable" in err

@@ -4,21 +4,14 @@ import pytest
 
 from bot.jobs.servers import DayUsage, ServerStore
 from bot.jobs.store import JobStore
+from tests.clock import Clock
 
 GUILD_A, GUILD_B = 111, 222
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def servers(tmp_path):
-    clock = Clock()
+    clock = Clock(5000.0)
     async with JobStore(tmp_path / "s.db", clock=clock) as store:
         yield ServerStore(store), clock
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from bot.config import Settings
 from bot.discord.listings import backend_status
 from bot.terminal import check as doctor
 from bot.terminal import run as runner
+from tests.backend_env import closed_url
 from tests.fakes.comfy import FakeComfy
 
 SECRET = "s3cr3t-pass"
@@ -47,12 +47,6 @@ def test_redact_finds_every_url_in_a_text() -> None:
 def test_settings_repr_holds_no_comfy_password() -> None:
     settings = Settings.from_env({"COMFYUI_URL": f"http://bob:{SECRET}@127.0.0.1:8188"})
     assert SECRET not in repr(settings)
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_a_connected_backend_shows_and_logs_no_password(
@@ -86,7 +80,7 @@ async def test_a_connected_backend_shows_and_logs_no_password(
 
 async def test_an_unreachable_backend_shows_no_password(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    url = f"http://bob:{SECRET}@127.0.0.1:{_closed_port()}"
+    url = closed_url().replace("http://", f"http://bob:{SECRET}@")
     async with ComfyClient(url, timeout=5) as client:
         with pytest.raises(ComfyUnavailable) as unreachable:
             await client.system_stats()
@@ -110,7 +104,7 @@ async def test_comfycord_check_and_run_print_no_password(
     fake_comfy: FakeComfy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     up = fake_comfy.url.replace("http://", f"http://bob:{SECRET}@")
-    down = f"http://bob:{SECRET}@127.0.0.1:{_closed_port()}"
+    down = closed_url().replace("http://", f"http://bob:{SECRET}@")
     settings = Settings.from_env(
         {
             "COMFYUI_URLS": f"{up},{down}",
