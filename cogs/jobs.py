@@ -56,10 +56,11 @@ class Jobs(commands.Cog):
         """Show your recent jobs, with Reroll buttons."""
         if everyone and not interaction.permissions.manage_guild:
             raise NotAllowed("Only members with the Manage Server permission see everyone's jobs.")
-        self.jobs.check_history()  # before deferring: the refusal is ephemeral at once
+        self.jobs.history.check()  # before deferring: the refusal is ephemeral at once
         await interaction.response.defer(ephemeral=True, thinking=True)
         requester = None if everyone else str(interaction.user.id)
-        entries = await self.jobs.history_in(interaction.guild_id, requester, limit=HISTORY_LENGTH)
+        history = self.jobs.history
+        entries = await history.recent_in(interaction.guild_id, requester, limit=HISTORY_LENGTH)
         text = listings.history(entries, show_requester=everyone)
         view = history_view([entry.id for entry in entries])
         if view is None:

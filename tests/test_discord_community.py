@@ -548,5 +548,5 @@ async def test_requests_fired_at_once_admit_exactly_the_quota(
     assert all(answer["data"]["flags"] == 64 for answer in answers[admitted:])  # private
     for ix in fired[:admitted]:
         await world.fake.wait_for(final_edit(ix), timeout=10)
-    mine = await world.services.jobs.history(str(world.member), limit=10)
+    mine = await world.services.jobs.history.recent(str(world.member), limit=10)
     assert sorted(entry.params["prompt"] for entry in mine) == prompts[:admitted]

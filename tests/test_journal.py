@@ -248,7 +248,7 @@ async def test_reroll_of_a_job_whose_images_were_pruned_says_so(
             JobQueue([backend], workflows, journal=journal) as queue,
         ):
             with pytest.raises(InputsExpired, match="keeps them 12 hours after a job ends"):
-                await queue.past_request("old")
+                await queue.history.past_request("old")
 
 
 async def test_a_journal_of_the_first_schema_is_migrated_and_made_incremental(

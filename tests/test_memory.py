@@ -114,7 +114,7 @@ async def test_a_reroll_of_a_released_job_takes_its_images_from_the_journal(
         await run(queue, demo("alice", 10))
         assert first.is_released
 
-        again = await queue.past_request(first.id)
+        again = await queue.history.past_request(first.id)
 
     assert again.images == request.images
 
@@ -125,7 +125,7 @@ async def test_a_reroll_of_a_released_job_without_a_journal_says_why(backend, li
         await run(queue, demo("alice", 2))
 
         with pytest.raises(BotError, match="input images of this job are no longer kept"):
-            await queue.past_request(first.id)
+            await queue.history.past_request(first.id)
 
 
 async def test_http_outputs_of_a_released_job_answer_404_and_say_so(fake_comfy: FakeComfy):

@@ -79,11 +79,11 @@ async def test_reloaded_workflows_serve_new_jobs(backend, library):
 async def test_without_a_journal_there_is_no_history(backend, library):
     async with JobQueue([backend], library) as queue:
         with pytest.raises(BotError, match="no job history"):
-            queue.check_history()
+            queue.history.check()
         with pytest.raises(BotError, match="no job history"):
-            await queue.history(None, limit=5)
+            await queue.history.recent(None, limit=5)
         with pytest.raises(UnknownJob):
-            await queue.past_request("comfycord-never")
+            await queue.history.past_request("comfycord-never")
 
 
 async def test_a_past_request_comes_from_the_journal_without_its_origin(backend, library, tmp_path):
@@ -95,11 +95,11 @@ async def test_a_past_request_comes_from_the_journal_without_its_origin(backend,
             job = queue.submit(request)
             async with asyncio.timeout(10):
                 await job.result()
-            assert (await queue.past_request(job.id)).origin == {}
-            assert [e.id for e in await queue.history("alice", limit=5)] == [job.id]
+            assert (await queue.history.past_request(job.id)).origin == {}
+            assert [e.id for e in await queue.history.recent("alice", limit=5)] == [job.id]
         async with JobQueue([backend], library, journal=journal) as later:
             assert later.find(job.id) is None
-            again = await later.past_request(job.id)
+            again = await later.history.past_request(job.id)
         assert (again.seed, again.requester, again.origin) == (7, "alice", {})
         states = [state for state, _ in await store.states(job.id)]
     assert states == ["waiting", "submitting", "queued", "running", "done"]

@@ -151,7 +151,7 @@ class RetryButton(_JobButton, template=re.compile(f"comfycord:retry:{_JOB_ID}"))
 
 async def _request(bot: ButtonServices, job_id: str, verb: str) -> GenerationRequest:
     try:
-        return await bot.jobs.past_request(job_id)
+        return await bot.jobs.history.past_request(job_id)
     except UnknownJob:
         raise BotError(
             f"This job can no longer be {verb} (the bot no longer knows it); use /generate again."

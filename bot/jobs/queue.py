@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
@@ -17,22 +16,16 @@ from bot.images import ImageFile
 from bot.jobs import logcontext, uploads
 from bot.jobs.ended import KEEP_BYTES, KEEP_ENDED, EndedJobs
 from bot.jobs.execution import failed, follow, send
-from bot.jobs.journal import Journal, request_from
+from bot.jobs.history import JobHistory
+from bot.jobs.journal import Journal
 from bot.jobs.lineup import AGEING, WaitingLine
 from bot.jobs.model import GenerationRequest, Job, JobResult
 from bot.jobs.positions import Positions
 from bot.jobs.progress import JobState
-from bot.jobs.servers import ServerStore
-from bot.jobs.store import JournalEntry
 from bot.tasks import TaskSet
 from bot.workflows.library import Workflow, WorkflowLibrary
 
 log = logging.getLogger(__name__)
-
-NO_HISTORY = "This bot keeps no job history (it runs without a job journal)."
-INPUTS_RELEASED = (
-    "The input images of this job are no longer kept (there is no job journal); start it again."
-)
 
 JobObserver = Callable[[Job], None]
 """Told of every job the queue takes, submitted or adopted (metrics follow it from there)."""
@@ -73,6 +66,7 @@ class JobQueue:
         self._dispatcher: asyncio.Task[None] | None = None
         self._positions = Positions(self._waiting, self._in_flight)
         self.observers: list[JobObserver] = []
+        self.history = JobHistory(journal, self.find)
 
     def __repr__(self) -> str:
         return f"JobQueue(backends={len(self.backends)}, jobs={len(self.jobs)})"
@@ -116,7 +110,7 @@ class JobQueue:
         workflow = self.workflows.resolve(request.workflow)
         request = request.seeded(workflow)
         graph = request.graph_for(workflow)
-        uploads.check(request.images, self.eligible(workflow))
+        self.check_images(workflow, request.images)
         limit = self.max_per_user if max_jobs is None else max_jobs
         if self.active_count(request.requester, guild_id=request.guild_id) >= limit:
             raise TooManyJobs(limit)
@@ -190,56 +184,6 @@ class JobQueue:
     def backend_at(self, url: str | None) -> ComfyBackend | None:
         """Return the backend of this URL, or None when it is not (or no longer) configured."""
         return next((b for b in self.backends if b.url == url), None)
-
-    async def history(self, requester: str | None, *, limit: int) -> list[JournalEntry]:
-        """Return the newest jobs from the journal, of one requester or of everyone.
-
-        Raises:
-            BotError: there is no journal, so no history.
-        """
-        if self.journal is None:
-            raise BotError(NO_HISTORY)
-        return await self.journal.recent(requester, limit=limit)
-
-    async def history_in(
-        self, guild_id: int | None, requester: str | None, *, limit: int
-    ) -> list[JournalEntry]:
-        """Return the newest jobs of one server (None: DMs) from the journal.
-
-        Raises:
-            BotError: there is no journal, so no history.
-        """
-        if self.journal is None:
-            raise BotError(NO_HISTORY)
-        return await ServerStore(self.journal.store).recent(guild_id, requester, limit=limit)
-
-    def check_history(self) -> None:
-        """Refuse at once when there is no history to show.
-
-        Raises:
-            BotError: there is no journal, so no history.
-        """
-        if self.journal is None:
-            raise BotError(NO_HISTORY)
-
-    async def past_request(self, job_id: str) -> GenerationRequest:
-        """Return what an earlier job asked for (Reroll, Retry), also from the journal.
-
-        The origin is left out: it says where the old job's reply lives, not the new one's.
-
-        Raises:
-            UnknownJob: neither the queue nor the journal knows the job.
-            BotError: its input images were released and no journal holds them.
-        """
-        job = self.find(job_id)
-        if job is not None and not job.released_inputs:
-            return replace(job.request, origin={})
-        entry = await self.journal.get(job_id) if self.journal is not None else None
-        if entry is None or self.journal is None:
-            if job is not None:
-                raise BotError(INPUTS_RELEASED)
-            raise UnknownJob(job_id)
-        return replace(request_from(entry, await self.journal.images(job_id)), origin={})
 
     async def cancel(self, job_id: str, *, by: str, is_moderator: bool = False) -> CancelResult:
         """Cancel one job: drop it if still ours, remove or interrupt it in ComfyUI otherwise.
