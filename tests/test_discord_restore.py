@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -121,3 +122,43 @@ async def test_a_waiting_job_learns_when_every_comfyui_server_goes_away(
 
     assert told.status == 200
     assert "your job will start when one is back" in told.json["content"]
+
+
+async def test_a_private_reply_whose_token_expired_stays_private_after_a_restart(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, journaled: Services
+) -> None:
+    # A private reply has no channel message to fall back to: posting one would make it public.
+    user = fake_discord.add_user("paula")
+    journal = journaled.jobs.journal
+    assert journal is not None
+    await journal.store.save_member_settings(str(user), {"is_private": True})
+    fake_comfy.hold()
+    async with run_bot(journaled.new_bot()):
+        ix = await fake_discord.slash(
+            "generate", {"prompt": "mine", "workflow": "slow"}, user_id=user
+        )
+        await ix.wait_response()
+        assert ix.response_data is not None
+        assert ix.response_data.get("flags", 0) & 64  # ephemeral
+        custom_id = await wait_button(
+            fake_discord, ix.original_message_id or 0, "comfycord:cancel:"
+        )
+        job_id = custom_id.rsplit(":", 1)[1]
+        await fake_comfy.wait_for_prompt(job_id, "running")
+    fake_discord.expire_token(ix)
+    since = len(fake_discord.calls)
+
+    async with run_bot(journaled.new_bot()):
+        fake_comfy.release()
+        await fake_comfy.wait_for_prompt(job_id, "done")
+        async with asyncio.timeout(10):  # until the end was "shown": silently, being private
+            while (entry := await journal.get(job_id)) is None or entry.state != "done":
+                await asyncio.sleep(0.05)
+            while job_id in {e.id for e in await journal.undelivered()}:
+                await asyncio.sleep(0.05)
+
+    channel = f"/channels/{fake_discord.channel_id}/messages"
+    assert not [c for c in fake_discord.calls[since:] if c.path.startswith(channel)]
+    webhook = [c for c in fake_discord.calls[since:] if ix.token in c.path]
+    assert webhook
+    assert all(c.status == 401 for c in webhook)  # tried through the token only, refused
