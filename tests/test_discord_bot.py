@@ -93,7 +93,14 @@ async def test_a_broken_extension_is_logged_and_the_others_load(
     monkeypatch.setattr(bot_module, "EXTENSIONS", ("cogs.missing", *EXTENSIONS))
 
     async with run_bot(services.new_bot()) as running:
-        assert set(running.cogs) == {"Generate", "Jobs", "Admin", "MemberSettings", "ServerConfig"}
+        assert set(running.cogs) == {
+            "Generate",
+            "Chat",
+            "Jobs",
+            "Admin",
+            "MemberSettings",
+            "ServerConfig",
+        }
 
     assert any("could not load cogs.missing" in r.getMessage() for r in caplog.records)
 

@@ -27,7 +27,14 @@ from bot.workflows.library import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.admin", "cogs.preferences", "cogs.config")
+EXTENSIONS = (
+    "cogs.generate",
+    "cogs.chat",
+    "cogs.jobs",
+    "cogs.admin",
+    "cogs.preferences",
+    "cogs.config",
+)
 
 
 def intents() -> discord.Intents:
