@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.jobs.preferences import MemberDefaults, Preferences
 from tests.discord_env import (
     Services,
     library_dir,
@@ -131,7 +132,7 @@ async def test_a_private_reply_whose_token_expired_stays_private_after_a_restart
     user = fake_discord.add_user("paula")
     journal = journaled.jobs.journal
     assert journal is not None
-    await journal.store.save_member_settings(str(user), {"is_private": True})
+    await Preferences(journal.store).save(str(user), MemberDefaults(is_private=True))
     fake_comfy.hold()
     async with run_bot(journaled.new_bot()):
         ix = await fake_discord.slash(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.jobs.preferences import MemberDefaults
+from bot.jobs.preferences import MemberDefaults, Preferences
 from tests.discord_env import final_edit, open_services
 from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord, run_bot
@@ -43,14 +43,14 @@ async def test_settings_apply_to_generate_and_survive_a_restart(
         public = await theirs.wait_response()
         await fake_discord.wait_for(final_edit(theirs), timeout=10)
         assert services.jobs.journal is not None
-        stored = await services.jobs.journal.store.member_settings(str(user))
+        stored = await Preferences(services.jobs.journal.store).get(str(user))  # read again
 
     assert deferred["type"] == 5
     assert deferred["data"]["flags"] == 64  # ephemeral: only the member sees it
     assert labels(final.json) == GRID_LABELS
     assert size_of(final.files[0][1]) == (64, 48)
     assert not (public.get("data") or {}).get("flags")
-    assert MemberDefaults.from_dict(stored) == MemberDefaults("slow", None, 4, is_private=True)
+    assert stored == MemberDefaults("slow", None, 4, is_private=True)
 
 
 async def test_settings_without_options_show_them_and_reset_forgets(

@@ -5,6 +5,8 @@ Without a journal they last as long as the process; with one they survive restar
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -59,7 +61,7 @@ class Preferences:
             return self._memory[user_id]
         found = MemberDefaults()
         if self._store is not None:
-            found = MemberDefaults.from_dict(await self._store.member_settings(user_id))
+            found = MemberDefaults.from_dict(await self._stored(self._store, user_id))
         self._memory[user_id] = found
         return found
 
@@ -67,4 +69,20 @@ class Preferences:
         """Replace a member's defaults."""
         self._memory[user_id] = defaults
         if self._store is not None:
-            await self._store.save_member_settings(user_id, defaults.to_dict())
+            row = (user_id, json.dumps(defaults.to_dict(), sort_keys=True))
+
+            def work(db: sqlite3.Connection) -> None:
+                db.execute("INSERT OR REPLACE INTO member_settings VALUES (?, ?)", row)
+
+            await self._store.write([work])
+
+    @staticmethod
+    async def _stored(store: JobStore, user_id: str) -> dict[str, Any]:
+        """Return the /settings one member saved ({} if none)."""
+
+        def work(db: sqlite3.Connection) -> dict[str, Any]:
+            query = "SELECT settings FROM member_settings WHERE user_id = ?"
+            row = db.execute(query, (user_id,)).fetchone()
+            return dict(json.loads(row[0])) if row is not None else {}
+
+        return await store.call(work)

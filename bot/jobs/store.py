@@ -321,25 +321,6 @@ class JobStore:
 
         return await self.call(work)
 
-    async def member_settings(self, user_id: str) -> dict[str, Any]:
-        """Return the /settings one member saved ({} if none)."""
-
-        def work(db: sqlite3.Connection) -> dict[str, Any]:
-            query = "SELECT settings FROM member_settings WHERE user_id = ?"
-            row = db.execute(query, (user_id,)).fetchone()
-            return dict(json.loads(row[0])) if row is not None else {}
-
-        return await self.call(work)
-
-    async def save_member_settings(self, user_id: str, settings: Mapping[str, Any]) -> None:
-        """Replace the /settings of one member."""
-        row = (user_id, _dump(settings))
-
-        def work(db: sqlite3.Connection) -> None:
-            db.execute("INSERT OR REPLACE INTO member_settings VALUES (?, ?)", row)
-
-        await self.write([work])
-
 
 def _dump(value: Mapping[str, Any]) -> str:
     return json.dumps(dict(value), sort_keys=True, default=str)
