@@ -75,7 +75,7 @@ class Chat(commands.Cog):
         request, where = admitted.request, f"mention by {message.author.id}"
         try:
             images = await inputs.read_images(attachments, self.settings.max_input_image_bytes)
-            self.jobs.check_images(chosen, images)
+            self.jobs.placement.check_images(chosen, images)
             await self.community.check_inputs(member, images, message.channel, request.prompt)
         except Exception as exc:  # the one catch point of chat requests
             await self._tell(message, describe(exc, where))
@@ -86,7 +86,7 @@ class Chat(commands.Cog):
             request,
             chosen.display_name,
             ProgressSnapshot(),
-            is_backend_available=self.jobs.has_healthy_backend,
+            is_backend_available=self.jobs.placement.has_healthy_backend,
         )
         sink = MessageSink(await self._tell(message, waiting))
         try:

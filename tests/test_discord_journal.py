@@ -287,7 +287,7 @@ async def test_waiting_jobs_say_when_no_comfyui_server_is_available(
         async with asyncio.timeout(5):
             # A check now, not the next round of the backend's own: it finds the server gone.
             assert not (await services.backend.check()).is_up
-        assert not services.jobs.has_healthy_backend
+        assert not services.jobs.placement.has_healthy_backend
         ix = await fake_discord.slash("generate", {"prompt": "patient"}, user_id=user)
         waiting = await fake_discord.wait_for(
             lambda c: (

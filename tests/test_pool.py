@@ -123,7 +123,7 @@ async def test_jobs_wait_while_no_backend_is_healthy_and_run_when_one_returns(wo
             # A check now, not the next round of the backend's own: it finds the server gone.
             assert not (await backend.check()).is_up
         assert not backend.is_healthy
-        assert not queue.has_healthy_backend
+        assert not queue.placement.has_healthy_backend
         job = queue.submit(GenerationRequest("alice", "slow", steps=1))
         assert job.state is JobState.WAITING
         await fake.start()

@@ -118,7 +118,7 @@ async def test_a_job_never_sent_is_queued_again_after_a_restart(fake_comfy, tmp_
     async with bot_process(fake_comfy, db, workflows) as (queue, journal):
         first = queue.submit(GenerationRequest("alice", "slow", steps=2))
         await fake_comfy.wait_for_prompt(first.id, "running")
-        queue.max_in_flight = 1
+        queue.placement.max_in_flight = 1
         waiting = queue.submit(GenerationRequest("bob", "slow", steps=2))
         await journal.flush()
         assert waiting.state is JobState.WAITING

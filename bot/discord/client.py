@@ -85,7 +85,7 @@ class ComfyBot(commands.Bot):
             settings,
             result_controls,
             journal=jobs.journal,
-            is_available=lambda: jobs.has_healthy_backend,
+            is_available=lambda: jobs.placement.has_healthy_backend,
             screen=self.community.screen,
             on_delivered=on_delivered,
         )

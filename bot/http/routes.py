@@ -95,7 +95,7 @@ async def upload_image(request: web.Request) -> web.Response:
     image = await asyncio.to_thread(
         _checked, field, state.options.max_image_bytes, field.filename or "image.png"
     )
-    state.jobs.check_images(state.patch.workflow, (image,))  # before it is kept
+    state.jobs.placement.check_images(state.patch.workflow, (image,))  # before it is kept
     patch = state.update(lambda current: current.with_image(index, image))
     point = patch.workflow.points["image"][index]
     body: dict[str, Any] = {

@@ -89,7 +89,7 @@ class ServerState:
             MissingImage, WorkflowInputError: the state does not fit the workflow.
             TooManyJobs, QueueFull: the JobQueue refused the job.
         """
-        if not self.jobs.has_healthy_backend:
+        if not self.jobs.placement.has_healthy_backend:
             raise ComfyUnavailable("no ComfyUI server is connected and answering")
         request = self.patch.request(self.options.requester, self.workflow_ref)
         return self.board.track(self.jobs.submit(request))

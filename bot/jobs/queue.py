@@ -12,18 +12,18 @@ from typing import Self
 from bot.comfy.backend import CancelResult, ComfyBackend, PromptRun
 from bot.comfy.errors import ComfyError, ComfyUnavailable
 from bot.errors import BotError, NotAllowed, QueueFull, TooManyJobs, UnknownJob
-from bot.images import ImageFile
-from bot.jobs import logcontext, uploads
+from bot.jobs import logcontext
 from bot.jobs.ended import KEEP_BYTES, KEEP_ENDED, EndedJobs
 from bot.jobs.execution import failed, follow, send
 from bot.jobs.history import JobHistory
 from bot.jobs.journal import Journal
 from bot.jobs.lineup import AGEING, WaitingLine
 from bot.jobs.model import GenerationRequest, Job, JobResult
+from bot.jobs.placement import Placement
 from bot.jobs.positions import Positions
 from bot.jobs.progress import JobState
 from bot.tasks import TaskSet
-from bot.workflows.library import Workflow, WorkflowLibrary
+from bot.workflows.library import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,6 @@ class JobQueue:
         self.backends = tuple(backends)
         self._workflows = workflows
         self.max_per_user = max_per_user
-        self.max_in_flight = max_in_flight
         self.max_waiting = max_waiting
         self.journal = journal
         self.jobs: dict[str, Job] = {}
@@ -60,7 +59,8 @@ class JobQueue:
         # ended; only the newest keep their images.
         self.ended = EndedJobs(keep=keep_finished, keep_bytes=keep_bytes)
         self._waiting = WaitingLine(ageing=ageing)
-        self._in_flight: dict[ComfyBackend, set[Job]] = {b: set() for b in self.backends}
+        self.placement = Placement(self.backends, max_in_flight=max_in_flight)
+        self._in_flight = self.placement.in_flight
         self._wake = asyncio.Event()
         self._tasks = TaskSet(log)
         self._dispatcher: asyncio.Task[None] | None = None
@@ -110,7 +110,7 @@ class JobQueue:
         workflow = self.workflows.resolve(request.workflow)
         request = request.seeded(workflow)
         graph = request.graph_for(workflow)
-        self.check_images(workflow, request.images)
+        self.placement.check_images(workflow, request.images)
         limit = self.max_per_user if max_jobs is None else max_jobs
         if self.active_count(request.requester, guild_id=request.guild_id) >= limit:
             raise TooManyJobs(limit)
@@ -211,41 +211,6 @@ class JobQueue:
             return CancelResult.REMOVED  # never reached ComfyUI: it ends cancelled
         return await job.backend.cancel(job.id)
 
-    def eligible(self, workflow: Workflow) -> list[ComfyBackend]:
-        """Return the backends that may run a workflow (its placement, else every one)."""
-        placement = workflow.backends
-        return [b for b in self.backends if not placement or b.matches(placement)]
-
-    def check_images(self, workflow: Workflow, images: Sequence[ImageFile]) -> None:
-        """Refuse at once input images no server that may run the workflow takes.
-
-        Raises:
-            OverUploadLimit: over the upload limit of every such server.
-        """
-        uploads.check(images, self.eligible(workflow))
-
-    def _place(self, job: Job) -> ComfyBackend | None:
-        """Return the least-loaded healthy backend with room that may run the job, if any.
-
-        Of those, only one that takes the job's images; when no server takes them any more
-        (limits learned after it was accepted), any, so that sending refuses it with why.
-        """
-        eligible = self.eligible(job.workflow)
-        images = job.request.images
-        if images and any(uploads.fits(images, b) for b in eligible):
-            eligible = [b for b in eligible if uploads.fits(images, b)]
-        candidates = [
-            b for b in eligible if b.is_healthy and len(self._in_flight[b]) < self.max_in_flight
-        ]
-        return min(
-            candidates, key=lambda b: (len(self._in_flight[b]), b.queue_remaining), default=None
-        )
-
-    @property
-    def has_healthy_backend(self) -> bool:
-        """Tell whether any backend can take work now (jobs wait while none can)."""
-        return any(b.is_healthy for b in self.backends)
-
     async def _dispatch(self) -> None:
         while True:
             # Woken by new jobs, freed slots and status broadcasts; the timeout is a backstop
@@ -255,17 +220,13 @@ class JobQueue:
                 async with asyncio.timeout(1.0):
                     await self._wake.wait()
             self._wake.clear()
-            while self._has_room() and (taken := self._waiting.take(self._place)) is not None:
+            choose = self.placement.choose
+            while self.placement.has_room() and (taken := self._waiting.take(choose)) is not None:
                 job, backend = taken
                 job.dispatch(backend)
                 self._in_flight[backend].add(job)
                 self._tasks.spawn(self._execute(job, backend), f"job {job.id}")
                 self._positions.refresh()
-
-    def _has_room(self) -> bool:
-        return any(
-            b.is_healthy and len(self._in_flight[b]) < self.max_in_flight for b in self.backends
-        )
 
     async def _execute(self, job: Job, backend: ComfyBackend, run: PromptRun | None = None) -> None:
         # The prompt_id is the job's id (chosen by us); every log line of this task carries both.

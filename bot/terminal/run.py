@@ -112,7 +112,7 @@ async def _run(args: argparse.Namespace, settings: Settings, ctrl: CtrlC) -> int
                 )
             await engine.backends[0].check()  # (once: the connect's own check is shared)
             try:  # its upload limit is known now: an image over it is never sent
-                engine.jobs.check_images(plan.workflow, plan.request.images)
+                engine.jobs.placement.check_images(plan.workflow, plan.request.images)
             except BotError as exc:
                 return _fail(user_message(exc), EXIT_USAGE)
             ctrl.is_sent = True
