@@ -43,6 +43,10 @@ class InputsExpired(BotError):
     """A past job's input images were pruned from the journal, so it cannot run again."""
 
 
+class JournalUnavailable(BotError):
+    """The job journal cannot be written, so a job is not sent (a kill would lose its record)."""
+
+
 class NotAllowed(BotError):
     """The member may not act on this job."""
 

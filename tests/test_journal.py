@@ -17,7 +17,7 @@ import pytest
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.stream import Backoff
-from bot.errors import InputsExpired
+from bot.errors import InputsExpired, user_message
 from bot.images import ImageFile
 from bot.jobs import outbox
 from bot.jobs.journal import Journal
@@ -128,9 +128,11 @@ async def test_writes_wait_out_a_lock_and_none_is_dropped(tmp_path: Path) -> Non
         assert [s for s, _ in await store.states(first.id)] == ["waiting", "queued"]
 
 
-async def test_dispatch_waits_for_a_locked_journal_only_a_bounded_time(
+async def test_a_prompt_waits_until_the_journal_holds_its_job(
     fake_comfy: FakeComfy, tmp_path: Path
 ) -> None:
+    # Found by the soak: sending went on after 2 s of a refusing disk, and a kill then left
+    # ComfyUI running a prompt the journal did not know (the member was never told its end).
     db, workflows = tmp_path / "journal.db", library(tmp_path)
     async with (
         JobStore(db, busy_timeout=0.05) as store,
@@ -144,14 +146,38 @@ async def test_dispatch_waits_for_a_locked_journal_only_a_bounded_time(
         await backend.check()
         with write_lock(db):
             submitted = queue.submit(GenerationRequest("42", "slow", steps=1))
-            result = await submitted.result()
-            assert str(result.state) == "done"
+            while submitted.backend is None or not journal.backlog:
+                await asyncio.sleep(0.01)  # dispatched: its sending now waits for the journal
+            assert ("POST", "/prompt") not in fake_comfy.requests
             assert await store.get(submitted.id) is None  # nothing could be written yet
+        result = await submitted.result()
+        assert str(result.state) == "done"
+        states = [s for s, _ in await store.states(submitted.id)]
+    assert states[:2] == ["waiting", "submitting"]
+
+
+async def test_a_journal_that_stays_unwritable_fails_the_job_before_anything_is_sent(
+    fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    db, workflows = tmp_path / "journal.db", library(tmp_path)
+    async with (
+        JobStore(db, busy_timeout=0.05) as store,
+        Journal(store, flush_timeout=0.2, send_wait=0.3) as journal,
+        ComfyClient(fake_comfy.url) as client,
+        ComfyBackend(client, backoff=Backoff(0.02, 0.2)) as backend,
+        JobQueue([backend], workflows, journal=journal) as queue,
+        asyncio.timeout(10),
+    ):
+        await backend.stream.wait_connected()
+        await backend.check()
+        with write_lock(db):
+            submitted = queue.submit(GenerationRequest("42", "slow", steps=1))
+            result = await submitted.result()
+        assert str(result.state) == "failed"
+        assert "journal could not be written for 0.3 s" in user_message(result.error)
+        assert ("POST", "/prompt") not in fake_comfy.requests
         assert await journal.flush(max_wait=5)
-        entry = await store.get(submitted.id)
-    assert entry is not None
-    assert entry.state == "done"
-    assert fake_comfy.history  # the prompt was sent while the journal was locked
+        assert (await store.get(submitted.id)).state == "failed"  # type: ignore[union-attr]
 
 
 async def test_a_row_that_cannot_be_read_is_skipped_and_the_rest_recovered(

@@ -232,3 +232,17 @@ async def test_a_prompt_an_old_comfycord_left_running_on_0364_is_followed_to_its
                 result = await restored.result()
             assert result.state is JobState.DONE
             assert result.outputs[0].data.startswith(PNG)
+
+
+async def test_a_job_the_journal_has_as_waiting_is_sent_once_after_a_restart(fake_comfy, tmp_path):
+    workflows, db = library(tmp_path), tmp_path / "journal.db"
+    job_id = str(uuid.uuid4())
+    async with JobStore(db) as store:
+        await store.add(job_id, requester="alice", workflow="slow", params={"steps": 2}, origin={})
+    async with bot_process(fake_comfy, db, workflows) as (queue, journal):
+        (restored,) = await recover(queue, journal)
+        async with asyncio.timeout(5):
+            result = await restored.result()
+        assert result.state is JobState.DONE
+    assert fake_comfy.requests.count(("POST", "/prompt")) == 1
+    assert list(fake_comfy.history) == [job_id]

@@ -43,7 +43,7 @@ ENDING_GRACE = 5.0
 """Seconds `close()` waits for ends being shown before it cancels them."""
 
 END_FLUSH_WAIT = 30.0
-"""Seconds a job's end waits for a refusing journal disk before it is shown anyway."""
+"""Seconds a job's start or end waits for a refusing journal disk before it is shown anyway."""
 
 
 def _preview_file(snapshot: ProgressSnapshot) -> discord.File | None:
@@ -81,7 +81,9 @@ class _Where:
             return
         self._recorded = where
         self._journal.origin(self._job, origin(self._sink, self._job.request.requester))
-        await self._journal.flush()
+        # The job (and where its reply is) on disk before the reply shows it: a kill then
+        # cannot leave a reply showing a job the next start does not know.
+        await self._journal.flush(max_wait=END_FLUSH_WAIT)
 
 
 class Delivery:

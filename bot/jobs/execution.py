@@ -27,6 +27,7 @@ async def send(job: Job, backend: ComfyBackend, journal: Journal | None) -> Prom
 
     Raises:
         OverUploadLimit: an input is over the server's upload limit (nothing was sent).
+        JournalUnavailable: the journal could not record the job (nothing was sent).
     """
     try:
         if (too_large := uploads.refusal(job.request.images, backend)) is not None:
@@ -39,9 +40,10 @@ async def send(job: Job, backend: ComfyBackend, journal: Journal | None) -> Prom
         if job.cancelled_by is not None:
             return None
         if journal is not None:
-            # The prompt_id is on disk before ComfyUI can know it: a crash leaves nothing unknown.
+            # The job and its prompt_id are on disk before ComfyUI can know them: a crash
+            # leaves nothing unknown, and nothing the next start would run twice.
             job.submitting(backend)
-            await journal.flush()
+            await journal.hold()
         run = await backend.submit(dict(job.graph), prompt_id=job.id)
         job.record(JobState.QUEUED)
     finally:

@@ -10,7 +10,7 @@ from itertools import islice
 from types import TracebackType
 from typing import Any, Self
 
-from bot.errors import InputsExpired, user_message
+from bot.errors import InputsExpired, JournalUnavailable, user_message
 from bot.images import ImageFile
 from bot.jobs import outbox
 from bot.jobs.model import REQUEST_CHOICES, REQUEST_VALUES, GenerationRequest, Job, JobResult
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 # Writes run in batches of at most this many, each batch one transaction.
 _BATCH = 500
+# How long a prompt waits for the journal to hold its job before the job fails, unsent.
+SEND_WAIT = 30.0
 # A lock another process holds (a backup, sqlite3 in a shell) usually goes within milliseconds, so
 # the first retry is quick; two seconds at most keeps a longer hold from turning into a busy loop.
 _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0
@@ -30,9 +32,10 @@ _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0
 class Journal:
     """Record each job's life in the store, in order, on a writer task the queue never waits for.
 
-    A write that meets a locked file is retried until it lands, never dropped; `flush()` (which
-    the queue awaits before sending a prompt, so the prompt_id is on disk first) waits for the
-    backlog at most `flush_timeout` seconds, so a stuck file delays dispatch only that long.
+    A write that meets a locked file is retried until it lands, never dropped; `flush()` waits
+    for the backlog at most `flush_timeout` seconds. A prompt is sent only once the journal holds
+    its job (`hold`, up to `send_wait` seconds): a kill then never leaves ComfyUI running a
+    prompt the journal does not know, or a member's job the next start cannot find.
     Ended jobs and their input images are pruned every `retention.every` seconds.
     """
 
@@ -42,10 +45,12 @@ class Journal:
         *,
         retention: Retention | None = None,
         flush_timeout: float = 2.0,
+        send_wait: float = SEND_WAIT,
     ) -> None:
         self.store = store
         self.retention = retention or Retention()
         self.flush_timeout = flush_timeout
+        self.send_wait = send_wait
         self._pending: deque[Work] = deque()
         self._queued = 0
         self._written = 0
@@ -130,6 +135,23 @@ class Journal:
             log.warning("journal: %d writes still wait; going on", target - self._written)
             return False
         return True
+
+    @property
+    def backlog(self) -> int:
+        """Return how many writes wait to be written (a refusing disk makes them pile up)."""
+        return len(self._pending)
+
+    async def hold(self) -> None:
+        """Wait until everything recorded so far is on disk, before a prompt goes to ComfyUI.
+
+        Raises:
+            JournalUnavailable: the file could not be written for `send_wait` seconds.
+        """
+        if not await self.flush(max_wait=self.send_wait):
+            raise JournalUnavailable(
+                f"The job journal could not be written for {self.send_wait:g} s (is its disk"
+                " full, or the file locked?), so the job was not sent to ComfyUI; try again."
+            )
 
     async def _prune_every(self) -> None:
         while True:
