@@ -3,7 +3,7 @@
 import sqlite3
 
 from bot.images import ImageFile
-from bot.jobs.journal import request_from
+from bot.jobs.recorded import request_from
 from bot.jobs.store import MIGRATIONS, JobStore, migrate
 
 
@@ -71,8 +71,8 @@ async def test_a_stored_interaction_token_stays_out_of_reprs(tmp_path):
 
 
 async def test_a_requests_priority_survives_the_journal(tmp_path):
-    from bot.jobs.journal import request_params
     from bot.jobs.model import GenerationRequest
+    from bot.jobs.recorded import request_params
 
     request = GenerationRequest("42", "demo", prompt="a fox", priority=3)
     async with JobStore(tmp_path / "p.db") as store:

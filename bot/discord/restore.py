@@ -23,8 +23,8 @@ from bot.discord.sinks import (
     rewind,
     take_over,
 )
-from bot.jobs.journal import request_from
 from bot.jobs.queue import JobQueue
+from bot.jobs.recorded import request_from
 from bot.jobs.recovery import recover, redeliver
 from bot.jobs.store import JournalEntry
 

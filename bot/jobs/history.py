@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.errors import BotError, UnknownJob
-from bot.jobs.journal import Journal, request_from
+from bot.jobs.journal import Journal
 from bot.jobs.model import GenerationRequest, Job
+from bot.jobs.recorded import request_from
 from bot.jobs.servers import ServerStore
 from bot.jobs.store import JournalEntry
 

@@ -16,10 +16,10 @@ from bot.comfy.errors import ComfyError
 from bot.comfy.events import OutputFile
 from bot.errors import BotError
 from bot.images import ImageFile
-from bot.jobs.journal import request_from
 from bot.jobs.model import GenerationRequest
 from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
+from bot.jobs.recorded import request_from
 from bot.workflows.batch import copy_graph
 
 log = logging.getLogger(__name__)

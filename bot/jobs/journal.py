@@ -13,7 +13,8 @@ from typing import Any, Self
 from bot.errors import InputsExpired, JournalUnavailable, user_message
 from bot.images import ImageFile
 from bot.jobs import outbox
-from bot.jobs.model import REQUEST_CHOICES, REQUEST_VALUES, GenerationRequest, Job, JobResult
+from bot.jobs.model import Job, JobResult
+from bot.jobs.recorded import request_params
 from bot.jobs.retention import Retention
 from bot.jobs.store import JobStore, JournalEntry, RunRecord, StoredState, Work
 from bot.tasks import TaskSet
@@ -251,30 +252,3 @@ class Journal:
     async def unfinished(self) -> list[JournalEntry]:
         """Return every job that had not ended when the process stopped."""
         return await self.store.unfinished()
-
-
-def request_params(request: GenerationRequest) -> dict[str, Any]:
-    """Return the JSON-safe parameters of a request (images are stored apart)."""
-    overrides = [[node, name, value] for (node, name), value in request.overrides.items()]
-    return {
-        **request.values(),
-        **request.choices(),
-        "overrides": overrides,
-        "priority": request.priority,
-    }
-
-
-def request_from(entry: JournalEntry, images: tuple[ImageFile, ...]) -> GenerationRequest:
-    """Rebuild the request a journal entry recorded."""
-    params = dict(entry.params)
-    overrides = {(str(n), str(i)): v for n, i, v in params.pop("overrides", [])}
-    return GenerationRequest(
-        requester=entry.requester,
-        workflow=entry.workflow,
-        images=images,
-        overrides=overrides,
-        origin=dict(entry.origin),
-        priority=int(params.pop("priority", 0)),
-        guild_id=entry.guild_id,
-        **{key: params[key] for key in (*REQUEST_VALUES, *REQUEST_CHOICES) if key in params},
-    )

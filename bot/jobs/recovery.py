@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from bot.comfy.events import OutputFile
 from bot.errors import BotError
 from bot.images import ImageFile
-from bot.jobs.journal import Journal, request_from
+from bot.jobs.journal import Journal
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState
 from bot.jobs.queue import JobQueue
+from bot.jobs.recorded import request_from
 from bot.jobs.store import JournalEntry, StoredState
 
 log = logging.getLogger(__name__)
