@@ -20,7 +20,8 @@ from bot.discord import inputs, options, render
 from bot.discord.community import Community, Pass
 from bot.discord.delivery import Delivery, origin
 from bot.discord.errors import describe
-from bot.discord.sinks import NO_MENTIONS, MessageSink, persist
+from bot.discord.persist import persist
+from bot.discord.sinks import NO_MENTIONS, MessageSink
 from bot.jobs.progress import ProgressSnapshot
 from bot.jobs.queue import JobQueue
 from bot.workflows.library import Workflow

@@ -12,8 +12,9 @@ import discord
 
 from bot.discord import render
 from bot.discord.grid import grid_of, is_grid
+from bot.discord.persist import persist
 from bot.discord.reply import ReplyLocation
-from bot.discord.sinks import Sink, persist
+from bot.discord.sinks import Sink
 from bot.images import ImageFile
 from bot.jobs.model import Job, JobResult
 from bot.jobs.progress import JobState

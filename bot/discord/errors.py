@@ -10,7 +10,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.discord.sinks import persist
+from bot.discord.persist import persist
 from bot.errors import UNEXPECTED, user_message
 
 log = logging.getLogger(__name__)

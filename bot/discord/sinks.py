@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import discord
 
@@ -18,10 +17,6 @@ NO_MENTIONS = discord.AllowedMentions.none()
 # Webhook errors meaning the interaction token can no longer be used: Invalid Webhook Token,
 # Unknown Webhook, Unknown Message (of @original).
 EXPIRED_CODES = frozenset({50027, 10015, 10008})
-PERSIST_ATTEMPTS = 8
-PERSIST_BACKOFF = 0.5  # seconds before the second attempt, doubled up to the limit
-PERSIST_BACKOFF_LIMIT = 30.0
-T = TypeVar("T")
 
 
 class Sink(Protocol):
@@ -46,26 +41,6 @@ class Sink(Protocol):
 
     def where(self) -> ReplyLocation:
         """Return where the message lives now, for the journal."""
-
-
-async def persist(action: Callable[[], Awaitable[T]], what: str) -> T:
-    """Run a Discord call, trying again while Discord is overloaded (429 or 5xx).
-
-    discord.py gives up after five 429s or 5xx in a row, which a rate-limit storm reaches;
-    what must reach the member (a reply, a job's end) is tried 8 times over about a minute.
-
-    Raises:
-        discord.HTTPException: any other error, or the last one.
-    """
-    for attempt in range(PERSIST_ATTEMPTS - 1):
-        try:
-            return await action()
-        except discord.HTTPException as exc:
-            if not (exc.status == 429 or exc.status >= 500):
-                raise
-            log.warning("%s: %s; trying again", what, exc)
-        await asyncio.sleep(min(PERSIST_BACKOFF * 2**attempt, PERSIST_BACKOFF_LIMIT))
-    return await action()
 
 
 def is_token_gone(exc: discord.HTTPException) -> bool:
