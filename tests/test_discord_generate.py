@@ -123,6 +123,23 @@ async def test_a_429_storm_longer_than_discord_py_retries_still_delivers_the_res
 
 
 @pytest.mark.parametrize("env", [{"PROGRESS_INTERVAL": "30"}])  # the result is the next edit
+async def test_a_429_storm_longer_than_a_minute_of_retries_still_delivers_the_result(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot, monkeypatch
+) -> None:
+    # Found by the short soak: a storm on the edits, then on the channel route once the token
+    # expired, outlasted the eight tries (five each) a reply gets, and the images were dropped.
+    monkeypatch.setattr("bot.discord.persist.PERSIST_BACKOFF", 0.001)
+    ix = await _held_job_shown(fake_discord, fake_comfy, "cora")
+    fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=0.01, count=60)
+    fake_comfy.release()
+
+    final = await fake_discord.wait_for(final_edit(ix), timeout=20)
+    assert fake_discord.rate_limited == 60
+    assert final.files[0][1].startswith(PNG_MAGIC)
+    assert "✅ Done" in final.json["content"]
+
+
+@pytest.mark.parametrize("env", [{"PROGRESS_INTERVAL": "30"}])  # the result is the next edit
 async def test_a_result_discord_refuses_still_ends_the_message_with_its_buttons(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, bot: ComfyBot
 ) -> None:

@@ -12,7 +12,7 @@ import discord
 
 from bot.discord import render
 from bot.discord.grid import grid_of, is_grid
-from bot.discord.persist import persist
+from bot.discord.persist import END_ATTEMPTS, persist
 from bot.discord.reply import ReplyLocation
 from bot.discord.sinks import Sink
 from bot.images import ImageFile
@@ -130,7 +130,7 @@ async def _edit_end(
         await sink.edit(content=content, embed=embed, files=files, view=view)
 
     try:
-        await persist(edit, f"final edit of {job.id}")
+        await persist(edit, f"final edit of {job.id}", attempts=END_ATTEMPTS)
     except discord.HTTPException as exc:
         return exc
     return None

@@ -14,19 +14,24 @@ log = logging.getLogger(__name__)
 PERSIST_ATTEMPTS = 8
 PERSIST_BACKOFF = 0.5  # seconds before the second attempt, doubled up to the limit
 PERSIST_BACKOFF_LIMIT = 30.0
+END_ATTEMPTS = 25  # about ten minutes: the first eight take one, then one every 30 s
 T = TypeVar("T")
 
 
-async def persist(action: Callable[[], Awaitable[T]], what: str) -> T:
+async def persist(
+    action: Callable[[], Awaitable[T]], what: str, *, attempts: int = PERSIST_ATTEMPTS
+) -> T:
     """Run a Discord call, trying again while Discord is overloaded (429 or 5xx).
 
     discord.py gives up after five 429s or 5xx in a row, which a rate-limit storm reaches;
-    what must reach the member (a reply, a job's end) is tried 8 times over about a minute.
+    what must reach the member (a reply, a refusal) is tried 8 times over about a minute, a
+    job's end `END_ATTEMPTS` times over about ten (its images exist: only a lasting refusal
+    may leave them unposted).
 
     Raises:
         discord.HTTPException: any other error, or the last one.
     """
-    for attempt in range(PERSIST_ATTEMPTS - 1):
+    for attempt in range(attempts - 1):
         try:
             return await action()
         except discord.HTTPException as exc:
