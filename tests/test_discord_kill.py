@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from bot.config import env_keys
+from bot.jobs.store import FINAL_STATES
 from tests.discord_env import ROOT, library_dir, wait_button, webhook_of
 from tests.fakes.comfy import FakeComfy
 from tests.fakes.discord import FakeDiscord, Interaction, RecordedCall
@@ -150,29 +151,46 @@ async def wait_journal(db: Path, job_id: str, condition: str, timeout: float = 1
             await asyncio.sleep(0.05)
 
 
+async def killed_after_its_end(
+    fake_discord: FakeDiscord, fake_comfy: FakeComfy, env: dict[str, str], log: Path, prompt: str
+) -> tuple[Interaction, str]:
+    """Run a job to its end while Discord holds every edit of its reply, then SIGKILL the bot."""
+    alice = fake_discord.add_user("alice")
+    fake_comfy.hold()
+    async with bot_process(fake_discord, env, log) as first:
+        ix, job_id = await generate(fake_discord, alice, prompt)
+        await fake_comfy.wait_for_prompt(job_id, "running")
+        # Discord holds every further edit of the reply for a minute; the job ends meanwhile.
+        fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=60)
+        fake_comfy.release()
+        await wait_journal(Path(env["DATABASE_PATH"]), job_id, "state = 'done'")
+        first.kill()
+        await first.wait()
+    return ix, job_id
+
+
+async def shown_after_restart(
+    fake_discord: FakeDiscord, env: dict[str, str], log: Path, ix: Interaction, job_id: str
+) -> RecordedCall:
+    """Start the bot again; return the edit that posts the job's image, once it is noted shown."""
+    since = len(fake_discord.calls)
+    async with bot_process(fake_discord, env, log):
+        delivered = await fake_discord.wait_for(
+            edit_of(ix, is_final=True), timeout=START_TIMEOUT, since=since
+        )
+        await wait_journal(Path(env["DATABASE_PATH"]), job_id, "delivered_at IS NOT NULL")
+    return delivered
+
+
 async def test_a_bot_killed_after_a_job_ended_but_before_its_reply_said_so_posts_it_after_restart(
     fake_discord: FakeDiscord, fake_comfy: FakeComfy, tmp_path: Path
 ) -> None:
     # Found by the soak: the journal said "done", so the restarted bot never posted the result.
     env, log = bot_env(fake_discord, fake_comfy, tmp_path), tmp_path / "bot.log"
-    alice = fake_discord.add_user("alice")
-    fake_comfy.hold()
-    async with bot_process(fake_discord, env, log) as first:
-        ix, job_id = await generate(fake_discord, alice, "ends while Discord makes us wait")
-        await fake_comfy.wait_for_prompt(job_id, "running")
-        # Discord holds every further edit of the reply for a minute; the job ends meanwhile.
-        fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=60)
-        fake_comfy.release()
-        await wait_journal(tmp_path / "journal.db", job_id, "state = 'done'")
-        first.kill()
-        await first.wait()
-    since = len(fake_discord.calls)
-
-    async with bot_process(fake_discord, env, log):
-        delivered = await fake_discord.wait_for(
-            edit_of(ix, is_final=True), timeout=START_TIMEOUT, since=since
-        )
-        await wait_journal(tmp_path / "journal.db", job_id, "delivered_at IS NOT NULL")
+    ix, job_id = await killed_after_its_end(
+        fake_discord, fake_comfy, env, log, "ends while Discord makes us wait"
+    )
+    delivered = await shown_after_restart(fake_discord, env, log, ix, job_id)
 
     assert "✅ Done" in delivered.json["content"]
     assert delivered.path.endswith(f"/messages/{ix.original_message_id}")
@@ -184,7 +202,7 @@ def final_states(db: Path, job_id: str) -> list[str]:
         rows = conn.execute(
             "SELECT state FROM job_states WHERE job_id = ? ORDER BY rowid", (job_id,)
         )
-        return [state for (state,) in rows if state in ("done", "failed", "cancelled", "lost")]
+        return [state for (state,) in rows if state in FINAL_STATES]
 
 
 async def test_a_result_made_before_a_kill_is_posted_after_restart_though_comfyui_forgot_it(
@@ -193,29 +211,16 @@ async def test_a_result_made_before_a_kill_is_posted_after_restart_though_comfyu
     # Found by the soak: the restarted bot fetched the outputs again from a ComfyUI restarted
     # meanwhile, found the prompt unknown and recorded "lost" after "done" (two final states).
     env, log = bot_env(fake_discord, fake_comfy, tmp_path), tmp_path / "bot.log"
-    db = tmp_path / "journal.db"
-    alice = fake_discord.add_user("alice")
-    fake_comfy.hold()
-    async with bot_process(fake_discord, env, log) as first:
-        ix, job_id = await generate(fake_discord, alice, "made, then its server restarts")
-        await fake_comfy.wait_for_prompt(job_id, "running")
-        fake_discord.inject_429("PATCH", "/webhooks/*/messages/@original", retry_after=60)
-        fake_comfy.release()
-        await wait_journal(db, job_id, "state = 'done'")
-        first.kill()
-        await first.wait()
+    ix, job_id = await killed_after_its_end(
+        fake_discord, fake_comfy, env, log, "made, then its server restarts"
+    )
     await fake_comfy.kill()  # queue and history forgotten
     await fake_comfy.start()
     assert job_id not in fake_comfy.history
-    since = len(fake_discord.calls)
-
-    async with bot_process(fake_discord, env, log):
-        delivered = await fake_discord.wait_for(
-            edit_of(ix, is_final=True), timeout=START_TIMEOUT, since=since
-        )
-        await wait_journal(db, job_id, "delivered_at IS NOT NULL")
+    delivered = await shown_after_restart(fake_discord, env, log, ix, job_id)
 
     assert "✅ Done" in delivered.json["content"]
+    db = Path(env["DATABASE_PATH"])
     assert final_states(db, job_id) == ["done"]
     with contextlib.closing(sqlite3.connect(db)) as conn:
         kept = conn.execute("SELECT count(*) FROM job_outputs WHERE job_id = ?", (job_id,))

@@ -128,22 +128,31 @@ async def test_writes_wait_out_a_lock_and_none_is_dropped(tmp_path: Path) -> Non
         assert [s for s, _ in await store.states(first.id)] == ["waiting", "queued"]
 
 
+@asynccontextmanager
+async def journaled_queue(
+    fake_comfy: FakeComfy, tmp_path: Path, **journal_options: float
+) -> AsyncIterator[tuple[JobStore, Journal, JobQueue]]:
+    """A queue on one connected backend whose journal gives up on a locked file quickly."""
+    async with (
+        JobStore(tmp_path / "journal.db", busy_timeout=0.05) as store,
+        Journal(store, flush_timeout=0.2, **journal_options) as journal,
+        ComfyClient(fake_comfy.url) as client,
+        ComfyBackend(client, backoff=Backoff(0.02, 0.2)) as backend,
+        JobQueue([backend], library(tmp_path), journal=journal) as queue,
+        asyncio.timeout(10),
+    ):
+        await backend.stream.wait_connected()
+        await backend.check()
+        yield store, journal, queue
+
+
 async def test_a_prompt_waits_until_the_journal_holds_its_job(
     fake_comfy: FakeComfy, tmp_path: Path
 ) -> None:
     # Found by the soak: sending went on after 2 s of a refusing disk, and a kill then left
     # ComfyUI running a prompt the journal did not know (the member was never told its end).
-    db, workflows = tmp_path / "journal.db", library(tmp_path)
-    async with (
-        JobStore(db, busy_timeout=0.05) as store,
-        Journal(store, flush_timeout=0.2) as journal,
-        ComfyClient(fake_comfy.url) as client,
-        ComfyBackend(client, backoff=Backoff(0.02, 0.2)) as backend,
-        JobQueue([backend], workflows, journal=journal) as queue,
-        asyncio.timeout(10),
-    ):
-        await backend.stream.wait_connected()
-        await backend.check()
+    db = tmp_path / "journal.db"
+    async with journaled_queue(fake_comfy, tmp_path) as (store, journal, queue):
         with write_lock(db):
             submitted = queue.submit(GenerationRequest("42", "slow", steps=1))
             while submitted.backend is None or not journal.backlog:
@@ -159,17 +168,8 @@ async def test_a_prompt_waits_until_the_journal_holds_its_job(
 async def test_a_journal_that_stays_unwritable_fails_the_job_before_anything_is_sent(
     fake_comfy: FakeComfy, tmp_path: Path
 ) -> None:
-    db, workflows = tmp_path / "journal.db", library(tmp_path)
-    async with (
-        JobStore(db, busy_timeout=0.05) as store,
-        Journal(store, flush_timeout=0.2, send_wait=0.3) as journal,
-        ComfyClient(fake_comfy.url) as client,
-        ComfyBackend(client, backoff=Backoff(0.02, 0.2)) as backend,
-        JobQueue([backend], workflows, journal=journal) as queue,
-        asyncio.timeout(10),
-    ):
-        await backend.stream.wait_connected()
-        await backend.check()
+    db = tmp_path / "journal.db"
+    async with journaled_queue(fake_comfy, tmp_path, send_wait=0.3) as (store, journal, queue):
         with write_lock(db):
             submitted = queue.submit(GenerationRequest("42", "slow", steps=1))
             result = await submitted.result()
